@@ -1,0 +1,68 @@
+"""API keys (one user's relay credentials with their stored configuration) and server-managed provider keys."""
+
+from django.conf import settings
+from django.db import models
+
+
+class Architecture(models.TextChoices):
+    SINGLE_LLM = "single-llm", "Single LLM"
+    DUAL_LLM = "dual-llm", "Dual LLM"
+
+
+class ApiKey(models.Model):
+    """A relay key. The secret (``sq-`` + 32 random bytes) is stored only as a SHA-256 hash.
+
+    ``prefix`` (the first characters of the secret) is not secret and is what lookups and lists use.
+    The three documents are exactly what the ``X-Features``, ``X-Policy`` and ``X-Config`` headers carry.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=16, unique=True)
+    secret_hash = models.CharField(max_length=64, editable=False)
+    arch = models.CharField("architecture", max_length=16, choices=Architecture.choices)
+    features = models.JSONField(default=dict, blank=True)
+    policy = models.JSONField(default=dict, blank=True)
+    config = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "API key"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+    @property
+    def documents(self) -> dict:
+        return {"features": self.features, "policy": self.policy, "config": self.config}
+
+
+class Provider(models.TextChoices):
+    OPENAI = "openai", "OpenAI"
+    OPENROUTER = "openrouter", "OpenRouter"
+    ANTHROPIC = "anthropic", "Anthropic"
+    SEQURITY_AZURE = "sequrity_azure", "Sequrity Azure"
+
+
+class ProviderCredential(models.Model):
+    """The server-managed key of one provider, used for requests without ``X-Api-Key``.
+
+    The key is encrypted at rest (see ``apikeys.crypto``); only listed models may be used with it.
+    """
+
+    provider = models.CharField(max_length=32, choices=Provider.choices, unique=True)
+    encrypted_api_key = models.TextField(editable=False)
+    allowed_models = models.JSONField(default=list, blank=True, help_text="Model names allowed with this key.")
+    enabled = models.BooleanField(default=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return self.get_provider_display()

@@ -1,0 +1,121 @@
+"""Reads: relay authentication by key (one indexed query, briefly cached) and provider credentials."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+from dataclasses import dataclass
+
+from django.conf import settings
+
+from . import crypto
+from .models import ApiKey, ProviderCredential
+
+
+@dataclass(frozen=True, slots=True)
+class KeyPrincipal:
+    """What the relay needs of an authenticated key: identity and stored configuration."""
+
+    id: int
+    user_id: int
+    prefix: str
+    name: str
+    arch: str
+    documents: dict
+
+
+# prefix -> (expires_at, secret_hash, principal or None). Per process; entries live
+# RELAY_KEY_CACHE_SECONDS, so a revocation reaches every worker within that time.
+_KEY_CACHE: dict[str, tuple[float, str, KeyPrincipal | None]] = {}
+_FIELDS = ("id", "user_id", "prefix", "name", "arch", "features", "policy", "config", "secret_hash", "revoked_at")
+
+
+def forget_cached_key(prefix: str) -> None:
+    _KEY_CACHE.pop(prefix, None)
+
+
+def _principal(row: dict | None) -> tuple[str, KeyPrincipal | None]:
+    if row is None:
+        return "", None
+    principal = None
+    if row["revoked_at"] is None:
+        principal = KeyPrincipal(
+            id=row["id"], user_id=row["user_id"], prefix=row["prefix"], name=row["name"], arch=row["arch"],
+            documents={"features": row["features"], "policy": row["policy"], "config": row["config"]},
+        )
+    return row["secret_hash"], principal
+
+
+def _check(secret: str, entry: tuple[float, str, KeyPrincipal | None]) -> KeyPrincipal | None:
+    _, secret_hash, principal = entry
+    if principal is None:
+        return None
+    digest = hashlib.sha256(secret.encode()).hexdigest()
+    return principal if hmac.compare_digest(digest, secret_hash) else None
+
+
+def _prefix_of(secret: str) -> str | None:
+    from .services import PREFIX_LENGTH, SECRET_PREFIX
+
+    if not secret.startswith(SECRET_PREFIX) or len(secret) < 40 or len(secret) > 128:
+        return None
+    return secret[:PREFIX_LENGTH]
+
+
+async def aauthenticate(secret: str) -> KeyPrincipal | None:
+    """The active key whose secret this is, or None. At most one indexed query per key per cache period."""
+    prefix = _prefix_of(secret)
+    if prefix is None:
+        return None
+    now = time.monotonic()
+    entry = _KEY_CACHE.get(prefix)
+    if entry is None or entry[0] < now:
+        row = await ApiKey.objects.filter(prefix=prefix).values(*_FIELDS).afirst()
+        secret_hash, principal = _principal(row)
+        entry = (now + settings.RELAY_KEY_CACHE_SECONDS, secret_hash, principal)
+        if len(_KEY_CACHE) > 10_000:
+            _KEY_CACHE.clear()
+        _KEY_CACHE[prefix] = entry
+    return _check(secret, entry)
+
+
+def authenticate(secret: str) -> KeyPrincipal | None:
+    """Synchronous twin of :func:`aauthenticate` (management commands, benchmarks)."""
+    prefix = _prefix_of(secret)
+    if prefix is None:
+        return None
+    row = ApiKey.objects.filter(prefix=prefix).values(*_FIELDS).first()
+    secret_hash, principal = _principal(row)
+    return _check(secret, (0.0, secret_hash, principal))
+
+
+@dataclass(frozen=True, slots=True)
+class ServerCredential:
+    provider: str
+    api_key: str
+    allowed_models: tuple[str, ...]
+
+
+_CRED_CACHE: dict[str, tuple[float, ServerCredential | None]] = {}
+
+
+async def aget_server_credential(provider: str) -> ServerCredential | None:
+    """The enabled server-managed credential of a provider (decrypted), cached for a few seconds."""
+    now = time.monotonic()
+    hit = _CRED_CACHE.get(provider)
+    if hit and hit[0] >= now:
+        return hit[1]
+    row = await ProviderCredential.objects.filter(provider=provider, enabled=True).values(
+        "encrypted_api_key", "allowed_models"
+    ).afirst()
+    cred = None
+    if row is not None:
+        cred = ServerCredential(provider, crypto.decrypt(row["encrypted_api_key"]),
+                                tuple(row["allowed_models"] or ()))
+    _CRED_CACHE[provider] = (now + 5.0, cred)
+    return cred
+
+
+def keys_for_user(user):
+    return ApiKey.objects.filter(user=user)

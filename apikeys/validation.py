@@ -1,0 +1,66 @@
+"""Validation of a key's three documents, shared by the dashboard form, the commands and the admin.
+
+Documents are checked against the header models (``relay.headers``) and the SQRT policy is compiled, so a
+key can never store what a request header would be refused for. Errors name the document and the field.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from relay.config import ARCHS
+from relay.headers import DocumentError, dump_document, parse_document
+
+
+@dataclass
+class DocumentsInvalid(Exception):
+    """``errors`` maps a document name (features/policy/config/arch) to its messages."""
+
+    errors: dict[str, list[str]]
+
+    def __str__(self) -> str:
+        return "; ".join(f"{doc}: {msg}" for doc, msgs in self.errors.items() for msg in msgs)
+
+
+def compile_policy_document(policy: dict) -> str | None:
+    """Compile the SQRT/Cedar code of a policy document; returns an error message or None."""
+    codes = policy.get("codes") or {}
+    code = codes.get("code") or ""
+    if not code.strip():
+        return None
+    from relay.sqrt import PolicyCompileError, compile_policy
+
+    try:
+        compile_policy(code, codes.get("language") or "sqrt")
+    except PolicyCompileError as exc:
+        return f"codes.code: {exc}"
+    return None
+
+
+def validate_documents(arch: str, features, policy, config) -> dict[str, dict]:
+    """Parse and normalise documents given as JSON text or dicts; raise :class:`DocumentsInvalid`."""
+    errors: dict[str, list[str]] = {}
+    if arch not in ARCHS:
+        errors["arch"] = [f"unknown preset {arch!r}; expected one of: {', '.join(ARCHS)}"]
+    parsed: dict[str, dict] = {}
+    for kind, raw in (("features", features), ("policy", policy), ("config", config)):
+        if raw is None or (isinstance(raw, str) and not raw.strip()):
+            raw = {}
+        try:
+            parsed[kind] = dump_document(parse_document(kind, raw))
+        except DocumentError as exc:
+            errors[kind] = exc.errors
+    if "policy" in parsed:
+        message = compile_policy_document(parsed["policy"])
+        if message:
+            errors["policy"] = [message]
+    if "features" in parsed and arch in ARCHS:
+        declared = parsed["features"].get("agent_arch")
+        if declared and declared != arch:
+            errors.setdefault("features", []).append(
+                f"agent_arch: {declared!r} contradicts the key's architecture {arch!r}"
+            )
+        parsed["features"]["agent_arch"] = arch
+    if errors:
+        raise DocumentsInvalid(errors)
+    return parsed

@@ -1,0 +1,5 @@
+from django.http import JsonResponse
+
+
+async def health(request):
+    return JsonResponse({"status": "ok"})

@@ -1,0 +1,14 @@
+"""Site routes: the dashboard, accounts, the admin console and the Control API under /control/."""
+
+from django.contrib import admin
+from django.urls import include, path
+from django.views.generic import RedirectView
+
+urlpatterns = [
+    path("", RedirectView.as_view(pattern_name="apikeys:list", permanent=False), name="home"),
+    path("admin/", admin.site.urls),
+    path("accounts/", include("apikeys.account_urls")),
+    path("keys/", include("apikeys.urls")),
+    path("dashboard/", include("sessions.urls")),
+    path("control/", include("relay.urls")),
+]

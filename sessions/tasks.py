@@ -1,0 +1,10 @@
+"""Celery tasks: thin wrappers over ``sessions.services`` (retried; idempotent by event id)."""
+
+from celery import shared_task
+
+from . import services
+
+
+@shared_task(bind=True, autoretry_for=(Exception,), retry_backoff=True, retry_backoff_max=60, max_retries=None)
+def record_usage_event(self, event: dict) -> bool:
+    return services.do_record_usage_event(event)
