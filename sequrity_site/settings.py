@@ -89,7 +89,16 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Shared cache: Redis in production (CACHE_URL=redis://...), the database otherwise, so that every
 # worker process sees the same key-lookup cache invalidations and session locks.
-CACHES = {"default": env.cache("CACHE_URL", default="dbcache://django_cache")}
+CACHES = {
+    "default": env.cache("CACHE_URL", default="dbcache://django_cache"),
+    # Relay session state (what continues a conversation on any worker); see relay/session_store.py.
+    "relay_sessions": env.cache(
+        "RELAY_SESSION_CACHE_URL", default=env.str("CACHE_URL", default="dbcache://relay_session_cache")
+    ),
+}
+for _cache in CACHES.values():
+    if _cache["BACKEND"].endswith("DatabaseCache"):
+        _cache.setdefault("OPTIONS", {}).update({"MAX_ENTRIES": 10_000_000, "CULL_FREQUENCY": 10})
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -146,6 +155,7 @@ RELAY_UPSTREAM_TIMEOUT = env.float("RELAY_UPSTREAM_TIMEOUT", default=120.0)
 # How long an authenticated key stays cached in-process; revocation also clears it through the shared cache.
 RELAY_KEY_CACHE_SECONDS = env.float("RELAY_KEY_CACHE_SECONDS", default=1.0)
 RELAY_SESSION_IDLE_SECONDS = env.int("RELAY_SESSION_IDLE_SECONDS", default=24 * 3600)
+LOG_SPOOL_DIR = env.path("LOG_SPOOL_DIR", default=BASE_DIR / "var" / "spool")
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],

@@ -40,3 +40,12 @@ def do_record_usage_event(event: dict) -> bool:
         if created:
             ApiKey.objects.filter(pk=event["key_id"]).update(last_used_at=created_at)
     return created
+
+
+def do_record_events(events: list[dict]) -> int:
+    """Store a batch of events by kind; each is idempotent by its ``event_id``."""
+    new = 0
+    for event in events:
+        if event.get("kind") == "usage":
+            new += do_record_usage_event(event)
+    return new

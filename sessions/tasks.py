@@ -6,5 +6,6 @@ from . import services
 
 
 @shared_task(bind=True, autoretry_for=(Exception,), retry_backoff=True, retry_backoff_max=60, max_retries=None)
-def record_usage_event(self, event: dict) -> bool:
-    return services.do_record_usage_event(event)
+def record_events(self, events: list[dict]) -> int:
+    """Store a batch of relay events (usage and session life); returns how many were new."""
+    return services.do_record_events(events)
