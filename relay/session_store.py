@@ -72,3 +72,15 @@ async def alocked(session_id: str, wait_seconds: float = 30.0, hold_seconds: int
     finally:
         if await _cache().aget(key) == token:
             await _cache().adelete(key)
+
+
+_RESPONSE_PREFIX = "relay:resp:"
+
+
+async def aremember_response(response_id: str, session_id: str) -> None:
+    """Responses API: map a response id we returned to its session (``previous_response_id``, §10.3)."""
+    await _cache().aset(_RESPONSE_PREFIX + response_id, session_id, timeout=settings.RELAY_SESSION_IDLE_SECONDS)
+
+
+async def alookup_response(response_id: str) -> str | None:
+    return await _cache().aget(_RESPONSE_PREFIX + response_id)

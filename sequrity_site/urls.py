@@ -4,11 +4,14 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from relay import views as relay_views
+
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="apikeys:list", permanent=False), name="home"),
     path("admin/", admin.site.urls),
     path("accounts/", include("apikeys.account_urls")),
     path("keys/", include("apikeys.urls")),
     path("dashboard/", include("sessions.urls")),
+    path("control", relay_views.index),
     path("control/", include("relay.urls")),
 ]

@@ -1,8 +1,14 @@
-"""Shared fixtures. Factories live in tests/factories.py; the fake upstream in tests/fake_upstream.py."""
+"""Shared fixtures. Factories live in tests/factories.py; the fake upstream in tests/fake_upstream.py;
+real uvicorn / Celery processes in tests/live.py."""
+
+from pathlib import Path
 
 import pytest
 
-from tests.factories import UserFactory
+from tests.factories import UserFactory, make_key
+from tests.fixtures_upstream import fake_upstream, fake_upstream_server, upstream_settings  # noqa: F401
+
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 
 
 @pytest.fixture
@@ -13,3 +19,48 @@ def user(db):
 @pytest.fixture
 def other_user(db):
     return UserFactory()
+
+
+@pytest.fixture(scope="session")
+def artifacts_dir() -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS
+
+
+def _relay_env(fake) -> dict:
+    return {
+        **fake.base_urls(),
+        "RELAY_UPSTREAM_TIMEOUT": "3",
+        "RELAY_KEY_CACHE_SECONDS": "0.2",
+    }
+
+
+@pytest.fixture(scope="session")
+def relay_server(django_db_setup, django_db_blocker, fake_upstream_server, artifacts_dir):
+    """A uvicorn process serving the ASGI app against the test database and the fake upstream."""
+    from tests.live import start_uvicorn
+
+    with django_db_blocker.unblock():
+        live = start_uvicorn(_relay_env(fake_upstream_server), log_dir=artifacts_dir)
+    yield live
+    live.stop()
+
+
+@pytest.fixture
+def relay(relay_server, fake_upstream, transactional_db):
+    """The live relay's base URL, with a clean fake upstream and committed test data."""
+    return relay_server.url
+
+
+@pytest.fixture
+def dual_key(transactional_db):
+    user = UserFactory()
+    key, secret = make_key(user, arch="dual-llm")
+    return secret
+
+
+@pytest.fixture
+def single_key(transactional_db):
+    user = UserFactory()
+    key, secret = make_key(user, arch="single-llm")
+    return secret

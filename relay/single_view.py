@@ -1,0 +1,195 @@
+"""Single-LLM mode: forward to the provider in its own format, police the tool calls and results.
+
+Tool results the client sends are checked against the pending calls (result / session-after blocks,
+manual wrapper, guardrails) and rewritten before they reach the model; proposed tool calls are checked
+(session-before and check rules, guardrails) before they reach the client, and get ``tc-`` ids that we map
+back to the upstream's ids when the conversation returns.
+"""
+
+from __future__ import annotations
+
+import json
+
+from . import session_store
+from .formats import FORMATS, pump
+from .formats import chat as chat_format
+from .formats import responses as responses_format
+from .formats.model import ToolCall
+from .guardrails_glue import SessionGuardrails
+from .meta import Meta
+from .pipeline import Call, RelayError, finish, json_response, meta_of, session_event, sse_response, tool_call_id
+from .providers import UpstreamError, open_stream, post_json
+from .rewrite import rewrite_answer_arguments, rewrite_tool_results
+from .single import apply_tool_results, build_engine, check_proposed_calls
+
+PATH_KIND = {"chat": "chat", "messages": "messages", "responses": "responses"}
+
+
+def _start_turn(call: Call) -> None:
+    """A user message after a completed turn starts the next turn (max_n_turns is checked here)."""
+    st = call.state
+    decoded = call.decoded
+    if decoded.trailing_tool_results and st.get("pending"):
+        return
+    max_turns = st["config"]["fsm"].get("max_n_turns")
+    if max_turns is not None and st["turns"] >= max_turns:
+        raise RelayError(400, f"Session {call.session_id} has used all of its {max_turns} turns", "max_turns")
+    query = decoded.user_query
+    if query is not None:
+        session_event(call, "user_message", text=query[:4000])
+
+
+def _apply_results(call: Call, engine, guards: SessionGuardrails) -> dict:
+    """Record tool results for pending calls; returns the body rewritten for the model."""
+    st = call.state
+    results = [r for r in call.decoded.trailing_tool_results if r.call_id in st["pending"]]
+    body = call.body
+    if not results:
+        return body
+    session_meta, unwrapped = apply_tool_results(engine, st["pending"], results, meta_of(st))
+    st["session_meta"] = session_meta.to_json()
+    replaced: dict[str, str] = {}
+    for r in results:
+        text = r.content
+        if r.call_id in unwrapped:
+            value = unwrapped[r.call_id]
+            text = value if isinstance(value, str) else json.dumps(value)
+        text = guards.scan_result(call, r.call_id, text)
+        if text != r.content:
+            replaced[r.call_id] = text
+        pending = st["pending"].pop(r.call_id)
+        session_event(call, "tool_result", call_id=r.call_id, tool=pending["tool"], content=text[:4000],
+                      meta=session_meta.to_json())
+    if replaced:
+        body = rewrite_tool_results(call.route.api, body, lambda cid, content: replaced.get(cid))
+    return body
+
+
+def _upstream_request(call: Call, body: dict, stream: bool) -> tuple[str, dict]:
+    """(path kind, body) for the provider: model set, our ids mapped back, Responses→Chat for azure."""
+    api, provider = call.route.api, call.route.provider
+    fmt = FORMATS[api]
+    body = fmt.rewrite_ids_in_request(body, call.state["id_map"])
+    body = {**body, "model": call.models[0]}
+    if api == "responses" and provider == "sequrity_azure":
+        return "chat", responses_format.to_chat_request(body, stream=stream)
+    return PATH_KIND[api], fmt.upstream_body(body, stream=stream)
+
+
+def _new_id_factory(call: Call, proposed: dict[str, ToolCall]):
+    def new_id(upstream_id: str) -> str:
+        ours = tool_call_id(call.session_id)
+        call.state["id_map"][ours] = upstream_id
+        src = proposed.get(upstream_id)
+        if src is not None:
+            call.state["pending"][ours] = {"tool": src.name, "args": src.arguments}
+        return ours
+
+    return new_id
+
+
+def _decide(call: Call, engine, guards: SessionGuardrails, calls: list[ToolCall]) -> tuple[list[str], str | None]:
+    check = check_proposed_calls(engine, calls, meta_of(call.state))
+    call.state["session_meta"] = check.session_meta.to_json()
+    allowed = list(check.allowed_ids)
+    texts = [check.denial_text] if check.denial_text else []
+    for c, record in zip(calls, check.records, strict=False):
+        blocked = guards.scan_arguments(call, c) if c.id in allowed else None
+        verdict = check.verdicts.get(c.id)
+        if blocked:
+            allowed.remove(c.id)
+            texts.append(blocked)
+            verdict = "hard_denied"
+        session_event(call, "tool_call", call_id=c.id, tool=c.name,
+                      args={k: {"value": v, "meta": Meta().to_json()} for k, v in (c.arguments or {}).items()},
+                      verdict=verdict, record=record)
+    if len(allowed) < len(calls):
+        call.state["denied_in_turn"] = True
+    return allowed, (" ".join(texts) or None)
+
+
+def _end_of_answer(call: Call, has_tool_calls: bool, text: str) -> None:
+    st = call.state
+    if has_tool_calls:
+        st["status"] = "open"
+        return
+    st["turns"] += 1
+    st["status"] = "denied" if st.pop("denied_in_turn", False) else "success"
+    session_event(call, "assistant_message", text=text[:4000])
+    max_turns = st["config"]["fsm"].get("max_n_turns")
+    if max_turns is not None and st["turns"] >= max_turns:
+        st["closed"] = True
+
+
+async def run_single(call: Call, request):
+    api = call.route.api
+    fmt = FORMATS[api]
+    engine = build_engine(call.state["config"], dual_llm=False)
+    guards = SessionGuardrails.for_state(call.state)
+    _start_turn(call)
+    body = _apply_results(call, engine, guards)
+    stream = bool(call.decoded.stream)
+    path_kind, upstream = _upstream_request(call, body, stream)
+    azure_responses = api == "responses" and path_kind == "chat"
+
+    if not stream:
+        answer = await post_json(call.route.provider, path_kind, upstream, call.api_key)
+        if azure_responses:
+            answer = responses_format.from_chat_answer(answer, model=call.models[0],
+                                                       extra=responses_format.response_echo(call.body))
+        proposed = fmt.extract_tool_calls(answer)
+        if proposed:
+            allowed, denial = _decide(call, engine, guards, proposed)
+            fmt.filter_tool_calls(answer, set(allowed), denial)
+            redactions = guards.pending_argument_rewrites
+            if redactions:
+                rewrite_answer_arguments(api, answer, lambda cid, name, args: redactions.get(cid))
+            fmt.rewrite_answer_ids(answer, _new_id_factory(call, {c.id: _redacted(c, redactions) for c in proposed}))
+        call.usage = fmt.extract_usage(answer)
+        remaining = fmt.extract_tool_calls(answer)
+        _end_of_answer(call, bool(remaining), fmt.extract_text(answer))
+        if api == "responses" and isinstance(answer.get("id"), str):
+            await session_store.aremember_response(answer["id"], call.session_id)
+        return json_response(answer, call)
+
+    try:
+        events = await open_stream(call.route.provider, path_kind, upstream, call.api_key)
+    except UpstreamError:
+        raise
+    proposed_by_id: dict[str, ToolCall] = {}
+    if azure_responses:
+        relay = responses_format.ChatToResponsesRelay(
+            _new_id_factory(call, proposed_by_id), model=call.models[0],
+            extra=responses_format.response_echo(call.body))
+    elif api == "chat":
+        relay = chat_format.ChatStreamRelay(_new_id_factory(call, proposed_by_id),
+                                            include_usage=call.decoded.include_usage)
+    else:
+        relay = fmt.__dict__[{"messages": "MessagesStreamRelay", "responses": "ResponsesStreamRelay"}[api]](
+            _new_id_factory(call, proposed_by_id))
+
+    async def decide(pending: list[ToolCall]):
+        for c in pending:
+            proposed_by_id[c.id] = c
+        return _decide(call, engine, guards, pending)
+
+    async def chunks():
+        call.streamed = True
+        try:
+            async for chunk in pump(relay, events, decide):
+                yield chunk
+            call.usage = relay.usage
+            _end_of_answer(call, bool(relay.tool_calls), relay.text)
+            resp_id = getattr(relay, "response_id", None)
+            if api == "responses" and resp_id:
+                await session_store.aremember_response(resp_id, call.session_id)
+        finally:
+            await finish(call)
+
+    return sse_response(chunks(), call)
+
+
+def _redacted(c: ToolCall, redactions: dict) -> ToolCall:
+    if c.id in redactions:
+        return ToolCall(c.id, c.name, redactions[c.id], None)
+    return c
