@@ -4,6 +4,7 @@ Unset ``DATABASE_URL`` means a SQLite file in the project; unset ``CELERY_BROKER
 eagerly in-process, so ``make run`` works on a fresh machine with no services. Production sets both.
 """
 
+import os
 from pathlib import Path
 
 import environ
@@ -80,7 +81,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         {"timeout": 20, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"}
     )
     # A file, not memory, so that the uvicorn and Celery processes the tests start share the test database.
-    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "test_db.sqlite3")}
+    # Named per test process, so concurrent test runs on one machine never share it.
+    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / f"test_db.{os.getpid()}.sqlite3")}
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
     DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
