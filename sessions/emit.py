@@ -102,6 +102,13 @@ def _spool_has_data() -> bool:
 
 
 _flush_lock = threading.Lock()
+_BROKER_ERRORS: tuple[type[BaseException], ...] = (OSError, ConnectionError)
+try:
+    from kombu.exceptions import OperationalError as _KombuOperationalError
+
+    _BROKER_ERRORS += (_KombuOperationalError,)
+except ImportError:  # pragma: no cover
+    pass
 
 
 def _publish(batch: list[dict]) -> None:
@@ -131,10 +138,13 @@ def flush() -> int:
             return 0
         try:
             _publish(events)
-        except Exception:  # broker unreachable: keep everything on disk for the next flush
+        except _BROKER_ERRORS:  # broker unreachable: keep everything on disk for the next flush
             logger.warning("log broker unavailable; spooling %d events", len(events), exc_info=True)
             with _spool_path().open("a") as fh:
                 for event in events:
                     fh.write(json.dumps(event) + "\n")
+            return 0
+        except Exception:  # eager mode runs the task here; its own failures are not a reason to spool
+            logger.exception("recording %d events failed", len(events))
             return 0
         return len(events)

@@ -1,6 +1,7 @@
 """Shared fixtures. Factories live in tests/factories.py; the fake upstream in tests/fake_upstream.py;
 real uvicorn / Celery processes in tests/live.py."""
 
+import os
 from pathlib import Path
 
 import pytest
@@ -32,11 +33,28 @@ def _relay_env(fake) -> dict:
         **fake.base_urls(),
         "RELAY_UPSTREAM_TIMEOUT": "3",
         "RELAY_KEY_CACHE_SECONDS": "0.2",
+        "LOG_SPOOL_DIR": str(ARTIFACTS / f"spool-{os.getpid()}"),
     }
 
 
 @pytest.fixture(scope="session")
-def relay_server(django_db_setup, django_db_blocker, fake_upstream_server, artifacts_dir):
+def celery_worker_process(django_db_setup, django_db_blocker, artifacts_dir):
+    """A real Celery worker on the test database when a broker is configured (CI), else None (eager)."""
+    import os
+
+    if not os.environ.get("CELERY_BROKER_URL"):
+        yield None
+        return
+    from tests.live import start_celery_worker
+
+    with django_db_blocker.unblock():
+        worker = start_celery_worker({}, log_dir=artifacts_dir)
+    yield worker
+    worker.stop()
+
+
+@pytest.fixture(scope="session")
+def relay_server(django_db_setup, django_db_blocker, fake_upstream_server, artifacts_dir, celery_worker_process):
     """A uvicorn process serving the ASGI app against the test database and the fake upstream."""
     from tests.live import start_uvicorn
 
