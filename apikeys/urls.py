@@ -1,3 +1,5 @@
+"""Key pages, mounted at /keys/ (namespace "apikeys")."""
+
 from django.urls import path
 
 from . import views
@@ -6,4 +8,8 @@ app_name = "apikeys"
 
 urlpatterns = [
     path("", views.key_list, name="list"),
+    path("new/", views.key_create, name="create"),
+    path("<int:pk>/created/", views.key_created, name="created"),
+    path("<int:pk>/configure/", views.key_configure, name="configure"),
+    path("<int:pk>/revoke/", views.key_revoke, name="revoke"),
 ]

@@ -1,7 +1,185 @@
+"""Dashboard pages for accounts and keys. Thin: forms validate, services write (``apikeys.services``).
+
+The new key's secret is put in the session by the create POST and popped by the page it redirects to, so it
+is shown exactly once (a reload, the back button or another visit shows only the prefix). A double
+submission of the create form is stopped by a one-time token (``forms.claim_form_token``) and by the submit
+button disabling itself.
+"""
+
+from __future__ import annotations
+
+import time
+
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.shortcuts import render
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods
+
+from relay.config import PRESETS, enabled_defences
+
+from . import forms, services
+from .models import ApiKey
+from .selectors import keys_for_user
+from .validation import DocumentsInvalid
+
+REVEAL_SESSION_KEY = "apikeys.reveal"  # {key id: secret}, each popped by its first display
+DUPLICATE_WAIT_SECONDS = 5.0
+
+
+# --- accounts -------------------------------------------------------------------------------------------
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def signup(request):
+    if request.user.is_authenticated:
+        return redirect("apikeys:list")
+    form = forms.SignupForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        user = form.save()
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        messages.success(request, f"Welcome, {user.get_username()}! Create your first API key to get started.")
+        return redirect("apikeys:list")
+    return render(request, "registration/signup.html", {"form": form})
+
+
+class LogoutView(auth_views.LogoutView):
+    def post(self, request, *args, **kwargs):
+        response = super().post(request, *args, **kwargs)
+        messages.info(request, "You have been signed out.")
+        return response
+
+
+class PasswordChangeView(auth_views.PasswordChangeView):
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        messages.success(self.request, "Your password was changed.")
+        return response
+
+
+# --- keys -----------------------------------------------------------------------------------------------
+
+
+def _defences(key: ApiKey) -> list[dict]:
+    return [{"name": name, "label": forms.DEFENCE_LABELS.get(name, name)} for name in enabled_defences(key.documents)]
 
 
 @login_required
 def key_list(request):
-    return render(request, "apikeys/key_list.html", {"keys": request.user.api_keys.all()})
+    request.session.pop(REVEAL_SESSION_KEY, None)  # a secret not displayed by now never will be
+    keys = list(keys_for_user(request.user))
+    for key in keys:
+        key.defences = _defences(key)
+    return render(request, "apikeys/key_list.html", {"keys": keys})
+
+
+@never_cache
+@login_required
+@require_http_methods(["GET", "POST"])
+def key_create(request):
+    if request.method == "GET":
+        arch = request.GET.get("arch")
+        form = forms.CreateKeyForm(user=request.user, initial={"arch": arch} if arch in PRESETS else None)
+        return render(request, "apikeys/key_create.html", {"form": form, "presets": forms.ARCH_INFO})
+
+    form = forms.CreateKeyForm(request.POST, user=request.user)
+    if not form.is_valid():
+        if form.has_error("token"):
+            form.refresh_token()
+        return render(request, "apikeys/key_create.html", {"form": form, "presets": forms.ARCH_INFO}, status=400)
+    nonce = form.cleaned_data["token"]
+    if not forms.claim_form_token(nonce):
+        return _duplicate_create(request, nonce)
+    try:
+        key, secret = services.do_create_api_key(
+            user=request.user, name=form.cleaned_data["name"], arch=form.cleaned_data["arch"])
+    except DocumentsInvalid as exc:  # not expected with built-in presets, but never lose the token
+        forms.release_form_token(nonce)
+        for doc, msgs in exc.errors.items():
+            form.add_error("arch" if doc == "arch" else None, msgs)
+        return render(request, "apikeys/key_create.html", {"form": form, "presets": forms.ARCH_INFO}, status=400)
+    except BaseException:
+        forms.release_form_token(nonce)
+        raise
+    pending = request.session.get(REVEAL_SESSION_KEY) or {}
+    pending[str(key.pk)] = secret
+    request.session[REVEAL_SESSION_KEY] = pending
+    request.session.save()  # before a duplicate submission can be sent to the reveal page
+    forms.complete_form_token(nonce, key.pk)
+    return redirect("apikeys:created", pk=key.pk)
+
+
+def _duplicate_create(request, nonce: str):
+    """The same form was submitted again (double click, reload): point at the key the first one created."""
+    deadline = time.monotonic() + DUPLICATE_WAIT_SECONDS
+    key_id = forms.form_token_result(nonce)
+    while key_id is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+        key_id = forms.form_token_result(nonce)
+    if key_id is not None and ApiKey.objects.filter(pk=key_id, user=request.user).exists():
+        messages.info(request, "This form was already submitted, so no second key was created.")
+        return redirect("apikeys:created", pk=key_id)
+    messages.info(request, "This form was already submitted. If the new key is not listed below, create it again.")
+    return redirect("apikeys:list")
+
+
+@never_cache
+@login_required
+def key_created(request, pk: int):
+    key = get_object_or_404(ApiKey, pk=pk, user=request.user)
+    pending = request.session.get(REVEAL_SESSION_KEY) or {}
+    secret = pending.pop(str(key.pk), None)
+    if secret is not None:
+        if pending:
+            request.session[REVEAL_SESSION_KEY] = pending
+        else:
+            del request.session[REVEAL_SESSION_KEY]
+    base_url = request.build_absolute_uri("/").rstrip("/")
+    return render(request, "apikeys/key_created.html", {"key": key, "secret": secret, "base_url": base_url,
+                                                         "defences": _defences(key)})
+
+
+@never_cache
+@login_required
+@require_http_methods(["GET", "POST"])
+def key_configure(request, pk: int):
+    key = get_object_or_404(ApiKey, pk=pk, user=request.user)
+    if request.method == "POST" and not key.is_active:
+        messages.error(request, "This key is revoked; its configuration can no longer be changed.")
+        return redirect("apikeys:configure", pk=key.pk)
+    form = forms.ConfigureKeyForm(request.POST if request.method == "POST" else None, key=key)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.do_update_api_key_config(
+                key=key, arch=form.cleaned_data["arch"], name=form.cleaned_data["name"],
+                **form.cleaned_data["documents"],
+            )
+        except DocumentsInvalid as exc:
+            key.refresh_from_db()
+            form.add_document_errors(exc.errors)
+        else:
+            messages.success(request, f"Saved the configuration of “{key.name}”.")
+            return redirect("apikeys:list")
+    status = 400 if form.is_bound else 200
+    context = {
+        "key": key, "form": form, "presets": PRESETS, "defence_labels": forms.DEFENCE_LABELS,
+        "header_names": forms.HEADER_NAMES,
+    }
+    return render(request, "apikeys/key_configure.html", context, status=status)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def key_revoke(request, pk: int):
+    key = get_object_or_404(ApiKey, pk=pk, user=request.user)
+    if request.method == "POST":
+        if services.do_revoke_api_key(key=key):
+            messages.success(request, f"Revoked “{key.name}” ({key.prefix}…). It stops working immediately.")
+        else:
+            messages.info(request, f"“{key.name}” ({key.prefix}…) was already revoked.")
+        return redirect(reverse("apikeys:list"))
+    return render(request, "apikeys/key_revoke.html", {"key": key})
