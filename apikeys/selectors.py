@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
+from sequrity_site.aio import run_sync
+
 from . import crypto
 from .models import ApiKey, ProviderCredential
 
@@ -71,7 +73,7 @@ async def aauthenticate(secret: str) -> KeyPrincipal | None:
     now = time.monotonic()
     entry = _KEY_CACHE.get(prefix)
     if entry is None or entry[0] < now:
-        row = await ApiKey.objects.filter(prefix=prefix).values(*_FIELDS).afirst()
+        row = await run_sync(lambda: ApiKey.objects.filter(prefix=prefix).values(*_FIELDS).first())
         secret_hash, principal = _principal(row)
         entry = (now + settings.RELAY_KEY_CACHE_SECONDS, secret_hash, principal)
         if len(_KEY_CACHE) > 10_000:
@@ -106,9 +108,11 @@ async def aget_server_credential(provider: str) -> ServerCredential | None:
     hit = _CRED_CACHE.get(provider)
     if hit and hit[0] >= now:
         return hit[1]
-    row = await ProviderCredential.objects.filter(provider=provider, enabled=True).values(
-        "encrypted_api_key", "allowed_models"
-    ).afirst()
+    row = await run_sync(
+        lambda: ProviderCredential.objects.filter(provider=provider, enabled=True)
+        .values("encrypted_api_key", "allowed_models")
+        .first()
+    )
     cred = None
     if row is not None:
         cred = ServerCredential(provider, crypto.decrypt(row["encrypted_api_key"]),

@@ -10,6 +10,8 @@ Every step that can refuse the request does so before a byte is sent, with the A
 from __future__ import annotations
 
 import base64
+import copy
+import functools
 import logging
 import re
 import time
@@ -93,7 +95,7 @@ async def authenticate(request, api: str) -> KeyPrincipal:
 
 def parse_header_documents(request) -> dict[str, Any]:
     """Parse X-Features / X-Policy / X-Config (400 naming the header and field; SQRT compile errors too)."""
-    docs: dict[str, Any] = {}
+    docs: dict[str, Any] = {"raw": tuple(request.META.get(k) for _, k in HEADER_DOCS)}
     for kind, meta_key in HEADER_DOCS:
         raw = request.META.get(meta_key)
         if raw is None:
@@ -163,11 +165,31 @@ async def release(call: Call) -> None:
         await lock.__aexit__(None, None, None)
 
 
-def new_state(call: Call, docs: dict[str, Any]) -> dict:
+_CONFIG_CACHE: dict[tuple, tuple[KeyPrincipal, dict]] = {}
+
+
+def session_config(call: Call, docs: dict[str, Any], raw_headers: tuple) -> dict:
+    """The resolved config; memoised per (key snapshot, endpoint type, raw header values).
+
+    Resolution is pure, and the cached principal object changes whenever the key is re-read, so an entry
+    is reused only for the very same key documents. The caller stores a deep copy in the session state.
+    """
+    cache_key = (call.principal.id, call.route.endpoint_type, raw_headers)
+    hit = _CONFIG_CACHE.get(cache_key)
+    if hit is not None and hit[0] is call.principal:
+        return copy.deepcopy(hit[1])
     config = resolve_config(
         arch=call.principal.arch, documents=call.principal.documents, endpoint_type=call.route.endpoint_type,
         features=docs["features"], policy=docs["policy"], config=docs["config"],
     )
+    if len(_CONFIG_CACHE) > 2048:
+        _CONFIG_CACHE.clear()
+    _CONFIG_CACHE[cache_key] = (call.principal, config)
+    return copy.deepcopy(config)
+
+
+def new_state(call: Call, docs: dict[str, Any]) -> dict:
+    config = session_config(call, docs, docs["raw"])
     return {
         "key_id": call.principal.id, "user_id": call.principal.user_id, "config": config,
         "api": call.route.api, "provider": call.route.provider, "endpoint_type": call.route.endpoint_type,
@@ -192,7 +214,7 @@ async def resolve_credentials(call: Call, request) -> None:
     byok = (request.META.get("HTTP_X_API_KEY") or "").strip()
     if byok:
         call.api_key = byok
-        call.state["byok"] = crypto.encrypt(byok)
+        call.state["byok"] = _encrypted(byok)
         return
     if call.state.get("byok"):
         call.api_key = crypto.decrypt(call.state["byok"])
@@ -206,6 +228,12 @@ async def resolve_credentials(call: Call, request) -> None:
         if name not in cred.allowed_models:
             raise RelayError(403, f"Model '{name}' is not allowed without X-Api-Key", "model_not_allowed")
     call.api_key = cred.api_key
+
+
+@functools.lru_cache(maxsize=1024)
+def _encrypted(secret: str) -> str:
+    """Fernet token of a BYOK key; memoised so a client's every request does not pay for encryption."""
+    return crypto.encrypt(secret)
 
 
 def session_event(call: Call, type_: str, **data) -> None:
@@ -336,10 +364,8 @@ async def handle(request, route: Route) -> HttpResponse:
 
 
 async def _check_credit(principal: KeyPrincipal) -> str | None:
-    try:
-        from sessions.credits import acheck_credit
-    except ImportError:
-        return None
+    from sessions.credits import acheck_credit
+
     return await acheck_credit(principal.user_id)
 
 
