@@ -1,0 +1,109 @@
+"""Dual-LLM mode: the Django side of ``relay.dual`` (LLM calls through the providers, encoding, logging).
+
+The engine plans with the PLLM, runs the program, checks each tool call against the policy and either
+answers the client with the call (the program is suspended in the session state) or with the final result.
+Answers are complete before the first byte is sent, so streaming sends the finished message as chunks.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.http import StreamingHttpResponse
+
+from . import session_store
+from .dual import DualEngine, DualError
+from .formats import FORMATS
+from .pipeline import Call, RelayError, json_response, session_event, sse_response
+from .providers import complete, generation_params
+
+QLLM_ROLES = {"qllm", "tagllm"}
+
+
+def make_llm(call: Call):
+    """The engine's LLM caller: the route's provider and key; QLLM roles use the second model name."""
+    provider, config = call.route.provider, call.state["config"]
+
+    async def llm(role: str, *, system: str, messages: list[dict], json_schema: dict | None = None):
+        model = call.models[1] if role in QLLM_ROLES else call.models[0]
+        params = generation_params(provider, (config.get("llm") or {}).get(role))
+        return await complete(provider, model, call.api_key, system=system, messages=messages,
+                              json_schema=json_schema, params=params)
+
+    return llm
+
+
+def _log(call: Call, outcome) -> None:
+    for event in outcome.events or []:
+        data = dict(event)
+        kind = data.pop("type", "event")
+        session_event(call, kind, **data)
+    for llm_call in outcome.llm_calls or []:
+        session_event(call, "llm_call", **llm_call)
+
+
+def _final_status(outcome) -> str:
+    if not outcome.failed:
+        return "success"
+    return "denied" if outcome.error_code in ("policy_violation", "control_flow_violation") else "failure"
+
+
+async def run_dual(call: Call, request):
+    api = call.route.api
+    fmt = FORMATS[api]
+    st = call.state
+    if call.decoded.user_query is not None and not call.decoded.trailing_tool_results:
+        session_event(call, "user_message", text=call.decoded.user_query[:4000])
+    engine = DualEngine(st["config"], session_id=call.session_id, llm=make_llm(call), models=call.models)
+    try:
+        outcome = await engine.advance(st.setdefault("dual", {}), call.decoded)
+    except DualError as exc:
+        raise RelayError(exc.status, exc.detail, "bad_request") from None
+    call.usage = outcome.usage
+    _log(call, outcome)
+    model = f"{call.models[0]},{call.models[1]}"
+    answer_id = {"chat": call.session_id, "messages": f"msg_{uuid.uuid4().hex}",
+                 "responses": f"resp_{uuid.uuid4().hex}"}[api]
+    extra = None
+    if api == "responses":
+        from .formats.responses import response_echo
+
+        extra = response_echo(call.body)
+        await session_store.aremember_response(answer_id, call.session_id)
+    if outcome.kind == "tool_calls":
+        st["status"] = "open"
+        if call.decoded.stream:
+            chunks = fmt.stream_tool_call_answer(outcome.tool_calls, model=model, id=answer_id,
+                                                 usage=outcome.usage, extra=extra)
+        else:
+            body = fmt.tool_call_answer(outcome.tool_calls, model=model, id=answer_id, usage=outcome.usage,
+                                        extra=extra)
+    else:
+        st["turns"] = st.get("turns", 0) + 1
+        st["status"] = _final_status(outcome)
+        st["closed"] = bool(outcome.session_closed)
+        error = {"code": outcome.error_code or "execution_error", "message": outcome.error_message or ""} \
+            if outcome.failed else None
+        kwargs = {"model": model, "id": answer_id, "usage": outcome.usage, "failed": outcome.failed,
+                  "error": error, "extra": extra}
+        if call.decoded.stream:
+            chunks = fmt.stream_text_answer(outcome.content, **kwargs)
+        else:
+            body = fmt.text_answer(outcome.content, **kwargs)
+    if call.decoded.stream:
+        return _stream(call, chunks)
+    return json_response(body, call)
+
+
+def _stream(call: Call, chunks: list[bytes]) -> StreamingHttpResponse:
+    from .pipeline import finish
+
+    async def gen():
+        call.streamed = True
+        try:
+            for chunk in chunks:
+                yield chunk
+        finally:
+            await finish(call)
+
+    return sse_response(gen(), call)
