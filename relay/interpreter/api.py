@@ -1,0 +1,157 @@
+"""The entry point: ``run_program`` plus the Host protocol, ToolSpec and RunResult."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any, Protocol, runtime_checkable
+
+from relay.meta import Meta, ValueWithMeta
+
+from .builtins import BUILTIN_NAMES, BUILTINS
+from .errors import InterpreterError, PolicyDenied, Suspend
+from .evaluator import Interp, ProgErr
+from .limits import DEFAULT_LIMITS, Limits
+from .validate import compile_program
+from .values import CONTAINERS, V, Walker, mm, norm
+
+STATUSES = ("success", "suspended", "error", "policy_denied", "control_flow_violation")
+
+
+@dataclass(frozen=True, slots=True)
+class ToolSpec:
+    """A tool the program may call. ``params`` is ordered (JSON-schema ``properties`` order): positional
+    arguments are mapped onto it."""
+
+    name: str
+    params: list[str]
+    required: list[str] = field(default_factory=list)
+    description: str = ""
+
+    @classmethod
+    def from_json_schema(cls, name: str, parameters: dict | None, description: str | None = "") -> ToolSpec:
+        """Build from a function tool's JSON schema (``{"type": "object", "properties": ..., "required"}``)."""
+        parameters = parameters or {}
+        props = parameters.get("properties") or {}
+        return cls(name, list(props), list(parameters.get("required") or []), description or "")
+
+
+@runtime_checkable
+class Host(Protocol):
+    """Supplied by the caller (the dual-LLM orchestrator, or a test)."""
+
+    def call_tool(self, name: str, kwargs: dict[str, ValueWithMeta], call_index: int) -> ValueWithMeta:
+        """Every tool call, in program order (``call_index`` = 0-based ordinal in this run). Return the result
+        with its metadata, or raise Suspend / PolicyDenied / ToolError."""
+        ...
+
+    def check_branch(self, meta: Meta) -> str | None:
+        """Branching meta-policy: a non-None message aborts with a control-flow violation."""
+        ...
+
+
+@dataclass(eq=False)
+class RunResult:
+    status: str  # one of STATUSES
+    error: InterpreterError | None = None
+    suspended: Suspend | None = None  # the Suspend raised by the host, when status == "suspended"
+    denial: PolicyDenied | None = None  # the PolicyDenied raised by the host, when status == "policy_denied"
+    steps: int = 0  # statements executed (+ comprehension iterations)
+    tool_calls: int = 0  # tool calls made in this run (answered from a record or not)
+    output: list[str] = field(default_factory=list)  # captured print() output
+    variables: dict[str, V] = field(default_factory=dict, repr=False)  # raw interpreter values
+    limits: Limits = field(default=DEFAULT_LIMITS, repr=False)
+
+    def _serialize(self, x: V) -> ValueWithMeta:
+        w = Walker(self.limits.max_nesting_depth, self.limits.max_value_size)
+        try:
+            value, meta = w.json_meta(x)
+        except (InterpreterError, RecursionError) as e:
+            meta = x.m if type(x.v) not in CONTAINERS or type(x.v) is tuple else mm(x.m, x.v.sm)
+            return ValueWithMeta(f"<unserializable value: {e}>", meta)
+        return ValueWithMeta(value, meta)
+
+    @cached_property
+    def final_return_value(self) -> ValueWithMeta | None:
+        """The program variable ``final_return_value`` (JSON-safe, with its merged metadata), if bound."""
+        x = self.variables.get("final_return_value")
+        return None if x is None else self._serialize(x)
+
+    @cached_property
+    def namespace(self) -> dict[str, ValueWithMeta]:
+        """All program variables (context variables included), JSON-safe: sets/tuples -> lists (sets
+        sorted), other objects -> str; each with the merge of its metadata (control-api.md §11.1)."""
+        return {name: self._serialize(x) for name, x in self.variables.items()}
+
+
+def _wrap_context(it: Interp, value: Any) -> V:
+    if isinstance(value, ValueWithMeta):
+        return it.w.wrap(value.value, norm(value.meta))
+    return it.w.wrap(value)
+
+
+def run_program(
+    source: str,
+    *,
+    tools: dict[str, ToolSpec],
+    host: Host,
+    context_vars: dict[str, ValueWithMeta] | None = None,
+    limits: Limits | None = None,
+) -> RunResult:
+    """Run ``source`` to completion, suspension or failure. Never raises: every outcome is a RunResult."""
+    limits = limits or DEFAULT_LIMITS
+    try:
+        prog = compile_program(source, limits.max_nesting_depth, BUILTIN_NAMES)
+    except InterpreterError as e:
+        return RunResult("error", error=e, limits=limits)
+    except Exception as e:  # pragma: no cover - defensive
+        return RunResult(
+            "error", error=InterpreterError("internal", f"parser failure: {e!r}", cause=e), limits=limits
+        )
+    it = Interp(prog, tools, host, limits, BUILTINS)
+    status = "success"
+    error: InterpreterError | None = None
+    suspended = denial = None
+    try:
+        for name, value in (context_vars or {}).items():
+            it.ns[name] = _wrap_context(it, value)
+        it.exec_block(prog.body)
+    except ProgErr as pe:
+        exc = pe.exc.v
+        msg = exc.message()
+        status = "error"
+        error = InterpreterError(
+            "runtime", f"{exc.cls.name}: {msg}" if msg else exc.cls.name, pe.lineno, pe.exc.m
+        )
+    except Suspend as s:
+        status = "suspended"
+        suspended = s
+    except PolicyDenied as d:
+        status = "policy_denied"
+        denial = d
+        error = InterpreterError("policy_denied", d.message, it.lineno)
+    except InterpreterError as e:
+        error = e
+        if e.lineno is None and it.lineno is not None:
+            error = InterpreterError(e.kind, e.message, it.lineno, e.meta, e.cause)
+        status = "control_flow_violation" if e.kind == "control_flow_violation" else "error"
+    except RecursionError:
+        status = "error"
+        error = InterpreterError("limit", "Limit exceeded: expression or value nested too deeply", it.lineno)
+    except MemoryError:
+        status = "error"
+        error = InterpreterError("limit", "Limit exceeded: out of memory", it.lineno)
+    except Exception as e:  # a bug in the interpreter or an unexpected exception from the host
+        status = "error"
+        error = InterpreterError("internal", f"internal error: {type(e).__name__}: {e}", it.lineno, cause=e)
+    return RunResult(
+        status,
+        error=error,
+        suspended=suspended,
+        denial=denial,
+        steps=it.steps,
+        tool_calls=it.n_calls,
+        output=it.output,
+        variables=it.ns,
+        limits=limits,
+    )

@@ -1,0 +1,339 @@
+"""Parse a program and check it stays inside the supported Python subset (before anything runs).
+
+The result is cached by source text, so replaying a program on resume does not parse it again.
+"""
+
+from __future__ import annotations
+
+import ast
+import warnings
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from threading import Lock
+
+from .errors import InterpreterError
+
+_FILENAME = "<program>"
+# ast.parse reports doubtful literals ("1if x") as SyntaxWarning: keep programs' warnings out of server logs.
+warnings.filterwarnings("ignore", category=SyntaxWarning, module=_FILENAME)
+
+ALLOWED_NODES = frozenset(
+    {
+        ast.Module,
+        ast.Expr,
+        ast.Assign,
+        ast.AugAssign,
+        ast.AnnAssign,
+        ast.If,
+        ast.For,
+        ast.Try,
+        ast.Raise,
+        ast.Pass,
+        ast.Break,
+        ast.Continue,
+        ast.Assert,
+        ast.Delete,
+        ast.ExceptHandler,
+        ast.Constant,
+        ast.Name,
+        ast.Attribute,
+        ast.Subscript,
+        ast.Slice,
+        ast.BinOp,
+        ast.UnaryOp,
+        ast.BoolOp,
+        ast.Compare,
+        ast.IfExp,
+        ast.Call,
+        ast.keyword,
+        ast.List,
+        ast.Tuple,
+        ast.Set,
+        ast.Dict,
+        ast.ListComp,
+        ast.SetComp,
+        ast.DictComp,
+        ast.GeneratorExp,
+        ast.comprehension,
+        ast.JoinedStr,
+        ast.FormattedValue,
+        ast.Starred,
+        ast.Load,
+        ast.Store,
+        ast.Del,
+        ast.Add,
+        ast.Sub,
+        ast.Mult,
+        ast.Div,
+        ast.FloorDiv,
+        ast.Mod,
+        ast.Pow,
+        ast.LShift,
+        ast.RShift,
+        ast.BitOr,
+        ast.BitXor,
+        ast.BitAnd,
+        ast.MatMult,
+        ast.UAdd,
+        ast.USub,
+        ast.Not,
+        ast.Invert,
+        ast.And,
+        ast.Or,
+        ast.Eq,
+        ast.NotEq,
+        ast.Lt,
+        ast.LtE,
+        ast.Gt,
+        ast.GtE,
+        ast.Is,
+        ast.IsNot,
+        ast.In,
+        ast.NotIn,
+    }
+)
+
+_REFUSALS = {
+    "Import": "import statements are not allowed (datetime, date, time, timedelta and timezone are "
+    "already available)",
+    "ImportFrom": "import statements are not allowed (datetime, date, time, timedelta and timezone are "
+    "already available)",
+    "FunctionDef": "function definitions (def) are not allowed; write the steps inline",
+    "AsyncFunctionDef": "function definitions (async def) are not allowed; write the steps inline",
+    "ClassDef": "class definitions are not allowed; use dicts",
+    "Lambda": "lambda expressions are not allowed; use a for loop or a comprehension",
+    "While": "while loops are not allowed; use a for loop over a finite iterable",
+    "Global": "global statements are not allowed",
+    "Nonlocal": "nonlocal statements are not allowed",
+    "With": "with statements are not allowed",
+    "AsyncWith": "async with statements are not allowed",
+    "AsyncFor": "async for loops are not allowed",
+    "Await": "await is not allowed; call tools directly",
+    "Yield": "yield is not allowed",
+    "YieldFrom": "yield from is not allowed",
+    "Match": "match statements are not allowed; use if/elif",
+    "NamedExpr": "assignment expressions (:=) are not allowed; assign on a separate line",
+    "Return": "return is not allowed at the top level; assign the result to final_return_value",
+    "TryStar": "except* is not allowed",
+}
+
+# Builtins that exist in Python but not in the interpreter: naming one (without assigning it first) is
+# refused with an explicit message.
+FORBIDDEN_NAMES = frozenset(
+    {
+        "eval",
+        "exec",
+        "compile",
+        "open",
+        "__import__",
+        "getattr",
+        "setattr",
+        "delattr",
+        "hasattr",
+        "globals",
+        "locals",
+        "vars",
+        "dir",
+        "input",
+        "breakpoint",
+        "help",
+        "memoryview",
+        "object",
+        "super",
+        "classmethod",
+        "staticmethod",
+        "property",
+        "id",
+        "hash",
+        "iter",
+        "next",
+        "aiter",
+        "anext",
+        "callable",
+        "exit",
+        "quit",
+        "bytes",
+        "bytearray",
+        "issubclass",
+        "__builtins__",
+        "__build_class__",
+        "__loader__",
+        "__spec__",
+    }
+)
+
+MUTATING_METHODS = frozenset(
+    {
+        "append",
+        "extend",
+        "insert",
+        "pop",
+        "remove",
+        "sort",
+        "reverse",
+        "clear",
+        "update",
+        "setdefault",
+        "add",
+        "discard",
+        "popitem",
+        "intersection_update",
+        "difference_update",
+        "symmetric_difference_update",
+    }
+)
+
+
+@dataclass(slots=True)
+class Program:
+    """A parsed, validated program plus static facts the evaluator uses."""
+
+    body: list[ast.stmt]
+    # names written (assigned, subscript-stored, mutated by a method, deleted) inside an if/for/try node:
+    # they get the branch condition's meta after the statement (implicit flow through non-execution).
+    written: dict[ast.AST, frozenset[str]] = field(default_factory=dict)
+    # BoolOp nodes whose short-circuited operands contain a call that may be a tool call: their operands
+    # are branching conditions (``flag and send_email(...)`` is an if).
+    branching_boolops: set[ast.AST] = field(default_factory=set)
+
+
+def _refuse(node: ast.AST, what: str, lineno: int | None = None) -> InterpreterError:
+    return InterpreterError("refused", f"Refused: {what}", getattr(node, "lineno", lineno))
+
+
+def _base_name(e: ast.AST) -> str | None:
+    while type(e) in (ast.Subscript, ast.Attribute, ast.Starred):
+        e = e.value  # type: ignore[attr-defined]
+    return e.id if type(e) is ast.Name else None
+
+
+def _written_names(stmts: list[ast.stmt]) -> frozenset[str]:
+    names: set[str] = set()
+    for s in stmts:
+        for n in ast.walk(s):
+            t = type(n)
+            if t is ast.Name and type(n.ctx) is not ast.Load:
+                names.add(n.id)
+            elif t is ast.Subscript and type(n.ctx) is not ast.Load:
+                b = _base_name(n)
+                if b:
+                    names.add(b)
+            elif t is ast.Call and type(n.func) is ast.Attribute and n.func.attr in MUTATING_METHODS:
+                b = _base_name(n.func.value)
+                if b:
+                    names.add(b)
+            elif t is ast.ExceptHandler and n.name:
+                names.add(n.name)
+    return frozenset(names)
+
+
+def _may_call_tool(e: ast.AST, builtin_names: frozenset[str]) -> bool:
+    for n in ast.walk(e):
+        if type(n) is ast.Call:
+            f = n.func
+            if type(f) is ast.Attribute:
+                continue  # methods and datetime functions never call tools
+            if type(f) is not ast.Name or f.id not in builtin_names:
+                return True
+    return False
+
+
+def validate(source: str, max_depth: int, builtin_names: frozenset[str]) -> Program:
+    if not isinstance(source, str):
+        raise InterpreterError("syntax", "program must be a string")
+    try:
+        tree = ast.parse(source, filename=_FILENAME, mode="exec")
+    except SyntaxError as e:
+        raise InterpreterError("syntax", f"SyntaxError: {e.msg}", e.lineno) from None
+    except (ValueError, OverflowError) as e:  # null bytes, absurd literals
+        raise InterpreterError("syntax", f"SyntaxError: {e}") from None
+    except (RecursionError, MemoryError):
+        raise InterpreterError("limit", "program nested too deeply to parse") from None
+
+    prog = Program(body=tree.body)
+    stored: set[str] = set()
+    loaded: list[ast.Name] = []
+    # Iterative walk in source order with depth and loop tracking (no recursion: the tree may be deep).
+    stack: list[tuple[ast.AST, int, int, int | None]] = [(tree, 0, 0, None)]  # node, depth, loops, line
+    while stack:
+        node, depth, loops, line = stack.pop()
+        line = getattr(node, "lineno", line)
+        t = type(node)
+        if depth > max_depth:
+            raise InterpreterError("limit", f"program nested too deeply (more than {max_depth} levels)", line)
+        if t not in ALLOWED_NODES:
+            name = t.__name__
+            raise _refuse(node, _REFUSALS.get(name) or f"{name} is not supported", line)
+        if t is ast.Name:
+            if node.id.startswith("__"):
+                raise _refuse(node, f"the name '{node.id}' is not allowed (dunder names are reserved)")
+            if type(node.ctx) is ast.Load:
+                loaded.append(node)
+            else:
+                stored.add(node.id)
+        elif t is ast.Attribute:
+            if node.attr.startswith("_"):
+                raise _refuse(node, f"access to the private attribute '{node.attr}' is not allowed")
+            if type(node.ctx) is not ast.Load:
+                raise _refuse(
+                    node,
+                    f"assigning or deleting the attribute '{node.attr}' is not allowed; "
+                    "use a dict and subscript assignment",
+                )
+        elif t is ast.Constant:
+            if type(node.value) in (bytes, complex) or node.value is Ellipsis:
+                raise _refuse(node, f"{type(node.value).__name__} literals are not supported")
+        elif t is ast.comprehension:
+            if node.is_async:
+                raise _refuse(node, "async comprehensions are not allowed", line)
+        elif t is ast.Break or t is ast.Continue:
+            if loops == 0:
+                word = "break" if t is ast.Break else "continue"
+                raise InterpreterError("syntax", f"SyntaxError: '{word}' outside loop", node.lineno)
+        elif t is ast.If:
+            prog.written[node] = _written_names(node.body + node.orelse)
+        elif t is ast.For:
+            prog.written[node] = _written_names(
+                [ast.Assign(targets=[node.target], value=node.iter)] + node.body + node.orelse
+            )
+        elif t is ast.Try:
+            prog.written[node] = _written_names(node.body)
+        elif t is ast.BoolOp:
+            if any(_may_call_tool(v, builtin_names) for v in node.values[1:]):
+                prog.branching_boolops.add(node)
+        elif t is ast.ExceptHandler and node.name:
+            stored.add(node.name)
+        d1 = depth + 1
+        if t is ast.For:
+            children = [(node.target, d1, loops, line), (node.iter, d1, loops, line)]
+            children += [(c, d1, loops + 1, line) for c in node.body]
+            children += [(c, d1, loops, line) for c in node.orelse]
+        else:
+            children = [(c, d1, loops, line) for c in ast.iter_child_nodes(node)]
+        children.reverse()
+        stack.extend(children)
+    for n in loaded:
+        if n.id in FORBIDDEN_NAMES and n.id not in stored:
+            raise _refuse(n, f"'{n.id}' is not available in this interpreter")
+    return prog
+
+
+_CACHE: OrderedDict[tuple[str, int], Program] = OrderedDict()
+_CACHE_SIZE = 256
+_LOCK = Lock()
+
+
+def compile_program(source: str, max_depth: int, builtin_names: frozenset[str]) -> Program:
+    """Parse and validate ``source``; cached by source text (a resumed program is not parsed again)."""
+    key = (source, max_depth)
+    with _LOCK:
+        prog = _CACHE.get(key)
+        if prog is not None:
+            _CACHE.move_to_end(key)
+            return prog
+    prog = validate(source, max_depth, builtin_names)
+    with _LOCK:
+        _CACHE[key] = prog
+        if len(_CACHE) > _CACHE_SIZE:
+            _CACHE.popitem(last=False)
+    return prog
