@@ -13,6 +13,7 @@ from django.http import StreamingHttpResponse
 
 from . import session_store
 from .dual import DualEngine, DualError
+from .langgraph_program import fill_empty_blocks
 from .formats import FORMATS
 from .pipeline import Call, RelayError, json_response, session_event, sse_response
 from .providers import complete, generation_params
@@ -54,6 +55,8 @@ async def run_dual(call: Call, request):
     st = call.state
     if call.decoded.user_query is not None and not call.decoded.trailing_tool_results:
         session_event(call, "user_message", text=call.decoded.user_query[:4000])
+    if call.decoded.user_provided_program:
+        call.decoded.user_provided_program = fill_empty_blocks(call.decoded.user_provided_program)
     engine = DualEngine(st["config"], session_id=call.session_id, llm=make_llm(call), models=call.models)
     try:
         outcome = await engine.advance(st.setdefault("dual", {}), call.decoded)
