@@ -44,11 +44,16 @@ class CallCheck:
         return " ".join(denial_text(c.name) for c in self.denied)
 
 
-def check_proposed_calls(engine, calls: list[ToolCall], session_meta: Meta) -> CallCheck:
-    """Check each proposed call in order; session-before effects persist even for denied calls."""
+def check_proposed_calls(engine, calls: list[ToolCall], session_meta: Meta,
+                         arg_meta: dict[str, Meta] | None = None) -> CallCheck:
+    """Check each proposed call in order; session-before effects persist even for denied calls.
+
+    Arguments carry default metadata, plus the tags guardrails found in them (``arg_meta`` per call id).
+    """
     out = CallCheck(session_meta=session_meta)
     for call in calls:
-        args = {name: ValueWithMeta(value) for name, value in (call.arguments or {}).items()}
+        meta = (arg_meta or {}).get(call.id, DEFAULT_META)
+        args = {name: ValueWithMeta(value, meta) for name, value in (call.arguments or {}).items()}
         decision = engine.before_call(call.name, args, out.session_meta)
         out.session_meta = decision.session_meta
         out.records.append(decision.record)
@@ -69,8 +74,8 @@ def decode_result(content: str) -> Any:
         return content
 
 
-def apply_tool_results(engine, pending: dict[str, dict], results: list[ToolResult], session_meta: Meta
-                       ) -> tuple[Meta, dict[str, Any]]:
+def apply_tool_results(engine, pending: dict[str, dict], results: list[ToolResult], session_meta: Meta,
+                       initial_meta: dict[str, Meta] | None = None) -> tuple[Meta, dict[str, Any]]:
     """Run result / session-after blocks for results answering pending calls.
 
     Returns the new session metadata and, per call id, the value to show the LLM when the caller used the
@@ -86,9 +91,9 @@ def apply_tool_results(engine, pending: dict[str, dict], results: list[ToolResul
         args = {name: ValueWithMeta(value) for name, value in (call.get("args") or {}).items()}
         decoded = decode_result(result.content)
         try:
-            value, meta = unwrap_manual_result(decoded, DEFAULT_META)
+            value, meta = unwrap_manual_result(decoded, (initial_meta or {}).get(result.call_id, DEFAULT_META))
         except ManualWrapperError:
-            value, meta = decoded, DEFAULT_META
+            value, meta = decoded, (initial_meta or {}).get(result.call_id, DEFAULT_META)
         if value is not decoded:
             unwrapped[result.call_id] = value
         decision = engine.after_call(call["tool"], args, ValueWithMeta(value, meta), session_meta)

@@ -16,8 +16,16 @@ from .formats import chat as chat_format
 from .formats import responses as responses_format
 from .formats.model import ToolCall
 from .guardrails_glue import SessionGuardrails
-from .meta import Meta
-from .pipeline import Call, RelayError, finish, json_response, meta_of, session_event, sse_response, tool_call_id
+from .pipeline import (
+    Call,
+    RelayError,
+    finish,
+    json_response,
+    meta_of,
+    session_event,
+    sse_response,
+    tool_call_id,
+)
 from .providers import UpstreamError, open_stream, post_json
 from .rewrite import rewrite_answer_arguments, rewrite_tool_results
 from .single import apply_tool_results, build_engine, check_proposed_calls
@@ -39,27 +47,28 @@ def _start_turn(call: Call) -> None:
         session_event(call, "user_message", text=query[:4000])
 
 
-def _apply_results(call: Call, engine, guards: SessionGuardrails) -> dict:
+async def _apply_results(call: Call, engine, guards: SessionGuardrails) -> dict:
     """Record tool results for pending calls; returns the body rewritten for the model."""
     st = call.state
     results = [r for r in call.decoded.trailing_tool_results if r.call_id in st["pending"]]
     body = call.body
     if not results:
         return body
-    session_meta, unwrapped = apply_tool_results(engine, st["pending"], results, meta_of(st))
+    scans = {r.call_id: await guards.scan_result(call, r.call_id, r.content) for r in results}
+    session_meta, unwrapped = apply_tool_results(engine, st["pending"], results, meta_of(st),
+                                                 {cid: scan.meta for cid, scan in scans.items()})
     st["session_meta"] = session_meta.to_json()
     replaced: dict[str, str] = {}
     for r in results:
-        text = r.content
-        if r.call_id in unwrapped:
+        text = scans[r.call_id].text
+        if r.call_id in unwrapped and not scans[r.call_id].block_reason:
             value = unwrapped[r.call_id]
             text = value if isinstance(value, str) else json.dumps(value)
-        text = guards.scan_result(call, r.call_id, text)
         if text != r.content:
             replaced[r.call_id] = text
         pending = st["pending"].pop(r.call_id)
         session_event(call, "tool_result", call_id=r.call_id, tool=pending["tool"], content=text[:4000],
-                      meta=session_meta.to_json())
+                      meta=scans[r.call_id].meta.to_json())
     if replaced:
         body = rewrite_tool_results(call.route.api, body, lambda cid, content: replaced.get(cid))
     return body
@@ -88,21 +97,26 @@ def _new_id_factory(call: Call, proposed: dict[str, ToolCall]):
     return new_id
 
 
-def _decide(call: Call, engine, guards: SessionGuardrails, calls: list[ToolCall]) -> tuple[list[str], str | None]:
-    check = check_proposed_calls(engine, calls, meta_of(call.state))
+async def _decide(call: Call, engine, guards: SessionGuardrails, calls: list[ToolCall]
+                  ) -> tuple[list[str], str | None]:
+    """Guardrails, then the policy, on the calls the model proposes: (allowed upstream ids, denial text)."""
+    scans = {c.id: await guards.scan_arguments(call, c) for c in calls}
+    check = check_proposed_calls(engine, calls, meta_of(call.state), {cid: s.meta for cid, s in scans.items()})
     call.state["session_meta"] = check.session_meta.to_json()
     allowed = list(check.allowed_ids)
     texts = [check.denial_text] if check.denial_text else []
     for c, record in zip(calls, check.records, strict=False):
-        blocked = guards.scan_arguments(call, c) if c.id in allowed else None
         verdict = check.verdicts.get(c.id)
-        if blocked:
+        blocked = scans[c.id].block_reason
+        if blocked and c.id in allowed:
             allowed.remove(c.id)
             texts.append(blocked)
             verdict = "hard_denied"
+        meta = scans[c.id].meta.to_json()
+        shown = guards.pending_argument_rewrites.get(c.id, c.arguments) or {}
         session_event(call, "tool_call", call_id=c.id, tool=c.name,
-                      args={k: {"value": v, "meta": Meta().to_json()} for k, v in (c.arguments or {}).items()},
-                      verdict=verdict, record=record)
+                      args={k: {"value": v, "meta": meta} for k, v in shown.items()},
+                      verdict=verdict, record=record, blocked=blocked)
     if len(allowed) < len(calls):
         call.state["denied_in_turn"] = True
     return allowed, (" ".join(texts) or None)
@@ -127,7 +141,7 @@ async def run_single(call: Call, request):
     engine = build_engine(call.state["config"], dual_llm=False)
     guards = SessionGuardrails.for_state(call.state)
     _start_turn(call)
-    body = _apply_results(call, engine, guards)
+    body = await _apply_results(call, engine, guards)
     stream = bool(call.decoded.stream)
     path_kind, upstream = _upstream_request(call, body, stream)
     azure_responses = api == "responses" and path_kind == "chat"
@@ -139,13 +153,13 @@ async def run_single(call: Call, request):
                                                        extra=responses_format.response_echo(call.body))
         proposed = fmt.extract_tool_calls(answer)
         if proposed:
-            allowed, denial = _decide(call, engine, guards, proposed)
+            allowed, denial = await _decide(call, engine, guards, proposed)
             fmt.filter_tool_calls(answer, set(allowed), denial)
             redactions = guards.pending_argument_rewrites
             if redactions:
                 rewrite_answer_arguments(api, answer, lambda cid, name, args: redactions.get(cid))
             fmt.rewrite_answer_ids(answer, _new_id_factory(call, {c.id: _redacted(c, redactions) for c in proposed}))
-        call.usage = fmt.extract_usage(answer)
+        call.usage = fmt.extract_usage(answer) + guards.usage
         remaining = fmt.extract_tool_calls(answer)
         _end_of_answer(call, bool(remaining), fmt.extract_text(answer))
         if api == "responses" and isinstance(answer.get("id"), str):
@@ -171,14 +185,14 @@ async def run_single(call: Call, request):
     async def decide(pending: list[ToolCall]):
         for c in pending:
             proposed_by_id[c.id] = c
-        return _decide(call, engine, guards, pending)
+        return await _decide(call, engine, guards, pending)
 
     async def chunks():
         call.streamed = True
         try:
             async for chunk in pump(relay, events, decide):
                 yield chunk
-            call.usage = relay.usage
+            call.usage = relay.usage + guards.usage
             _end_of_answer(call, bool(relay.tool_calls), relay.text)
             resp_id = getattr(relay, "response_id", None)
             if api == "responses" and resp_id:

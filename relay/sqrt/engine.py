@@ -180,10 +180,8 @@ class PolicyEngine:
         out: dict[str, ValueWithMeta] = {}
         for k, v in (args or {}).items():
             if not isinstance(v, ValueWithMeta):
-                v = ValueWithMeta(v)
-            elif not self.dual_llm and v.meta is not DEFAULT_META:
-                v = ValueWithMeta(v.value)  # single-LLM: arguments carry the default meta (§6.12)
-            out[k] = v
+                v = ValueWithMeta(v)  # single-LLM (§6.12): the default meta...
+            out[k] = v  # ...plus whatever tags the relay's guardrails found in the argument
         return out
 
     def _matching(self, tool_name: str) -> tuple[CompiledTool, ...]:

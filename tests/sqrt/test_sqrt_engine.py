@@ -319,8 +319,9 @@ tool "read_secret" -> session @tags |= {"saw_secret"};
 tool "w" { result { x.tags |= {"nope"}; } }
 """
     eng = engine(src, dual_llm=False)
-    # argument metadata is ignored: policies see default metas
-    assert eng.before_call("send", {"body": V("b", G=("secret",))}, DEFAULT_META).verdict == "soft_allowed"
+    # arguments carry the metadata the relay gives them: default, plus tags its guardrails found
+    assert eng.before_call("send", {"body": V("b")}, DEFAULT_META).verdict == "soft_allowed"
+    assert eng.before_call("send", {"body": V("b", G=("secret",))}, DEFAULT_META).verdict == "hard_denied"
     assert eng.before_call("send", {"to": V("evil")}, DEFAULT_META).verdict == "hard_denied"
     assert eng.initial_result_meta({"a": V(1, G=("x",))}) == DEFAULT_META
     wrapper = {
@@ -335,7 +336,7 @@ tool "w" { result { x.tags |= {"nope"}; } }
     _, r = full_call(eng, "w", {"x": V(1)})
     assert r.arg_meta_updates == {}
     blocked = V("q", G=("__llm_blocked",))
-    assert eng.before_call("parse_with_ai", {"query": blocked}, DEFAULT_META).verdict == "soft_allowed"
+    assert eng.before_call("parse_with_ai", {"query": blocked}, DEFAULT_META).verdict == "hard_denied"
 
 
 # ---------------------------------------------------------------- manual wrapper (§7)
