@@ -49,6 +49,40 @@ def _final_status(outcome) -> str:
     return "denied" if outcome.error_code in ("policy_violation", "control_flow_violation") else "failure"
 
 
+async def auto_generate_policy(call: Call) -> None:
+    """``X-Policy.auto_gen`` with no code: write the session's policy from the declared tools, once.
+
+    Uses the policy-generation machinery (compiled before use, retried on compile errors) with the
+    session's planning model; a failure leaves the session on its presets and is logged.
+    """
+    policy = call.state["config"]["policy"]
+    if not policy.get("auto_gen") or (policy.get("codes") or {}).get("code", "").strip() or call.state.get("auto_gen"):
+        return
+    from .policygen import SYSTEM_PROMPT, GenerateError, GenerateRequest, generate
+
+    call.state["auto_gen"] = True
+    tools = [{"name": t.name, "description": t.description, "parameters": t.parameters} for t in call.decoded.tools]
+    req = GenerateRequest(
+        type="oai_chat_completion", model=call.models[0], n_retries=2, tools=tools,
+        description="Protect the user from prompt injection through tool results: tag what tools return "
+                    "according to its sensitivity, and deny tool calls that would send sensitive or "
+                    "untrusted data to recipients or destinations outside the user's request.")
+    llm = make_llm(call)
+
+    async def ask(messages):
+        result = await llm("policy_llm", system=SYSTEM_PROMPT, messages=messages)
+        return result.text, result.usage
+
+    try:
+        code, usage = await generate(req, ask)
+    except (GenerateError, Exception) as exc:  # noqa: BLE001 - fall back to the presets, say so in the log
+        session_event(call, "policy_generated", ok=False, error=str(exc)[:500])
+        return
+    call.usage.add(usage)
+    policy["codes"] = {"code": code, "language": "sqrt"}
+    session_event(call, "policy_generated", ok=True, policy=code)
+
+
 async def run_dual(call: Call, request):
     api = call.route.api
     fmt = FORMATS[api]
@@ -57,12 +91,13 @@ async def run_dual(call: Call, request):
         session_event(call, "user_message", text=call.decoded.user_query[:4000])
     if call.decoded.user_provided_program:
         call.decoded.user_provided_program = fill_empty_blocks(call.decoded.user_provided_program)
+    await auto_generate_policy(call)
     engine = DualEngine(st["config"], session_id=call.session_id, llm=make_llm(call), models=call.models)
     try:
         outcome = await engine.advance(st.setdefault("dual", {}), call.decoded)
     except DualError as exc:
         raise RelayError(exc.status, exc.detail, "bad_request") from None
-    call.usage = outcome.usage
+    call.usage = call.usage + outcome.usage
     _log(call, outcome)
     model = f"{call.models[0]},{call.models[1]}"
     answer_id = {"chat": call.session_id, "messages": f"msg_{uuid.uuid4().hex}",

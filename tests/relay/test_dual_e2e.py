@@ -113,3 +113,43 @@ def test_dual_messages_and_responses(relay, dual_key, fake_upstream):
                                         llm_api_key="k", features=DUAL, stream=True)
     text = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
     assert json.loads(text)["final_return_value"]["value"] == 2
+
+
+def test_auto_gen_policy_from_tool_metadata(relay, dual_key, fake_upstream):
+    client = SequrityClient(api_key=dual_key, base_url=relay)
+    fake_upstream.push(fu.text('```sqrt\ntool "send_email" {\n    must deny always;\n}\n```'),
+                       program('send_email(to="a@b.com", body="hi")\nfinal_return_value = "done"'))
+    r = client.control.chat.create(
+        messages=[{"role": "user", "content": "email a@b.com"}], model="gpt-5-mini", llm_api_key="k",
+        tools=DOC_TOOLS, features=DUAL, security_policy=SecurityPolicyHeader.dual_llm(auto_gen=True))
+    doc = json.loads(r.choices[0].message.content)
+    assert doc["status"] == "failure" and "'send_email' is denied" in doc["error"]["message"]
+    assert "policy" in fake_upstream.requests[0].text.lower()  # the first LLM call wrote the policy
+
+
+def _two_turns(relay, key, fake_upstream, endpoint):
+    import httpx
+
+    headers = {"Authorization": f"Bearer {key}", "X-Api-Key": "k", "X-Config": "{}"}
+    url = f"{relay}/control/{endpoint}/v1/chat/completions"
+    fake_upstream.push(program("final_return_value = 1"), program("final_return_value = 2"))
+    r1 = httpx.post(url, json={"model": "m", "messages": [{"role": "user", "content": "one"}]}, headers=headers)
+    sid = r1.headers["x-session-id"]
+    r2 = httpx.post(url, json={"model": "m", "messages": [
+        {"role": "user", "content": "one"}, r1.json()["choices"][0]["message"],
+        {"role": "user", "content": "two"}]}, headers={**headers, "X-Session-ID": sid})
+    return sid, r2.headers["x-session-id"]
+
+
+def test_code_endpoint_defaults_differ_from_chat(relay, transactional_db, fake_upstream):
+    """A key without stored turn limits: chat sessions last one turn, code sessions continue (20 turns)."""
+    from tests.factories import UserFactory, make_key
+
+    _, key = make_key(UserFactory(), arch="dual-llm", config={})
+    first, second = _two_turns(relay, key, fake_upstream, "chat")
+    assert first != second  # chat: max_n_turns 1, the session closed after its turn
+    first, second = _two_turns(relay, key, fake_upstream, "code")
+    assert first == second  # code: the same session carries the second turn
+    code_prompt = fake_upstream.requests[-1].text
+    chat_prompt = fake_upstream.requests[0].text
+    assert code_prompt != chat_prompt
