@@ -12,4 +12,5 @@ urlpatterns = [
     path("<int:pk>/created/", views.key_created, name="created"),
     path("<int:pk>/configure/", views.key_configure, name="configure"),
     path("<int:pk>/revoke/", views.key_revoke, name="revoke"),
+    path("<int:pk>/generate-policy/", views.key_generate_policy, name="generate-policy"),
 ]

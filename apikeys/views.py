@@ -14,6 +14,7 @@ from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
+from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
@@ -170,6 +171,24 @@ def key_configure(request, pk: int):
         "header_names": forms.HEADER_NAMES,
     }
     return render(request, "apikeys/key_configure.html", context, status=status)
+
+
+@login_required
+@require_http_methods(["POST"])
+def key_generate_policy(request, pk: int):
+    """JSON endpoint of the configure page's "Generate policy" helper; it saves nothing."""
+    from .policy_generation import GenerationFailed, do_generate_policy
+
+    get_object_or_404(ApiKey, pk=pk, user=request.user)
+    try:
+        policy = do_generate_policy(
+            description=request.POST.get("description", ""), tools_json=request.POST.get("tools", ""),
+            provider=request.POST.get("provider", ""), api_key=request.POST.get("provider_key", ""),
+            model=request.POST.get("model", ""),
+        )
+    except GenerationFailed as exc:
+        return JsonResponse({"error": str(exc)}, status=400)
+    return JsonResponse({"policy": policy})
 
 
 @login_required

@@ -207,3 +207,37 @@
   quiet = false;
   updateSummary();
 })();
+
+/* "Generate policy": asks the server for a compiled SQRT policy and puts it in the editor for review. */
+(function () {
+  "use strict";
+  var box = document.getElementById("generate-policy");
+  if (!box) return;
+  var button = document.getElementById("gen-button");
+  var status = document.getElementById("gen-status");
+  var csrf = document.querySelector("input[name=csrfmiddlewaretoken]");
+  button.addEventListener("click", function () {
+    var data = new FormData();
+    data.append("description", document.getElementById("gen-description").value);
+    data.append("tools", document.getElementById("gen-tools").value);
+    data.append("provider", document.getElementById("gen-provider").value);
+    data.append("model", document.getElementById("gen-model").value);
+    data.append("provider_key", document.getElementById("gen-key").value);
+    button.disabled = true;
+    status.className = "small muted";
+    status.textContent = "Generating…";
+    fetch(box.dataset.url, { method: "POST", body: data, headers: { "X-CSRFToken": csrf ? csrf.value : "" },
+                             credentials: "same-origin" })
+      .then(function (r) { return r.json().then(function (body) { return { ok: r.ok, body: body }; }); })
+      .then(function (res) {
+        if (!res.ok) throw new Error(res.body.error || "Generation failed");
+        var code = document.querySelector("textarea[name=policy_code]");
+        code.value = res.body.policy;
+        code.dispatchEvent(new Event("input", { bubbles: true }));
+        status.className = "small success";
+        status.textContent = "Policy generated and compiled. Review it in the editor, then save.";
+      })
+      .catch(function (err) { status.className = "small error"; status.textContent = err.message; })
+      .finally(function () { button.disabled = false; });
+  });
+})();
