@@ -147,6 +147,18 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
+CELERY_BEAT_SCHEDULE = {
+    "prune-session-log": {"task": "sessions.tasks.prune_log", "schedule": 3600.0},
+}
+
+# Session/usage log (sessions app): raw events (usage, sessions and their steps) and hourly rollups are kept
+# LOG_RETENTION_DAYS, daily rollups ROLLUP_RETENTION_DAYS. Credits: with CREDITS_ENFORCED the relay answers
+# 402 to users without credit (balance cached at most CREDITS_CACHE_SECONDS, ≤ 1 s).
+LOG_RETENTION_DAYS = env.int("LOG_RETENTION_DAYS", default=30)
+ROLLUP_RETENTION_DAYS = env.int("ROLLUP_RETENTION_DAYS", default=400)
+CREDITS_ENFORCED = env.bool("CREDITS_ENFORCED", default=False)
+CREDITS_CACHE_SECONDS = env.float("CREDITS_CACHE_SECONDS", default=1.0)
 
 # Upstream providers (the relay).
 RELAY_OPENAI_BASE_URL = env.str("RELAY_OPENAI_BASE_URL", default="https://api.openai.com/v1")
