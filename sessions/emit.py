@@ -96,7 +96,7 @@ def _spool_path() -> Path:
 def _spool_has_data() -> bool:
     directory = Path(getattr(settings, "LOG_SPOOL_DIR", settings.BASE_DIR / "var" / "spool"))
     try:
-        return any(p.stat().st_size for p in directory.glob("events-*.jsonl"))
+        return any(p.stat().st_size for p in directory.glob("events-*"))
     except OSError:
         return False
 
@@ -118,33 +118,64 @@ def _publish(batch: list[dict]) -> None:
         record_events.delay(batch[start : start + BATCH_SIZE])
 
 
+def _claimed_by_live_process(path: Path) -> bool:
+    """A file another running process has claimed is its business; one left by a dead process is ours."""
+    try:
+        pid = int(path.name.rsplit(".claimed-", 1)[1])
+    except (IndexError, ValueError):
+        return False
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def flush() -> int:
-    """Publish buffered and spooled events; returns how many were published. Thread-safe."""
+    """Publish buffered and spooled events; returns how many were published. Thread-safe.
+
+    Spool files are claimed by renaming and deleted only after their events were published; a claimed file
+    left by a crash is picked up again by the next flush (events are idempotent, so a repeat is harmless).
+    """
     with _flush_lock:
         batch = _take()
         spooled: list[dict] = []
+        claimed_files: list[Path] = []
         directory = _spool_path().parent
-        for path in sorted(directory.glob("events-*.jsonl")):
-            claimed = path.with_suffix(f".claimed-{os.getpid()}")
+        for path in sorted(directory.glob("events-*.jsonl")) + sorted(directory.glob("events-*.claimed-*")):
+            if ".claimed-" in path.name:
+                if _claimed_by_live_process(path):
+                    continue
+                claimed = path
+            else:
+                claimed = path.with_name(f"{path.stem}.claimed-{os.getpid()}")
+                try:
+                    path.rename(claimed)
+                except OSError:
+                    continue
             try:
-                path.rename(claimed)
-            except OSError:
+                with claimed.open() as fh:
+                    spooled.extend(json.loads(line) for line in fh if line.strip())
+            except (OSError, ValueError):
                 continue
-            with claimed.open() as fh:
-                spooled.extend(json.loads(line) for line in fh if line.strip())
-            claimed.unlink()
+            claimed_files.append(claimed)
         events = spooled + batch
         if not events:
             return 0
         try:
             _publish(events)
         except _BROKER_ERRORS:  # broker unreachable: keep everything on disk for the next flush
-            logger.warning("log broker unavailable; spooling %d events", len(events), exc_info=True)
+            logger.warning("log broker unavailable; spooling %d events", len(batch), exc_info=True)
             with _spool_path().open("a") as fh:
-                for event in events:
+                for event in batch:
                     fh.write(json.dumps(event) + "\n")
-            return 0
+            return 0  # the claimed files stay and are retried as they are
         except Exception:  # eager mode runs the task here; its own failures are not a reason to spool
             logger.exception("recording %d events failed", len(events))
-            return 0
+        for claimed in claimed_files:
+            claimed.unlink(missing_ok=True)
         return len(events)
