@@ -209,3 +209,12 @@ def test_routes_index_health_and_404(relay):
         assert r.status_code == 404 and r.json()["detail"], path
     # A base URL ending in "/" gives a doubled slash; it still routes.
     assert httpx.get(f"{relay}//control/health").status_code == 200
+
+
+def test_large_policy_header_is_accepted(relay, single_key, fake_upstream):
+    """The whole SQRT source travels in X-Policy: headers of 64 KiB and more must pass."""
+    rules = "\n".join(f'tool "tool_{i}" {{ hard deny when x.value == "{"v" * 40}{i}"; }}' for i in range(1100))
+    header = json.dumps({"codes": {"code": rules, "language": "sqrt"}})
+    assert len(header) > 64 * 1024
+    r = post(relay, single_key, body=BODY, headers={"X-Policy": header})
+    assert r.status_code == 200, r.text
