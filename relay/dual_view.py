@@ -95,10 +95,20 @@ async def run_dual(call: Call, request):
     engine = DualEngine(st["config"], session_id=call.session_id, llm=make_llm(call), models=call.models)
     try:
         outcome = await engine.advance(st.setdefault("dual", {}), call.decoded)
+        call.usage = call.usage + outcome.usage
+        _log(call, outcome)
+        if (outcome.kind == "final" and not outcome.session_closed and call.decoded.trailing_tool_results
+                and call.decoded.last_role == "user"):
+            # The tool results finished the turn and the client already asked its next question in the same
+            # request (the official client's multi-turn flow): count the finished turn, plan the next one.
+            st["turns"] = st.get("turns", 0) + 1
+            session_event(call, "user_message", text=(call.decoded.user_query or "")[:4000])
+            engine = DualEngine(st["config"], session_id=call.session_id, llm=make_llm(call), models=call.models)
+            outcome = await engine.advance(st["dual"], call.decoded)
+            call.usage = call.usage + outcome.usage
+            _log(call, outcome)
     except DualError as exc:
         raise RelayError(exc.status, exc.detail, "bad_request") from None
-    call.usage = call.usage + outcome.usage
-    _log(call, outcome)
     model = f"{call.models[0]},{call.models[1]}"
     answer_id = {"chat": call.session_id, "messages": f"msg_{uuid.uuid4().hex}",
                  "responses": f"resp_{uuid.uuid4().hex}"}[api]
@@ -112,9 +122,9 @@ async def run_dual(call: Call, request):
         st["status"] = "open"
         if call.decoded.stream:
             chunks = fmt.stream_tool_call_answer(outcome.tool_calls, model=model, id=answer_id,
-                                                 usage=outcome.usage, extra=extra)
+                                                 usage=call.usage, extra=extra)
         else:
-            body = fmt.tool_call_answer(outcome.tool_calls, model=model, id=answer_id, usage=outcome.usage,
+            body = fmt.tool_call_answer(outcome.tool_calls, model=model, id=answer_id, usage=call.usage,
                                         extra=extra)
     else:
         st["turns"] = st.get("turns", 0) + 1
@@ -122,7 +132,7 @@ async def run_dual(call: Call, request):
         st["closed"] = bool(outcome.session_closed)
         error = {"code": outcome.error_code or "execution_error", "message": outcome.error_message or ""} \
             if outcome.failed else None
-        kwargs = {"model": model, "id": answer_id, "usage": outcome.usage, "failed": outcome.failed,
+        kwargs = {"model": model, "id": answer_id, "usage": call.usage, "failed": outcome.failed,
                   "error": error, "extra": extra}
         if call.decoded.stream:
             chunks = fmt.stream_text_answer(outcome.content, **kwargs)

@@ -153,3 +153,45 @@ def test_code_endpoint_defaults_differ_from_chat(relay, transactional_db, fake_u
     code_prompt = fake_upstream.requests[-1].text
     chat_prompt = fake_upstream.requests[0].text
     assert code_prompt != chat_prompt
+
+
+FLIGHT_TOOLS = [{"type": "function", "function": {
+    "name": "book_flight",
+    "description": "Books a flight with given flight number, origin, destination and date. Returns a booking reference number (str).",
+    "parameters": {"type": "object", "properties": {
+        "flight_number": {"type": "string"}, "origin": {"type": "string"}, "destination": {"type": "string"},
+        "date": {"type": "string"}}, "required": ["flight_number", "origin", "destination", "date"]}}}]
+
+
+def test_multi_turn_flight_booking(relay, dual_key, fake_upstream):
+    """The client test-suite's multi-turn flow: the tool result and the next question arrive together."""
+    from sequrity.control.types.headers import FsmOverrides
+
+    client = SequrityClient(api_key=dual_key, base_url=relay)
+    cfg = FineGrainedConfigHeader(fsm=FsmOverrides(max_n_turns=5, enabled_internal_tools=[]))
+    fake_upstream.push(
+        program('final_return_value = book_flight(flight_number="BA263", origin="New York", '
+                'destination="San Francisco", date="2026-06-10")'),
+        program('final_return_value = book_flight(flight_number="BA289", origin="San Francisco", '
+                'destination="New York", date="2026-06-20")'))
+    messages = [{"role": "user", "content": "Book me the flight BA263 from New York to San Francisco on 10th June, 2026."}]
+    kw = dict(model="gpt-5-mini", llm_api_key="k", features=DUAL, fine_grained_config=cfg, tools=FLIGHT_TOOLS)
+    r1 = client.control.chat.create(messages=messages, **kw)
+    assert r1.choices[0].finish_reason == "tool_calls"
+    args = r1.choices[0].message.tool_calls[0].function.arguments
+    assert "BA263" in args and "2026-06-10" in args
+    messages.append(r1.choices[0].message.model_dump(mode="json"))
+    messages.append({"role": "tool", "content": "Flight booked successfully. Your booking reference number is ABC12345.",
+                     "tool_call_id": r1.choices[0].message.tool_calls[0].id})
+    messages.append({"role": "user", "content": "Thanks! Can you also book a return flight (flight number BA289) on 20th June, 2026?"})
+    r2 = client.control.chat.create(messages=messages, **kw)
+    assert r2.choices[0].finish_reason == "tool_calls", r2.choices[0].message.content
+    args = r2.choices[0].message.tool_calls[0].function.arguments
+    assert "BA289" in args and "2026-06-20" in args
+    messages.append(r2.choices[0].message.model_dump(mode="json"))
+    messages.append({"role": "tool", "content": "Return flight booked successfully. Your booking reference number is XYZ67890.",
+                     "tool_call_id": r2.choices[0].message.tool_calls[0].id})
+    r3 = client.control.chat.create(messages=messages, **kw)
+    doc = json.loads(r3.choices[0].message.content)
+    assert doc["status"] == "success" and "XYZ67890" in doc["final_return_value"]["value"]
+    assert r1.session_id == r2.session_id == r3.session_id
