@@ -195,3 +195,69 @@ def test_multi_turn_flight_booking(relay, dual_key, fake_upstream):
     doc = json.loads(r3.choices[0].message.content)
     assert doc["status"] == "success" and "XYZ67890" in doc["final_return_value"]["value"]
     assert r1.session_id == r2.session_id == r3.session_id
+
+
+def _responses_tool(tool):
+    return {"type": "function", **tool["function"]}
+
+
+def test_responses_multi_turn_with_previous_response_id(relay, dual_key, fake_upstream):
+    from openai.types.responses import ResponseFunctionToolCall
+    from sequrity.control.types.headers import FsmOverrides
+
+    client = SequrityClient(api_key=dual_key, base_url=relay)
+    cfg = FineGrainedConfigHeader(fsm=FsmOverrides(max_n_turns=5, enabled_internal_tools=[]))
+    fake_upstream.push(
+        program('final_return_value = book_flight(flight_number="BA263", origin="New York", '
+                'destination="San Francisco", date="2026-06-10")'),
+        program('final_return_value = book_flight(flight_number="BA289", origin="San Francisco", '
+                'destination="New York", date="2026-06-20")'))
+    tools = [_responses_tool(FLIGHT_TOOLS[0])]
+    kw = dict(model="gpt-5-mini", llm_api_key="k", features=DUAL, fine_grained_config=cfg, provider="openai")
+    r1 = client.control.responses.create(input=[{"role": "user", "content": "Book BA263 NY to SF on 10 June 2026"}],
+                                         tools=tools, **kw)
+    calls = [i for i in r1.output if getattr(i, "type", None) == "function_call"]
+    assert r1.status == "completed" and calls and "BA263" in calls[0].arguments
+    r2 = client.control.responses.create(
+        input=[{"type": "function_call_output", "call_id": calls[0].call_id, "output": "Booked: ABC12345"},
+               {"role": "user", "content": "Also book the return flight BA289 on 20 June 2026"}],
+        tools=tools, previous_response_id=r1.id, **kw)
+    calls2 = [i for i in r2.output if getattr(i, "type", None) == "function_call"]
+    assert r2.status == "completed" and calls2 and "BA289" in calls2[0].arguments
+    r3 = client.control.responses.create(
+        input=[{"type": "function_call_output", "call_id": calls2[0].call_id, "output": "Booked: XYZ67890"}],
+        previous_response_id=r2.id, **kw)  # no tools: the session keeps them
+    assert r3.status == "completed" and "XYZ67890" in r3.output_text
+    assert ResponseFunctionToolCall is not None
+
+
+def test_responses_policy_denial_is_failed_status(relay, dual_key, fake_upstream):
+    from sequrity.control.types.headers import FsmOverrides
+
+    client = SequrityClient(api_key=dual_key, base_url=relay)
+    code = r'''
+    tool "load_applicant_profile" -> @tags |= {"internal_use_only", "tool/load_applicant_profile"};
+    tool "send_email" {
+        must deny when body.tags superset of {"internal_use_only"} and (not to.value in {str matching r".*@trustedcorp\.com"});
+    }
+    '''
+    tools = [{"type": "function", "name": "load_applicant_profile", "parameters": {
+                 "type": "object", "properties": {"applicant_id": {"type": "string"}}, "required": ["applicant_id"]}},
+             {"type": "function", "name": "send_email", "parameters": {
+                 "type": "object", "properties": {"to": {"type": "string"}, "subject": {"type": "string"},
+                                                  "body": {"type": "string"}}, "required": ["to", "body"]}}]
+    fake_upstream.push(program('p = load_applicant_profile(applicant_id="applicant-829")\n'
+                               'send_email(to="hr@gmail.com", subject="Profile", body=p)\nfinal_return_value = "sent"'))
+    kw = dict(model="gpt-5-mini", llm_api_key="k", features=DUAL, provider="openai",
+              security_policy=SecurityPolicyHeader.dual_llm(codes=code),
+              fine_grained_config=FineGrainedConfigHeader(fsm=FsmOverrides(
+                  max_n_turns=1, retry_on_policy_violation=False, enabled_internal_tools=[])))
+    r1 = client.control.responses.create(
+        input=[{"role": "user", "content": "Load 'applicant-829''s profile and send it to hr@gmail.com"}],
+        tools=tools, **kw)
+    call = [i for i in r1.output if getattr(i, "type", None) == "function_call"][0]
+    assert call.name == "load_applicant_profile" and "applicant-829" in call.arguments
+    r2 = client.control.responses.create(
+        input=[{"type": "function_call_output", "call_id": call.call_id, "output": "Name: A. Person, salary 100k"}],
+        tools=tools, previous_response_id=r1.id, **kw)
+    assert r2.status == "failed" and "'send_email' is denied" in r2.output_text
