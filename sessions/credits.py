@@ -133,7 +133,10 @@ async def acheck_credit(user_id: int) -> str | None:
     hit, message = _cached(user_id)
     if hit:
         return message
-    balance = await CreditAccount.objects.filter(pk=user_id).values_list("balance_nano", flat=True).afirst()
+    from sequrity_site.aio import run_sync
+
+    balance = await run_sync(
+        lambda: CreditAccount.objects.filter(pk=user_id).values_list("balance_nano", flat=True).first())
     return _store(user_id, _message(balance))
 
 
