@@ -1,0 +1,100 @@
+"""Dual-LLM (CaMeL-style) orchestrator. Framework-free: no Django imports.
+
+Entry point
+===========
+::
+
+    from relay.dual import DualEngine, LLMCaller, TurnOutcome, DualError
+
+    engine = DualEngine(config, session_id=sid, llm=llm, models=(pllm_model, qllm_model))
+    outcome = await engine.advance(state, request)      # state: the session's JSON dict ({} when new)
+
+``config`` is the resolved config of ``relay.config.resolve_config`` (``fsm``, ``policy``, ``prompt``,
+``response_format``, ``features``, ``endpoint_type``). Optional keyword arguments: ``guardrails`` (default
+``"auto"``: built from ``config["features"]`` with ``relay.guardrails.Guardrails.from_features`` when any
+classifier/blocker is enabled; pass ``None`` to disable or an object with the same API), ``limits``
+(``relay.interpreter.Limits``).
+
+``llm`` is an async callable supplied by the shell::
+
+    await llm(role, *, system: str, messages: list[{"role", "content": str}], json_schema: dict | None = None)
+        -> object with .text: str, .parsed: Any | None, .usage: Usage   (relay.providers.Completion fits)
+
+Roles used: ``pllm`` (planner, no schema), ``qllm`` (``parse_with_ai``, ``verify_hypothesis``, guardrail
+LLM classifiers; always with an object schema), ``tllm`` (tool filter), ``tool_result_error_detector_llm``
+(``detect_tool_errors: "llm"``). Any exception from ``llm`` ends the turn with an ``llm_error`` failure
+answer (except in the tool filter / error detector / guardrail classifiers, which fall back gracefully).
+
+``advance(state, request: DecodedRequest) -> TurnOutcome`` mutates ``state`` in place (JSON-safe) and returns
+
+* ``kind``: ``"tool_calls"`` (``tool_calls``: one ``ToolCall(id="tc-<session_id>-<uuid1>", name, arguments)``;
+  arguments hold only declared parameter names, positional program arguments mapped by schema order) or
+  ``"final"`` (``content`` = §11 result JSON via ``json.dumps`` defaults, or the plain value / error message
+  with ``strip_response_content``; ``result`` = the document as a dict);
+* ``failed``, ``error_code``, ``error_message``; ``usage`` (sum over this request's LLM calls);
+  ``session_closed`` (``max_n_turns`` reached: delete the session); ``llm_calls`` (role, model,
+  prompt_tokens, completion_tokens, latency_ms); ``events`` (inspector log: ``program``, ``tool_filter``,
+  ``tool_call``, ``tool_result``, ``guardrail``, ``final``); ``mismatch_detected``.
+
+Raises ``DualError(status, detail)`` for request-level errors: 409 ``Message history does not match the
+stored session history`` (``history_mismatch_policy: reject``); 400 ``Unexpected tool result for tool call
+id '<id>'...`` / ``Missing tool result for tool call id '<id>'`` / ``The request contains no user message``;
+400 with the policy compiler's detail if the stored policy does not compile.
+
+Which request is which
+----------------------
+* a turn is waiting for a tool result and the request's trailing tool results answer it -> continuation
+  (other ids -> 400). A user message sent after the results in the same request is ignored until the
+  turn ends;
+* a turn is waiting but the newest message is a user message without results -> the waiting turn is
+  abandoned (not counted) and a new turn starts;
+* otherwise the newest message must be a user message -> new turn (tool results without a waiting call
+  -> 400).
+
+Session state keys (all JSON-safe; metadata stored compactly as ``None`` = default or
+``[tags, consumers, producers]``; values with meta as ``[value, meta]``)
+--------------------------------------------------------------------------------------------------------
+``v`` (format version), ``turns_done`` (completed turns), ``smeta`` (session metadata), ``hist`` (one
+16-hex digest per conversation message, for §7.5), ``tools`` (``[name, description, parameters]`` of the
+latest declared tools; continuations may omit ``tools``), ``vars`` (program variables left by the last
+successful turn, the next turns' context variables), ``past`` (``[query, [programs], status]`` of up to 10
+earlier turns: trusted text only), ``xpol`` (SQRT added by ``set_policy``), ``cache`` (``force_to_cache``
+results), ``turn`` (the turn in progress or None): ``n``, ``q`` (PLLM query text), ``tools`` (filtered
+names or None), ``att``/``fail`` (attempt / failed-attempt counters), ``prog``, ``user`` (LangGraph
+program), ``ctx`` (context variables of this attempt), ``rec`` (recorded results of this attempt:
+``[program tool name, ok, value, meta]``), ``pend`` (``{i, tool, id, args}`` of the call waiting for the
+client), ``fb``/``steps`` (earlier programs + feedback shown to the PLLM), ``pch`` (policy-check history).
+
+Suspend / resume is by replay: the program runs from the top with ``relay.interpreter.ReplayHost``; the
+recorded calls are answered from ``rec`` (never re-issued, no policy re-evaluation), the first new call
+suspends the run; the engine then checks it (``PolicyEngine.before_call``) and either executes it
+server-side (internal tools, ``force_to_cache`` hits), records the result and replays again, or returns it to
+the client.
+
+Security invariant: PLLM prompts contain the user's query (plus inlined system/developer text), tool
+declarations, the PLLM's own earlier programs, context-variable names and types, and error reports with
+tool-derived text removed (exception type and line only). Never a tool result.
+
+Options (``X-Config``) as implemented
+-------------------------------------
+See the report in the module ``relay.dual.engine`` docstring of DualEngine and the README notes; in short:
+``max_n_turns`` (None = unlimited), ``max_pllm_steps``, ``max_pllm_failed_steps``,
+``max_tool_calls_per_step`` (counts internal calls too), ``retry_on_policy_violation`` (policy denials and
+control-flow violations), ``clear_session_meta``, ``history_mismatch_policy``,
+``min_num_tools_for_filtering``, ``enabled_internal_tools``, ``strict_tool_result_parsing`` (tools never
+declare output schemas here, so strict = keep text), ``detect_tool_errors`` (+ regex pattern, max length),
+``tool_result_transform: codex``, ``wrap_tool_result`` (``{"ok", "value"|"error"}`` dicts),
+``force_to_cache`` (session cache keyed by tool + arguments), ``enable_multistep_planning`` (namespace
+carried between steps; with ``complete_turn`` enabled a turn ends only when the program calls it),
+``prune_failed_steps``, ``clear_history_every_n_attempts`` are implemented. Simplified:
+``n_pllm_plans`` (candidates drafted concurrently with the same caller, first one that parses wins: no
+selection LLM), ``pllm_candidate_models`` (ignored: the caller picks the model per role),
+``pllm_context_pruning`` (no-op: values are never shown). Accepted and ignored: ``disable_rllm``,
+``reduced_grammar_for_rllm_review`` (no review LLM), ``X-Policy.auto_gen``. Policy ``arg_meta_updates``
+(``x.F`` writes) are not applied to program variables (the interpreter has no hook for it).
+"""
+
+from .engine import DualEngine
+from .types import CompletionLike, DualError, LLMCaller, TurnOutcome
+
+__all__ = ["CompletionLike", "DualEngine", "DualError", "LLMCaller", "TurnOutcome"]

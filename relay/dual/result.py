@@ -1,0 +1,83 @@
+"""The final answer: the §11 result document and its serialisation."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from relay.meta import Meta, ValueWithMeta
+
+CONTROL_FLOW_MESSAGE = "Control flow violation detected during program execution."
+
+
+def _json_safe(value: Any, depth: int = 0) -> Any:
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    if depth > 200:
+        return str(value)
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v, depth + 1) for v in value]
+    if isinstance(value, (set, frozenset)):
+        try:
+            items = sorted(value)
+        except TypeError:
+            items = list(value)
+        return [_json_safe(v, depth + 1) for v in items]
+    to_json = getattr(value, "to_json", None)
+    if callable(to_json):
+        try:
+            return _json_safe(to_json(), depth + 1)
+        except Exception:  # noqa: BLE001 - best effort
+            pass
+    return str(value)
+
+
+def build_result(
+    *,
+    status: str,
+    final: ValueWithMeta | None,
+    error: tuple[str, str] | None,
+    response_format: dict,
+    program: str | None,
+    namespace: dict[str, ValueWithMeta] | None,
+    session_meta: Meta,
+    policy_history: list,
+    policy_failure: bool,
+    mismatch: bool,
+) -> dict:
+    doc: dict[str, Any] = {
+        "status": status,
+        "final_return_value": (
+            {"value": _json_safe(final.value), "meta": final.meta.to_json()} if status == "success" and final
+            else ({"value": None, "meta": Meta().to_json()} if status == "success" else None)
+        ),
+        "error": {"code": error[0], "message": error[1]} if error else None,
+    }
+    if response_format.get("include_program") and program is not None:
+        doc["program"] = program
+    if response_format.get("include_namespace_snapshot"):
+        doc["namespace_snapshot"] = {
+            name: {"value": _json_safe(v.value), "meta": v.meta.to_json()} for name, v in (namespace or {}).items()
+        }
+    if response_format.get("include_namespace_snapshot") or response_format.get("include_policy_check_history"):
+        doc["session_meta"] = {"value": None, "meta": session_meta.to_json()}
+    if response_format.get("include_policy_check_history") or policy_failure:
+        doc["policy_check_history"] = _json_safe(policy_history)
+    if mismatch:
+        doc["message_history_mismatch_detected"] = True
+    return doc
+
+
+def render_content(doc: dict, *, strip: bool) -> str:
+    """``json.dumps`` with default settings (§11.2), or the plain value / error message when stripping (§11.5)."""
+    if not strip:
+        return json.dumps(doc)
+    if doc["status"] != "success":
+        return doc["error"]["message"] if doc.get("error") else ""
+    frv = doc.get("final_return_value") or {}
+    value = frv.get("value")
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)

@@ -1,0 +1,68 @@
+"""Public types of the dual-LLM orchestrator: the LLM caller protocol, the outcome of one request, errors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from relay.formats.model import ToolCall, Usage
+
+
+class CompletionLike(Protocol):
+    """What an :class:`LLMCaller` returns (``relay.providers.Completion`` fits)."""
+
+    text: str
+    parsed: Any | None
+    usage: Usage
+
+
+class LLMCaller(Protocol):
+    """Supplied by the shell. ``role`` is one of ``pllm``, ``qllm``, ``tllm``,
+    ``tool_result_error_detector_llm`` (the shell picks model and generation config per role).
+
+    Raises on provider failures (``relay.providers.UpstreamError``); the engine turns any exception into an
+    ``llm_error`` failure answer.
+    """
+
+    async def __call__(
+        self, role: str, *, system: str, messages: list[dict], json_schema: dict | None = None
+    ) -> CompletionLike: ...
+
+
+class DualError(Exception):
+    """A request-level error the shell turns into an HTTP error ``{"detail": detail}``."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+
+    def __repr__(self) -> str:
+        return f"DualError({self.status}, {self.detail!r})"
+
+
+class LLMFailure(Exception):
+    """Internal: an LLM call raised; ends the turn with an ``llm_error`` failure answer."""
+
+    def __init__(self, role: str, exc: BaseException) -> None:
+        super().__init__(f"{role}: {exc}")
+        self.role = role
+        self.exc = exc
+
+
+@dataclass
+class TurnOutcome:
+    """What :meth:`DualEngine.advance` produced for one request."""
+
+    kind: str  # "tool_calls" | "final"
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    content: str = ""  # final answer text (result JSON, or the plain value with strip_response_content)
+    failed: bool = False
+    error_code: str | None = None
+    error_message: str | None = None
+    usage: Usage = field(default_factory=Usage)
+    session_closed: bool = False
+    llm_calls: list[dict] = field(default_factory=list)
+    events: list[dict] = field(default_factory=list)
+    mismatch_detected: bool = False
+    result: dict | None = None  # the §11 result document (final answers; also when content is stripped)
