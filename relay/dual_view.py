@@ -13,8 +13,8 @@ from django.http import StreamingHttpResponse
 
 from . import session_store
 from .dual import DualEngine, DualError
-from .langgraph_program import fill_empty_blocks
 from .formats import FORMATS
+from .langgraph_program import fill_empty_blocks
 from .pipeline import Call, RelayError, json_response, session_event, sse_response
 from .providers import complete, generation_params
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 
 class _Universal:
@@ -33,7 +33,7 @@ class _Universal:
 
 
 UNIVERSAL = _Universal()
-MetaSet = Union[frozenset, _Universal]
+MetaSet = frozenset | _Universal
 EMPTY: frozenset = frozenset()
 
 

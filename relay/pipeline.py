@@ -28,7 +28,7 @@ from sessions.emit import emit
 from . import session_store
 from .config import ModelStringError, parse_model_string, resolve_config
 from .formats import FORMATS, RequestError, error_body, parse_json_body
-from .formats.model import DecodedRequest, ToolCall, Usage
+from .formats.model import DecodedRequest, Usage
 from .headers import DocumentError, parse_document
 from .meta import DEFAULT_META, Meta
 from .providers import UpstreamError

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from tests.factories import UserFactory, make_key
-from tests.fixtures_upstream import fake_upstream, fake_upstream_server, upstream_settings  # noqa: F401
+
+pytest_plugins = ["tests.fixtures_upstream"]  # fake_upstream, fake_upstream_server, upstream_settings
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 

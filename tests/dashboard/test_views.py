@@ -13,7 +13,6 @@ from apikeys.models import ApiKey
 from relay.config import preset_documents
 from tests.factories import PASSWORD, UserFactory, make_key
 
-
 pytestmark = pytest.mark.django_db
 
 SECRET_RE = re.compile(r"sq-[A-Za-z0-9_-]{40,}")
