@@ -121,7 +121,7 @@ def _publish(batch: list[dict]) -> None:
 def _claimed_by_live_process(path: Path) -> bool:
     """A file another running process has claimed is its business; one left by a dead process is ours."""
     try:
-        pid = int(path.name.rsplit(".claimed-", 1)[1])
+        pid = int(path.name.rsplit(".claimed-", 1)[1].split("-")[0])
     except (IndexError, ValueError):
         return False
     if pid == os.getpid():
@@ -152,7 +152,7 @@ def flush() -> int:
                     continue
                 claimed = path
             else:
-                claimed = path.with_name(f"{path.stem}.claimed-{os.getpid()}")
+                claimed = path.with_name(f"{path.stem}.claimed-{os.getpid()}-{uuid.uuid4().hex[:8]}")
                 try:
                     path.rename(claimed)
                 except OSError:
@@ -169,11 +169,13 @@ def flush() -> int:
         try:
             _publish(events)
         except _BROKER_ERRORS:  # broker unreachable: keep everything on disk for the next flush
-            logger.warning("log broker unavailable; spooling %d events", len(batch), exc_info=True)
+            logger.warning("log broker unavailable; spooling %d events", len(events), exc_info=True)
             with _spool_path().open("a") as fh:
-                for event in batch:
+                for event in events:
                     fh.write(json.dumps(event) + "\n")
-            return 0  # the claimed files stay and are retried as they are
+            for claimed in claimed_files:  # only now that their events are back in the spool
+                claimed.unlink(missing_ok=True)
+            return 0
         except Exception:  # eager mode runs the task here; its own failures are not a reason to spool
             logger.exception("recording %d events failed", len(events))
         for claimed in claimed_files:

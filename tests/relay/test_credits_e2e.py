@@ -19,6 +19,12 @@ def test_402_without_credit_then_served_and_debited(transactional_db, fake_upstr
     from tests.conftest import _relay_env
     from tests.live import start_uvicorn
 
+    from sessions.models import Price
+
+    # The seeded prices (a data migration) do not survive earlier transactional tests' flushes: set them.
+    for code, kind in (("base", "base"), ("single-llm", "arch")):
+        Price.objects.update_or_create(code=code, defaults={"kind": kind, "label": code,
+                                                            "usd_per_million": Decimal("0.10")})
     user = UserFactory()
     _, secret = make_key(user, arch="single-llm")
     relay = start_uvicorn({**_relay_env(fake_upstream_server), "CREDITS_ENFORCED": "1",
