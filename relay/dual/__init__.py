@@ -77,7 +77,6 @@ tool-derived text removed (exception type and line only). Never a tool result.
 
 Options (``X-Config``) as implemented
 -------------------------------------
-See the report in the module ``relay.dual.engine`` docstring of DualEngine and the README notes; in short:
 ``max_n_turns`` (None = unlimited), ``max_pllm_steps``, ``max_pllm_failed_steps``,
 ``max_tool_calls_per_step`` (counts internal calls too), ``retry_on_policy_violation`` (policy denials and
 control-flow violations), ``clear_session_meta``, ``history_mismatch_policy``,

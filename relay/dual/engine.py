@@ -14,7 +14,13 @@ from typing import Any
 from relay.formats.model import DecodedRequest, ToolCall, ToolDef, ToolResult, Turn, Usage
 from relay.interpreter import RecordedCall, ReplayHost, RunResult, ToolError, ToolSpec, run_program
 from relay.meta import DEFAULT_META, UNIVERSAL, Meta, ValueWithMeta, merge_all
-from relay.sqrt import ManualWrapperError, PolicyCompileError, PolicyEngine, compile_policy, unwrap_manual_result
+from relay.sqrt import (
+    ManualWrapperError,
+    PolicyCompileError,
+    PolicyEngine,
+    compile_policy,
+    unwrap_manual_result,
+)
 
 from . import prompts as P
 from .extract import extract_clarification, extract_program
@@ -500,7 +506,8 @@ class DualEngine:
                               policy=True)
             err = res.error
             if err is None or err.kind not in _RETRYABLE or turn["user"]:
-                await self._next_attempt(state, turn, res, self._error_feedback(state, turn, res), failed=True,
+                raise _Finish("execution_error", err.message if err else "program failed")
+            await self._next_attempt(state, turn, res, self._error_feedback(state, turn, res), failed=True,
                                      reason=err.message)
 
     def _needs_next_step(self, turn: dict) -> bool:

@@ -16,10 +16,9 @@ pytestmark = pytest.mark.live
 
 def test_402_without_credit_then_served_and_debited(transactional_db, fake_upstream_server, artifacts_dir,
                                                    celery_worker_process):
+    from sessions.models import Price
     from tests.conftest import _relay_env
     from tests.live import start_uvicorn
-
-    from sessions.models import Price
 
     # The seeded prices (a data migration) do not survive earlier transactional tests' flushes: set them.
     for code, kind in (("base", "base"), ("single-llm", "arch")):
