@@ -88,8 +88,10 @@ carried between steps; with ``complete_turn`` enabled a turn ends only when the 
 ``prune_failed_steps``, ``clear_history_every_n_attempts`` are implemented. Simplified:
 ``n_pllm_plans`` (candidates drafted concurrently with the same caller, first one that parses wins: no
 selection LLM), ``pllm_candidate_models`` (ignored: the caller picks the model per role),
-``pllm_context_pruning`` (no-op: values are never shown). Accepted and ignored: ``disable_rllm``,
-``reduced_grammar_for_rllm_review`` (no review LLM), ``X-Policy.auto_gen``. Policy ``arg_meta_updates``
+``pllm_context_pruning`` (no-op: values are never shown). ``disable_rllm: false`` runs the review LLM
+(role ``rllm``) on each successful attempt; a rejection re-plans, and ``reduced_grammar_for_rllm_review`` decides
+what the planner hears (``bool``: a flag, ``text``: a problem from a fixed vocabulary, ``none``: the review).
+``X-Policy.auto_gen`` is handled by the relay before the engine runs (``relay.dual_view``). Policy ``arg_meta_updates``
 (``x.F`` writes) are not applied to program variables (the interpreter has no hook for it).
 """
 
