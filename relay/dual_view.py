@@ -25,9 +25,12 @@ def make_llm(call: Call):
     """The engine's LLM caller: the route's provider and key; QLLM roles use the second model name."""
     provider, config = call.route.provider, call.state["config"]
 
-    async def llm(role: str, *, system: str, messages: list[dict], json_schema: dict | None = None):
-        model = call.models[1] if role in QLLM_ROLES else call.models[0]
+    async def llm(role: str, *, system: str, messages: list[dict], json_schema: dict | None = None,
+                  model: str | None = None, seed: int | None = None):
+        model = model or (call.models[1] if role in QLLM_ROLES else call.models[0])
         params = generation_params(provider, (config.get("llm") or {}).get(role))
+        if seed is not None:
+            params = {**params, "seed": seed} if provider != "anthropic" else params
         return await complete(provider, model, call.api_key, system=system, messages=messages,
                               json_schema=json_schema, params=params)
 

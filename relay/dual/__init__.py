@@ -85,10 +85,11 @@ declare output schemas here, so strict = keep text), ``detect_tool_errors`` (+ r
 ``tool_result_transform: codex``, ``wrap_tool_result`` (``{"ok", "value"|"error"}`` dicts),
 ``force_to_cache`` (session cache keyed by tool + arguments), ``enable_multistep_planning`` (namespace
 carried between steps; with ``complete_turn`` enabled a turn ends only when the program calls it),
-``prune_failed_steps``, ``clear_history_every_n_attempts`` are implemented. Simplified:
-``n_pllm_plans`` (candidates drafted concurrently with the same caller, first one that parses wins: no
-selection LLM), ``pllm_candidate_models`` (ignored: the caller picks the model per role),
-``pllm_context_pruning`` (no-op: values are never shown). ``disable_rllm: false`` runs the review LLM
+``prune_failed_steps``, ``clear_history_every_n_attempts`` are implemented, and
+``n_pllm_plans`` / ``pllm_candidate_models`` (candidates drafted concurrently, candidate i on model
+i mod len(models) with distinct seeds for repeats, passed to the caller as ``model=`` / ``seed=``; when
+several parse, the planning model picks one with structured output),
+``pllm_context_pruning`` is a no-op (values are never shown to the planner). ``disable_rllm: false`` runs the review LLM
 (role ``rllm``) on each successful attempt; a rejection re-plans, and ``reduced_grammar_for_rllm_review`` decides
 what the planner hears (``bool``: a flag, ``text``: a problem from a fixed vocabulary, ``none``: the review).
 ``X-Policy.auto_gen`` is handled by the relay before the engine runs (``relay.dual_view``). Policy ``arg_meta_updates``

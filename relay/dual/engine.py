@@ -419,8 +419,16 @@ class DualEngine:
         if n_plans == 1:
             replies = [await self._call_llm("pllm", system, merged, None)]
         else:
-            replies = list(await asyncio.gather(*(self._call_llm("pllm", system, merged, None)
-                                                  for _ in range(n_plans))))
+            # Candidate i uses model i mod len(pllm_candidate_models); repeats of a model get distinct seeds.
+            models = list(self.fsm.get("pllm_candidate_models") or []) or [None]
+            calls = []
+            for i in range(n_plans):
+                model = models[i % len(models)]
+                extra = {"seed": i // len(models) + 1}
+                if model is not None:
+                    extra["model"] = model
+                calls.append(self._call_llm("pllm", system, merged, None, **extra))
+            replies = list(await asyncio.gather(*calls))
         texts = [r.text or "" for r in replies]
         if clarify:
             for t in texts:
@@ -428,15 +436,39 @@ class DualEngine:
                 if q:
                     raise _Finish("clarification_needed", q)
         programs = [extract_program(t) for t in texts]
-        program = next((p for p in programs if _parses(p)), programs[0])
+        parsing = [p for p in programs if _parses(p)]
+        program = parsing[0] if parsing else programs[0]
+        if len(parsing) > 1 and len(set(parsing)) > 1:
+            program = await self._select_plan(turn, list(dict.fromkeys(parsing)))
         turn["prog"] = program
         self.events.append({"type": "program", "turn": turn["n"], "attempt": turn["att"], "program": program})
 
     # ---------------------------------------------------------------------------- LLM calls
-    async def _call_llm(self, role: str, system: str, messages: list[dict], json_schema: dict | None):
+    async def _select_plan(self, turn: dict, candidates: list[str]) -> str:
+        """The selection step of ``n_pllm_plans``: the planning model picks the best candidate program.
+
+        It sees only trusted text (the query and the candidates); a failed or unusable reply keeps the first.
+        """
+        listing = "\n\n".join(f"Candidate {i}:\n```python\n{p}\n```" for i, p in enumerate(candidates))
+        user = (f"User request:\n{turn['q']}\n\n{listing}\n\n"
+                "Which candidate program answers the request best, correctly and with the fewest tool calls?")
+        try:
+            c = await self._call_llm("pllm", P.SELECT_SYSTEM, [{"role": "user", "content": user}],
+                                     P.select_schema(len(candidates)))
+        except LLMFailure:
+            return candidates[0]
+        choice = c.parsed.get("choice") if isinstance(getattr(c, "parsed", None), dict) else None
+        if not isinstance(choice, int) or isinstance(choice, bool) or not 0 <= choice < len(candidates):
+            choice = 0
+        self.events.append({"type": "plan_selected", "turn": turn["n"], "attempt": turn["att"],
+                            "candidates": len(candidates), "choice": choice})
+        return candidates[choice]
+
+    async def _call_llm(self, role: str, system: str, messages: list[dict], json_schema: dict | None,
+                        **extra: Any):
         t0 = perf_counter()
         try:
-            c = await self.llm(role, system=system, messages=messages, json_schema=json_schema)
+            c = await self.llm(role, system=system, messages=messages, json_schema=json_schema, **extra)
         except Exception as e:  # noqa: BLE001 - any provider failure becomes an llm_error answer
             self.llm_calls.append({"role": role, "model": self._model(role), "prompt_tokens": 0,
                                    "completion_tokens": 0, "latency_ms": round((perf_counter() - t0) * 1000, 1),

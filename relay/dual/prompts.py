@@ -387,3 +387,16 @@ RLLM_SCHEMA = {
     "required": ["ok", "problem", "explanation"],
     "additionalProperties": False,
 }
+
+
+# ----------------------------------------------------------------------------- plan selection
+SELECT_SYSTEM = (
+    "You compare candidate Python programs written to answer a user's request and pick the best one: "
+    "correct, complete, and with no unnecessary tool calls. Reply with the index of the chosen candidate."
+)
+
+
+def select_schema(n: int) -> dict:
+    return {"type": "object", "properties": {"choice": {"type": "integer", "minimum": 0, "maximum": n - 1},
+                                             "reason": {"type": "string"}},
+            "required": ["choice", "reason"], "additionalProperties": False}

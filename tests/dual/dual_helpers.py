@@ -31,9 +31,10 @@ class FakeLLM:
         self.scripts = {role: list(items) for role, items in scripts.items()}
         self.calls: list[dict] = []
 
-    async def __call__(self, role: str, *, system: str, messages: list[dict], json_schema: dict | None = None):
+    async def __call__(self, role: str, *, system: str, messages: list[dict], json_schema: dict | None = None,
+                       **extra):
         self.calls.append({"role": role, "system": system, "messages": copy.deepcopy(messages),
-                           "json_schema": json_schema})
+                           "json_schema": json_schema, **extra})
         script = self.scripts.get(role)
         if not script:
             raise AssertionError(f"unexpected {role} call (no scripted reply left)")

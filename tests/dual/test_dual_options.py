@@ -567,3 +567,14 @@ def test_new_user_message_abandons_pending_turn():
     out = client.ask("never mind: largest prime below 100?")
     assert json.loads(out.content)["final_return_value"]["value"] == 97
     assert out.session_closed and client.state["turns_done"] == 1
+
+
+def test_n_pllm_plans_candidate_models_and_selection():
+    other = py("final_return_value = 89")
+    llm = FakeLLM(pllm=[PRIME, other, {"choice": 1, "reason": "second is better"}])
+    cfg = make_config(fsm={"n_pllm_plans": 2, "pllm_candidate_models": ["model-a", "model-b"]})
+    out = ChatClient(cfg, llm).ask("q")
+    assert json.loads(out.content)["final_return_value"]["value"] == 89
+    drafts = llm.role_calls("pllm")[:2]
+    assert sorted(c.get("model") for c in drafts) == ["model-a", "model-b"]
+    assert llm.role_calls("pllm")[2]["json_schema"]["properties"]["choice"]["maximum"] == 1
