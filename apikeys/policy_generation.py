@@ -9,8 +9,6 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from asgiref.sync import async_to_sync
-
 from relay.policygen import SYSTEM_PROMPT, GenerateError, GenerateRequest, generate
 
 from .models import ProviderCredential
@@ -68,7 +66,7 @@ def do_generate_policy(*, description: str, tools_json: str = "", provider: str 
         raise GenerationFailed("description: describe what the policy should allow or deny")
     tools = _tools(tools_json)
     provider, key, model = _credential(provider or None, api_key or None, model or None)
-    from relay.providers import complete
+    from relay.providers import complete, run_sync
 
     async def ask(messages):
         result = await complete(provider, model, key, system=SYSTEM_PROMPT, messages=messages)
@@ -76,7 +74,7 @@ def do_generate_policy(*, description: str, tools_json: str = "", provider: str 
 
     req = GenerateRequest(type="oai_chat_completion", model=model, description=description, tools=tools)
     try:
-        policy, _ = async_to_sync(generate)(req, ask)
+        policy, _ = run_sync(generate, req, ask)
     except GenerateError as exc:
         raise GenerationFailed(exc.message) from None
     except Exception as exc:  # noqa: BLE001 - upstream failures are shown to the user, not raised
