@@ -261,3 +261,31 @@ def test_responses_policy_denial_is_failed_status(relay, dual_key, fake_upstream
         input=[{"type": "function_call_output", "call_id": call.call_id, "output": "Name: A. Person, salary 100k"}],
         tools=tools, previous_response_id=r1.id, **kw)
     assert r2.status == "failed" and "'send_email' is denied" in r2.output_text
+
+
+def test_denied_session_in_the_inspector(relay, transactional_db, fake_upstream, client):
+    """The real event shapes of a denied dual-LLM session render in the dashboard's inspector."""
+    import time
+
+    from django.urls import reverse
+
+    from sessions.models import RelaySession, SessionEvent
+    from tests.factories import PASSWORD, UserFactory, make_key
+
+    user = UserFactory()
+    _, key = make_key(user, arch="dual-llm")
+    sequrity = SequrityClient(api_key=key, base_url=relay)
+    r2, _ = _run_doc_flow(sequrity, fake_upstream, "research@gmail.com")
+    sid = r2.session_id
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not (
+            RelaySession.objects.filter(id=sid, status="denied").exists()
+            and SessionEvent.objects.filter(session_id=sid, type="final").exists()):
+        time.sleep(0.2)
+    assert client.login(username=user.username, password=PASSWORD)
+    page = client.get(reverse("dashboard:session_detail", args=[sid]))
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "send_email" in html and "get_internal_document" in html
+    assert "hard deny when" in html  # the rule that decided
+    assert "research@gmail.com" in html
