@@ -16,6 +16,7 @@ from .formats import chat as chat_format
 from .formats import responses as responses_format
 from .formats.model import ToolCall
 from .guardrails_glue import SessionGuardrails
+from .meta import DEFAULT_META
 from .pipeline import (
     Call,
     RelayError,
@@ -26,7 +27,7 @@ from .pipeline import (
     sse_response,
     tool_call_id,
 )
-from .providers import UpstreamError, open_stream, post_json
+from .providers import UpstreamError, generation_params, open_stream, post_json
 from .rewrite import rewrite_answer_arguments, rewrite_tool_results
 from .single import apply_tool_results, build_engine, check_proposed_calls
 
@@ -45,6 +46,9 @@ def _start_turn(call: Call) -> None:
     query = decoded.user_query
     if query is not None:
         session_event(call, "user_message", text=query[:4000])
+    clear = st["config"]["fsm"].get("clear_session_meta")
+    if clear == "every_attempt" or (clear == "every_turn" and not st.get("pending")):
+        st["session_meta"] = DEFAULT_META.to_json()  # sqrt.md §8 (a single-LLM request is one attempt)
 
 
 async def _apply_results(call: Call, engine, guards: SessionGuardrails) -> dict:
@@ -80,6 +84,10 @@ def _upstream_request(call: Call, body: dict, stream: bool) -> tuple[str, dict]:
     fmt = FORMATS[api]
     body = fmt.rewrite_ids_in_request(body, call.state["id_map"])
     body = {**body, "model": call.models[0]}
+    if api != "responses":
+        # X-Config llm.pllm applies to the single LLM (control-api.md §6) where the request leaves a field unset.
+        defaults = generation_params(provider, (call.state["config"].get("llm") or {}).get("pllm"))
+        body = {**defaults, **body}
     if api == "responses" and provider == "sequrity_azure":
         return "chat", responses_format.to_chat_request(body, stream=stream)
     return PATH_KIND[api], fmt.upstream_body(body, stream=stream)

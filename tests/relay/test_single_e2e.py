@@ -218,3 +218,12 @@ def test_large_policy_header_is_accepted(relay, single_key, fake_upstream):
     assert len(header) > 64 * 1024
     r = post(relay, single_key, body=BODY, headers={"X-Policy": header})
     assert r.status_code == 200, r.text
+
+
+def test_config_llm_pllm_applies_to_the_single_llm(relay, single_key, fake_upstream):
+    fake_upstream.push(fu.text("ok"))
+    cfg = json.dumps({"llm": {"pllm": {"temperature": 0.2, "seed": 7}}})
+    r = post(relay, single_key, body={**BODY, "seed": 9}, headers={"X-Config": cfg})
+    assert r.status_code == 200
+    sent = fake_upstream.requests[-1].json
+    assert sent["temperature"] == 0.2 and sent["seed"] == 9  # the request's own field wins
