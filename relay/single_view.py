@@ -143,6 +143,54 @@ def _end_of_answer(call: Call, has_tool_calls: bool, text: str) -> None:
         st["closed"] = True
 
 
+TOOL_FILTER_SYSTEM = (
+    "You select the tools an assistant needs for the user's request. Reply with the names of the relevant "
+    "tools only, chosen from the list; when unsure, include the tool."
+)
+
+
+def _tool_name(tool) -> str | None:
+    if not isinstance(tool, dict):
+        return None
+    fn = tool.get("function") if isinstance(tool.get("function"), dict) else tool
+    name = fn.get("name")
+    return name if isinstance(name, str) else None
+
+
+async def _filter_tools(call: Call, body: dict, guards: SessionGuardrails) -> dict:
+    """``fsm.min_num_tools_for_filtering``: with that many tools or more, the model first picks the relevant
+    ones for the turn (structured output); the choice is kept for the rest of the turn. A failed or empty
+    selection keeps every tool."""
+    from .providers import complete
+
+    tools = body.get("tools")
+    st = call.state
+    threshold = st["config"]["fsm"].get("min_num_tools_for_filtering") or 10
+    if not isinstance(tools, list) or len(tools) < threshold:
+        return body
+    if not st.get("pending"):  # a new turn chooses; a continuation keeps the turn's choice
+        described = [d for d in call.decoded.tools]
+        listing = "\n".join(f"- {t.name}: {t.description[:200]}" for t in described)
+        schema = {"type": "object", "properties": {"tools": {"type": "array", "items": {
+            "type": "string", "enum": [t.name for t in described]}}}, "required": ["tools"],
+            "additionalProperties": False}
+        try:
+            reply = await complete(call.route.provider, call.models[0], call.api_key, system=TOOL_FILTER_SYSTEM,
+                                   messages=[{"role": "user", "content": f"Request: {call.decoded.user_query}"
+                                                                         f"\n\nTools:\n{listing}"}],
+                                   json_schema=schema, schema_name="tool_selection")
+            guards.usage.add(reply.usage)
+            chosen = reply.parsed.get("tools") if isinstance(reply.parsed, dict) else None
+        except Exception:  # noqa: BLE001 - filtering is an optimisation; without it every tool is offered
+            chosen = None
+        st["tool_filter"] = [n for n in chosen if isinstance(n, str)] if chosen else None
+        session_event(call, "tool_filter", selected=st["tool_filter"], offered=len(tools))
+    selected = st.get("tool_filter")
+    if not selected:
+        return body
+    return {**body, "tools": [t for t in tools if _tool_name(t) in selected]}
+
+
 async def run_single(call: Call, request):
     api = call.route.api
     fmt = FORMATS[api]
@@ -150,6 +198,7 @@ async def run_single(call: Call, request):
     guards = SessionGuardrails.for_state(call.state)
     _start_turn(call)
     body = await _apply_results(call, engine, guards)
+    body = await _filter_tools(call, body, guards)
     stream = bool(call.decoded.stream)
     path_kind, upstream = _upstream_request(call, body, stream)
     azure_responses = api == "responses" and path_kind == "chat"

@@ -227,3 +227,19 @@ def test_config_llm_pllm_applies_to_the_single_llm(relay, single_key, fake_upstr
     assert r.status_code == 200
     sent = fake_upstream.requests[-1].json
     assert sent["temperature"] == 0.2 and sent["seed"] == 9  # the request's own field wins
+
+
+def test_tool_filtering_with_many_tools(relay, single_key, fake_upstream):
+    tools = [{"type": "function", "function": {"name": f"tool_{i}", "description": f"does thing {i}",
+                                               "parameters": {"type": "object", "properties": {}}}}
+             for i in range(12)]
+    fake_upstream.push(fu.structured({"tools": ["tool_3", "tool_7"]}), fu.text("ok"))
+    r = post(relay, single_key, body={**BODY, "tools": tools})
+    assert r.status_code == 200, r.text
+    selection, answer = fake_upstream.requests[-2], fake_upstream.requests[-1]
+    assert selection.json["response_format"]["type"] == "json_schema"
+    assert [t["function"]["name"] for t in answer.json["tools"]] == ["tool_3", "tool_7"]
+    # Below the threshold nothing is filtered.
+    fake_upstream.push(fu.text("ok"))
+    post(relay, single_key, body={**BODY, "tools": tools[:3]})
+    assert len(fake_upstream.requests[-1].json["tools"]) == 3
