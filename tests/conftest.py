@@ -8,7 +8,7 @@ import pytest
 
 from tests.factories import UserFactory, make_key
 
-pytest_plugins = ["tests.fixtures_upstream"]  # fake_upstream, fake_upstream_server, upstream_settings
+pytest_plugins = ["tests.fixtures_upstream", "tests.browser"]  # fake upstream fixtures; browser
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 

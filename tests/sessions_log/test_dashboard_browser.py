@@ -26,8 +26,6 @@ from .conftest import denied_session_events, session_row, step, usage  # noqa: E
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "sessions"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 MODELS = [["openai/gpt-5-mini", "openai/gpt-5-nano"], ["openai/gpt-5-mini"], ["anthropic/claude-sonnet-4.5"],
           ["openai/gpt-4.1"]]
 
@@ -39,19 +37,6 @@ CANVAS_DRAWN = """(id) => {
   for (let i = 3; i < d.length; i += 4) if (d[i] !== 0) return true;
   return false;
 }"""
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    executable = os.environ.get("PLAYWRIGHT_CHROMIUM", "/usr/bin/chromium")
-    if not Path(executable).exists():
-        pytest.skip(f"Chromium not found at {executable} (apt-get install chromium)")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture
