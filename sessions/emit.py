@@ -24,6 +24,7 @@ import uuid
 from pathlib import Path
 
 from django.conf import settings
+from django.db import transaction
 from django.utils import timezone
 
 logger = logging.getLogger(__name__)
@@ -42,12 +43,23 @@ def new_event(kind: str, **fields) -> dict:
 
 
 def emit(kind: str, **fields) -> dict:
-    """Queue one event for the log; never blocks on the broker or the database."""
+    """Queue one event for the log; never blocks on the broker or the database.
+
+    Called inside a database transaction (synchronous code in ``atomic``), the event is queued only when the
+    transaction commits, so a rolled-back change never leaves a log event behind.
+    """
     event = new_event(kind, **fields)
+    if transaction.get_connection().in_atomic_block:
+        transaction.on_commit(lambda: _queue(event))
+    else:
+        _queue(event)
+    return event
+
+
+def _queue(event: dict) -> None:
     with _lock:
         _buffer.append(event)
     _ensure_flusher()
-    return event
 
 
 def _ensure_flusher() -> None:

@@ -151,3 +151,18 @@ def test_prune(key, settings):
     assert not UsageRollup.objects.filter(granularity="h", bucket__lt=now - timedelta(days=30)).exists()
     assert UsageRollup.objects.filter(granularity="d", bucket__lt=now - timedelta(days=30)).exists()
     assert not UsageRollup.objects.filter(granularity="d", bucket__lt=now - timedelta(days=91)).exists()
+
+
+def test_emit_inside_a_transaction_waits_for_the_commit(db):
+    from django.db import transaction
+
+    from sessions import emit as log
+
+    log._take()
+    try:
+        with transaction.atomic():
+            log.emit("usage", key_id=0)
+            raise RuntimeError("rolled back")
+    except RuntimeError:
+        pass
+    assert log._take() == []
