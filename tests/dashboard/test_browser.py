@@ -208,3 +208,32 @@ def json_of(page, selector):
     import json
 
     return json.loads(page.input_value(selector))
+
+
+def test_generate_policy_helper_fills_the_editor(page, upstream_settings, fake_upstream):
+    from apikeys import services
+    from tests import fake_upstream as fu
+    from tests.factories import PASSWORD
+
+    user = UserFactory()
+    key, _ = make_key(user, arch="dual-llm")
+    services.do_set_provider_credential(provider="openrouter", api_key="sk-server", allowed_models=["gpt-5-mini"])
+    fake_upstream.push(fu.text('```sqrt\ntool "delete_file" {\n    must deny always;\n}\n```'))
+    page.goto(f"/keys/{key.pk}/configure/")
+    page.fill("#id_username", user.username)
+    page.fill("#id_password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"**/keys/{key.pk}/configure/")
+    page.click("#generate-policy > summary")
+    page.fill("#gen-description", "Never delete files.")
+    page.click("#gen-button")
+    page.wait_for_selector("#gen-status.success")
+    assert 'tool "delete_file"' in page.input_value("#id_policy_code")
+    assert json_of(page, "#id_policy_json")["codes"]["code"].startswith('tool "delete_file"')
+    shot(page, "17-generate-policy", full_page=False)
+    key.refresh_from_db()
+    assert not key.policy.get("codes", {}).get("code")  # nothing saved until the user saves
+    page.click("button[type=submit][data-once]")
+    page.wait_for_url("**/keys/")
+    key.refresh_from_db()
+    assert key.policy["codes"]["code"].startswith('tool "delete_file"')
