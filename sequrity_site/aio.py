@@ -22,3 +22,23 @@ def _call(fn, args):
 
 async def run_sync(fn, *args):
     return await asyncio.get_running_loop().run_in_executor(_EXECUTOR, _call, fn, args)
+
+
+def close_connections() -> None:
+    """Close the database connections the pool's threads hold (test teardown, shutdown)."""
+    import threading
+
+    from django.db import connections
+
+    workers = _EXECUTOR._max_workers
+    barrier = threading.Barrier(workers, timeout=5)
+
+    def close():
+        try:
+            barrier.wait()  # one task per thread: every thread gets to close its own connections
+        except threading.BrokenBarrierError:
+            pass
+        connections.close_all()
+
+    for future in [_EXECUTOR.submit(close) for _ in range(workers)]:
+        future.result()

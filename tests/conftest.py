@@ -108,3 +108,13 @@ def _retry_flush_on_deadlock():
     flush.Command.handle = handle
     yield
     flush.Command.handle = original
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _close_pooled_connections(django_db_setup):
+    """The relay's database threads (sequrity_site.aio) keep connections open; close them before the test
+    database is dropped."""
+    yield
+    from sequrity_site.aio import close_connections
+
+    close_connections()
