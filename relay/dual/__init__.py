@@ -93,7 +93,8 @@ several parse, the planning model picks one with structured output),
 (role ``rllm``) on each successful attempt; a rejection re-plans, and ``reduced_grammar_for_rllm_review`` decides
 what the planner hears (``bool``: a flag, ``text``: a problem from a fixed vocabulary, ``none``: the review).
 ``X-Policy.auto_gen`` is handled by the relay before the engine runs (``relay.dual_view``). Policy ``arg_meta_updates``
-(``x.F`` writes) are not applied to program variables (the interpreter has no hook for it).
+(``x.F`` writes) are recorded with the call and applied to the variable passed as that argument, on every
+replay (``RecordedCall.arg_meta``).
 """
 
 from .engine import DualEngine

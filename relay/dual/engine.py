@@ -491,16 +491,22 @@ class DualEngine:
     def _recorded(self, turn: dict) -> list[RecordedCall]:
         if self._rec is None:
             rec = []
-            for tool, ok, value, meta in turn["rec"]:
+            for tool, ok, value, meta, *rest in turn["rec"]:
                 m = meta_load(meta)
-                rec.append(RecordedCall(tool, ValueWithMeta(value, m) if ok else ToolError(value, m)))
+                arg_meta = {k: meta_load(v) for k, v in rest[0].items()} if rest and rest[0] else None
+                rec.append(RecordedCall(tool, ValueWithMeta(value, m) if ok else ToolError(value, m), arg_meta))
             self._rec = rec
         return self._rec
 
-    def _record(self, turn: dict, tool: str, ok: bool, value: Any, meta: Meta) -> None:
-        turn["rec"].append([tool, 1 if ok else 0, value, meta_dump(meta)])
+    def _record(self, turn: dict, tool: str, ok: bool, value: Any, meta: Meta,
+                arg_meta: dict[str, Meta] | None = None) -> None:
+        entry = [tool, 1 if ok else 0, value, meta_dump(meta)]
+        if arg_meta:
+            entry.append({k: meta_dump(m) for k, m in arg_meta.items()})
+        turn["rec"].append(entry)
         if self._rec is not None:
-            self._rec.append(RecordedCall(tool, ValueWithMeta(value, meta) if ok else ToolError(value, meta)))
+            self._rec.append(RecordedCall(tool, ValueWithMeta(value, meta) if ok else ToolError(value, meta),
+                                          arg_meta or None))
 
     def _run(self, state: dict, turn: dict) -> RunResult:
         specs, _ = self._specs(state, turn)
@@ -809,7 +815,7 @@ class DualEngine:
             turn["pch"].append(dec.record)
         if wrap:
             value, ok = ({"ok": True, "value": value} if ok else {"ok": False, "error": value}), True
-        self._record(turn, pname, ok, value, meta)
+        self._record(turn, pname, ok, value, meta, dec.arg_meta_updates)
         turn["pend"] = None
         self.events.append({"type": "tool_result", "turn": turn["n"], "call_id": pend.get("id"), "tool": tool,
                             "ok": ok, "meta": meta.to_json(), "cached": cached,
@@ -873,7 +879,7 @@ class DualEngine:
         state["smeta"] = meta_dump(dec.session_meta)
         if dec.record:
             turn["pch"].append(dec.record)
-        self._record(turn, tool, ok, value, dec.result_meta)
+        self._record(turn, tool, ok, value, dec.result_meta, dec.arg_meta_updates)
         self.events.append({"type": "tool_result", "turn": turn["n"], "call_id": None, "tool": tool, "ok": ok,
                             "meta": dec.result_meta.to_json(), "internal": True})
 

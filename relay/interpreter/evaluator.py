@@ -1394,6 +1394,13 @@ class Interp:
                 f"host.call_tool({name!r}) returned {type(result).__name__}, expected ValueWithMeta",
                 self.lineno,
             )
+        updates = getattr(self.host, "last_arg_meta", None)
+        if updates:
+            # SQRT ``x.F`` targets: the policy rewrote the metadata of the variable passed as argument x.
+            for p, meta in updates.items():
+                a = bound.get(p)
+                if a is not None and isinstance(meta, Meta):
+                    a.m = norm(meta)
         return self.w.wrap(result.value, norm(result.meta))
 
 

@@ -30,6 +30,8 @@ from .errors import ReplayMismatch, Suspend, ToolError
 class RecordedCall:
     tool_name: str
     result: ValueWithMeta | ToolError
+    arg_meta: dict[str, Meta] | None = None
+    """Metadata the policy wrote to the call's argument variables (SQRT ``x.F`` targets), re-applied on replay."""
 
 
 class ReplayHost:
@@ -46,15 +48,18 @@ class ReplayHost:
         self._check_branch = check_branch
         self.replayed = 0  # calls answered from the record in this run
         self.live_calls = 0  # calls passed to ``live`` in this run
+        self.last_arg_meta: dict[str, Meta] | None = None  # read by the interpreter after each call
 
     @property
     def new_results(self) -> list[ValueWithMeta | ToolError | RecordedCall]:
         return self.recorded[self.initial :]
 
     def call_tool(self, name: str, kwargs: dict[str, ValueWithMeta], call_index: int) -> ValueWithMeta:
+        self.last_arg_meta = None
         if call_index < len(self.recorded):
             entry = self.recorded[call_index]
             if isinstance(entry, RecordedCall):
+                self.last_arg_meta = entry.arg_meta
                 if entry.tool_name != name:
                     raise ReplayMismatch(
                         f"replay mismatch at tool call {call_index}: the record has {entry.tool_name!r} but "

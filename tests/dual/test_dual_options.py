@@ -578,3 +578,13 @@ def test_n_pllm_plans_candidate_models_and_selection():
     drafts = llm.role_calls("pllm")[:2]
     assert sorted(c.get("model") for c in drafts) == ["model-a", "model-b"]
     assert llm.role_calls("pllm")[2]["json_schema"]["properties"]["choice"]["maximum"] == 1
+
+
+def test_policy_writes_to_argument_metadata_reach_the_program_variable():
+    """SQRT ``x.F`` targets in a result block retag the variable that was passed as argument x."""
+    policy = 'tool "get_internal_document" { result { doc_id.tags |= {"looked_up"}; } }'
+    program = py('key = "DOC1"\ndoc = get_internal_document(doc_id=key)\nfinal_return_value = key')
+    llm = FakeLLM(pllm=[program])
+    out = ChatClient(make_config(policy=policy), llm, tools=DOC_TOOLS).run("q", lambda n, a: "contents")
+    frv = json.loads(out.content)["final_return_value"]
+    assert frv["value"] == "DOC1" and "looked_up" in frv["meta"]["tags"]
