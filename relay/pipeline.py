@@ -9,7 +9,6 @@ Every step that can refuse the request does so before a byte is sent, with the A
 
 from __future__ import annotations
 
-import base64
 import copy
 import functools
 import logging
@@ -372,6 +371,3 @@ async def _check_credit(principal: KeyPrincipal) -> str | None:
 def meta_of(state: dict) -> Meta:
     return Meta.from_json(state.get("session_meta") or {})
 
-
-def b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()

@@ -17,18 +17,18 @@ import asyncio
 import contextlib
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from django.conf import settings
 from django.core.cache import caches
+
+from sequrity_site.aio import run_sync
 
 from .formats._json import dumps, loads
 
 _PREFIX = "relay:s:"
 _LOCK_PREFIX = "relay:lock:"
 _RESPONSE_PREFIX = "relay:resp:"
-_EXECUTOR = ThreadPoolExecutor(max_workers=8, thread_name_prefix="relay-store")
 _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
 
 
@@ -86,11 +86,11 @@ class _RedisStore:
 
 
 class _DjangoCacheStore:
-    """Any Django cache backend (the database cache by default), through long-lived threads."""
+    """Any Django cache backend (the database cache by default), through the relay's long-lived threads."""
 
     @staticmethod
     async def _run(fn, *args):
-        return await asyncio.get_running_loop().run_in_executor(_EXECUTOR, fn, *args)
+        return await run_sync(fn, *args)
 
     @staticmethod
     def _cache():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .headers import DocumentError, FeaturesHeader, PolicyHeader, parse_document
+from .headers import DocumentError, PolicyHeader, PolicyPresets, parse_document
 
 _KINDS = {"x_features": "features", "x_policy": "policy", "x_config": "config"}
 
@@ -18,11 +18,7 @@ def _normalized(kind: str, model) -> dict[str, Any]:
         data["codes"] = data["codes"] or {"code": "", "language": "sqrt"}
         data["auto_gen"] = bool(data["auto_gen"])
         if data["presets"] is None:
-            from .headers import PolicyPresets
-
             data["presets"] = PolicyPresets().model_dump(mode="json")
-    elif isinstance(model, FeaturesHeader):
-        pass
     return data
 
 
