@@ -28,7 +28,6 @@ from .pipeline import (
     tool_call_id,
 )
 from .providers import UpstreamError, generation_params, open_stream, post_json
-from .rewrite import rewrite_answer_arguments, rewrite_tool_results
 from .single import apply_tool_results, build_engine, check_proposed_calls
 
 PATH_KIND = {"chat": "chat", "messages": "messages", "responses": "responses"}
@@ -74,7 +73,7 @@ async def _apply_results(call: Call, engine, guards: SessionGuardrails) -> dict:
         session_event(call, "tool_result", call_id=r.call_id, tool=pending["tool"], content=text[:4000],
                       meta=scans[r.call_id].meta.to_json())
     if replaced:
-        body = rewrite_tool_results(call.route.api, body, lambda cid, content: replaced.get(cid))
+        body = FORMATS[call.route.api].rewrite_tool_results(body, lambda cid, content: replaced.get(cid))
     return body
 
 
@@ -214,7 +213,7 @@ async def run_single(call: Call, request):
             fmt.filter_tool_calls(answer, set(allowed), denial)
             redactions = guards.pending_argument_rewrites
             if redactions:
-                rewrite_answer_arguments(api, answer, lambda cid, name, args: redactions.get(cid))
+                fmt.rewrite_answer_arguments(answer, lambda cid, name, args: redactions.get(cid))
             fmt.rewrite_answer_ids(answer, _new_id_factory(call, {c.id: _redacted(c, redactions) for c in proposed}))
         call.usage = fmt.extract_usage(answer) + guards.usage
         remaining = fmt.extract_tool_calls(answer)

@@ -10,6 +10,7 @@ name through ``FORMATS[api]``:
     extract_usage / extract_text / extract_tool_calls(answer)   (upstream JSON answers)
     filter_tool_calls(answer, allowed_ids, denial_text)         (drop denied upstream calls)
     rewrite_answer_ids(answer, new_id) / rewrite_ids_in_request(body, mapping)
+    rewrite_tool_results(body, fn) / rewrite_answer_arguments(answer, fn)   (guardrails, manual wrapper)
     <Api>StreamRelay(new_id, ...)                               (upstream stream -> client stream, sse.pump)
 """
 

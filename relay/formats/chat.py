@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
-from ._json import dumps, loads
+from ._json import dumps, dumps_str, loads
 from .model import (
     DecodedRequest,
     NewId,
@@ -24,6 +24,7 @@ from .model import (
     opt_type,
     parse_arguments,
     req_str,
+    tool_text,
 )
 from .sse import DONE, SSEEvent, encode, encode_raw
 
@@ -423,6 +424,34 @@ def sanitize_answer(answer: dict) -> dict:
     if usage is not None and not (isinstance(usage, dict) and all(
             isinstance(usage.get(k), int) for k in ("prompt_tokens", "completion_tokens", "total_tokens"))):
         del answer["usage"]
+    return answer
+
+
+def rewrite_tool_results(body: dict, fn: Callable[[str, str], str | None]) -> dict:
+    """Copy of ``body`` whose tool messages' text is ``fn(call_id, text)`` (None keeps it; copy-on-write)."""
+    msgs = body.get("messages")
+    if not isinstance(msgs, list):
+        return body
+    out, changed = [], False
+    for m in msgs:
+        if isinstance(m, dict) and m.get("role") == "tool":
+            text = tool_text(m.get("content"))
+            new = fn(str(m.get("tool_call_id") or ""), text) if text is not None else None
+            if new is not None and new != text:
+                m, changed = {**m, "content": new}, True
+        out.append(m)
+    return {**body, "messages": out} if changed else body
+
+
+def rewrite_answer_arguments(answer: dict, fn: Callable[[str, str, dict], dict | None]) -> dict:
+    """Replace proposed tool-call arguments by ``fn(call_id, name, args)`` (None keeps them); in place."""
+    for choice in answer.get("choices") or []:
+        for call in (choice.get("message") or {}).get("tool_calls") or []:
+            f = call.get("function") or {}
+            args, _ = parse_arguments(f.get("arguments"))
+            new = fn(call.get("id", ""), f.get("name", ""), args)
+            if new is not None:
+                f["arguments"] = dumps_str(new)
     return answer
 
 

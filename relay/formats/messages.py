@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from ._json import dumps_str, loads
@@ -22,6 +22,7 @@ from .model import (
     opt_type,
     parse_arguments,
     req_str,
+    tool_text,
 )
 from .sse import SSEEvent, encode, encode_raw
 
@@ -424,6 +425,38 @@ def rewrite_ids_in_request(body: Mapping, mapping: Mapping[str, str]) -> dict:
     if changed:
         out["messages"] = new_messages
     return out
+
+
+def rewrite_tool_results(body: dict, fn: Callable[[str, str], str | None]) -> dict:
+    """Copy of ``body`` whose ``tool_result`` blocks' text is ``fn(tool_use_id, text)`` (copy-on-write)."""
+    msgs = body.get("messages")
+    if not isinstance(msgs, list):
+        return body
+    out, changed = [], False
+    for m in msgs:
+        content = m.get("content") if isinstance(m, dict) else None
+        if isinstance(content, list):
+            blocks = []
+            for b in content:
+                if isinstance(b, dict) and b.get("type") == "tool_result":
+                    text = tool_text(b.get("content")) if b.get("content") is not None else ""
+                    new = fn(str(b.get("tool_use_id") or ""), text) if text is not None else None
+                    if new is not None and new != text:
+                        b, changed = {**b, "content": new}, True
+                blocks.append(b)
+            m = {**m, "content": blocks}
+        out.append(m)
+    return {**body, "messages": out} if changed else body
+
+
+def rewrite_answer_arguments(answer: dict, fn: Callable[[str, str, dict], dict | None]) -> dict:
+    """Replace proposed ``tool_use`` inputs by ``fn(id, name, input)`` (None keeps them); in place."""
+    for block in answer.get("content") or []:
+        if isinstance(block, dict) and block.get("type") == "tool_use" and isinstance(block.get("input"), dict):
+            new = fn(block.get("id", ""), block.get("name", ""), block["input"])
+            if new is not None:
+                block["input"] = new
+    return answer
 
 
 class MessagesStreamRelay:

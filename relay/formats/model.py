@@ -328,3 +328,13 @@ def fix_schema_alias(fmt: dict) -> dict:
     out = {k: v for k, v in fmt.items() if k != "schema_"}
     out.setdefault("schema", fmt["schema_"])
     return out
+
+
+def tool_text(content: Any) -> str | None:
+    """Tolerant text of a tool result's content (string or text parts); None for other shapes."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(p.get("text", "") for p in content
+                       if isinstance(p, dict) and p.get("type") in ("text", "input_text"))
+    return None

@@ -3,11 +3,11 @@ Completions for chat-only providers (``sequrity_azure``)."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from . import chat as _chat
-from ._json import loads
+from ._json import dumps_str, loads
 from .model import (
     DecodedRequest,
     NewId,
@@ -25,6 +25,7 @@ from .model import (
     opt_type,
     parse_arguments,
     req_str,
+    tool_text,
 )
 from .sse import SSEEvent, encode
 
@@ -497,6 +498,33 @@ def rewrite_ids_in_request(body: Mapping, mapping: Mapping[str, str]) -> dict:
     if changed:
         out["input"] = new_items
     return out
+
+
+def rewrite_tool_results(body: dict, fn: Callable[[str, str], str | None]) -> dict:
+    """Copy of ``body`` whose ``function_call_output`` text is ``fn(call_id, text)`` (copy-on-write)."""
+    items = body.get("input")
+    if not isinstance(items, list):
+        return body
+    out, changed = [], False
+    for it in items:
+        if isinstance(it, dict) and it.get("type") == "function_call_output":
+            text = tool_text(it.get("output"))
+            new = fn(str(it.get("call_id") or ""), text) if text is not None else None
+            if new is not None and new != text:
+                it, changed = {**it, "output": new}, True
+        out.append(it)
+    return {**body, "input": out} if changed else body
+
+
+def rewrite_answer_arguments(answer: dict, fn: Callable[[str, str, dict], dict | None]) -> dict:
+    """Replace proposed ``function_call`` arguments by ``fn(call_id, name, args)`` (None keeps them)."""
+    for item in answer.get("output") or []:
+        if isinstance(item, dict) and item.get("type") == "function_call":
+            args, _ = parse_arguments(item.get("arguments"))
+            new = fn(item.get("call_id", ""), item.get("name", ""), args)
+            if new is not None:
+                item["arguments"] = dumps_str(new)
+    return answer
 
 
 class ResponsesStreamRelay:
