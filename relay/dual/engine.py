@@ -12,7 +12,8 @@ from time import perf_counter
 from typing import Any
 
 from relay.formats.model import DecodedRequest, ToolCall, ToolDef, ToolResult, Turn, Usage
-from relay.interpreter import RecordedCall, ReplayHost, RunResult, ToolError, ToolSpec, run_program
+from relay.interpreter import RecordedCall, RunResult, ToolError, ToolSpec
+from relay.interpreter.pool import ProgramJob, ProgramOutcome, get_runner
 from relay.meta import DEFAULT_META, UNIVERSAL, Meta, ValueWithMeta, merge_all
 from relay.sqrt import (
     ManualWrapperError,
@@ -22,6 +23,7 @@ from relay.sqrt import (
     unwrap_manual_result,
 )
 
+from . import feedback as F
 from . import prompts as P
 from .extract import extract_clarification, extract_program
 from .result import CONTROL_FLOW_MESSAGE, build_result, render_content
@@ -33,8 +35,6 @@ from .types import DualError, LLMCaller, LLMFailure, TurnOutcome
 STATE_VERSION = 1
 QLLM_ATTEMPTS = 3  # parse_with_ai: first try + 2 retries when the reply does not match the schema
 MAX_PAST_TURNS_IN_PROMPT = 10
-_PROGRAM_EXC = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(?::|$)")
-_LINE_SUFFIX = re.compile(r"\s*\(line \d+\)\s*$")
 _RETRYABLE = ("syntax", "refused", "runtime", "limit")
 _VISIBILITY = ("none", "basic-notext", "basic-executable", "all-executable", "all")
 
@@ -356,7 +356,7 @@ class DualEngine:
         out = []
         for name, item in self._context_items(state, turn).items():
             value, meta = item[0], meta_load(item[1])
-            tname = P.type_label(value)
+            tname = F.type_shown(meta, P.type_label(value))
             basic = tname in ("int", "float", "bool", "None")
             tags = meta.tags
             executable = tags is not UNIVERSAL and "__non_executable" not in tags
@@ -508,17 +508,28 @@ class DualEngine:
             self._rec.append(RecordedCall(tool, ValueWithMeta(value, meta) if ok else ToolError(value, meta),
                                           arg_meta or None))
 
-    def _run(self, state: dict, turn: dict) -> RunResult:
+    async def _run(self, state: dict, turn: dict) -> ProgramOutcome:
+        """Run (replay) the turn's program off the event loop: in the relay, a worker process with a hard time
+        and memory bound (``relay.interpreter.pool``); a run stopped there is a "limit" error like any other.
+        The outcome reads like a RunResult (status, error, suspended, final_return_value, namespace, ...)."""
         specs, _ = self._specs(state, turn)
         pe = self._policy(state)
-        host = ReplayHost(self._recorded(turn), None, check_branch=pe.check_branch)
         ctx = self._context_items(state, turn)
         context_vars = {k: vwm_load(v) for k, v in ctx.items()} if ctx else None
-        return run_program(turn["prog"], tools=specs, host=host, context_vars=context_vars, limits=self.limits)
+        job = ProgramJob(turn["prog"], specs, list(self._recorded(turn)), context_vars, self.limits, branch=pe)
+        return await get_runner().run(job)
 
     async def _drive(self, state: dict, turn: dict) -> TurnOutcome:
+        try:
+            return await self._drive_loop(state, turn)
+        except (_Finish, LLMFailure):
+            # _finish_failure (synchronous) reads the namespace snapshot; compute it here, off the loop.
+            self._fail_ns = (turn, await self._failure_namespace_run(state, turn))
+            raise
+
+    async def _drive_loop(self, state: dict, turn: dict) -> TurnOutcome:
         while True:
-            res = self._run(state, turn)
+            res = await self._run(state, turn)
             status = res.status
             if status == "suspended":
                 out = await self._at_call(state, turn, res)
@@ -586,7 +597,8 @@ class DualEngine:
         mode = {True: "text", False: "none", None: "text"}.get(mode, mode)
         if mode == "bool":
             return "A reviewer judged that the final value does not fulfil the user's request. Write a new program."
-        if mode == "none":
+        if mode == "none" and res.final_return_value is not None and res.final_return_value.meta == DEFAULT_META:
+            # The reviewer's own words reach the planner only when it saw no tool data.
             return ("A reviewer judged that the final value does not fulfil the user's request: "
                     f"{str(review.get('explanation') or problem)[:500]}. Write a new program.")
         return (f"A reviewer judged that the final value does not fulfil the user's request "
@@ -600,7 +612,8 @@ class DualEngine:
         return turn["att"] < self.max_steps  # steps exhausted: the last step's value is the answer
 
     def _step_feedback(self, state: dict, turn: dict, res: RunResult) -> str:
-        names = [f"{k}: {P.type_label(v.value)}" for k, v in res.namespace.items() if k != "final_return_value"]
+        names = [f"{k}: {F.type_shown(v.meta, P.type_label(v.value))}" for k, v in res.namespace.items()
+                 if k != "final_return_value"]
         return ("The step ran to the end without calling complete_turn(). Variables now defined: "
                 + (", ".join(names) if names else "(none)")
                 + ". Write the next step, or call complete_turn() if the request is answered.")
@@ -633,27 +646,13 @@ class DualEngine:
         await self._plan(state, turn)
 
     def _error_feedback(self, state: dict, turn: dict, res: RunResult) -> str:
-        """What the PLLM learns about a failed program: never text derived from tool results.
-
-        Syntax/refusal/limit messages describe the program text itself. A program exception's message may
-        quote data (``KeyError: '<key from a tool result>'``): it is shown only when its metadata is the
-        default one and no tool result or context variable was available to the run; otherwise only the
-        exception type and the line are shown."""
+        """What the PLLM learns about a failed program: built from a fixed vocabulary (see feedback.py),
+        never from text derived from tool results."""
         err = res.error
         level = (self.prompt_cfg.get("pllm") or {}).get("debug_info_level") or "normal"
-        tainted = err.meta != DEFAULT_META or bool(turn["rec"]) or bool(self._context_items(state, turn))
-        msg = _LINE_SUFFIX.sub("", err.message or "")
-        if err.kind == "runtime":
-            m = _PROGRAM_EXC.match(msg)
-            if m and m.group(1) in ("NameError", "UnboundLocalError") and err.meta == DEFAULT_META:
-                pass  # names come from the program text
-            elif m and tainted:
-                # A program exception whose text may quote tool-derived data: type only.
-                msg = f"{m.group(1)} (details withheld: they may contain data returned by tools)"
-            elif m is None and tainted and err.meta != DEFAULT_META:
-                msg = "runtime error (details withheld)"
-        kind = {"syntax": "a syntax error", "refused": "a construct that is not allowed",
-                "runtime": "an uncaught exception", "limit": "a resource limit"}.get(err.kind, "an error")
+        specs, _ = self._specs(state, turn)
+        msg = F.error_message(err.kind, err.message, err.meta, turn["prog"] or "", specs)
+        kind = F.kind_phrase(err.kind)
         lines = [f"Running the program failed with {kind} at line {err.lineno or '?'}."]
         if level != "minimal":
             lines.append(f"Error: {msg}")
@@ -663,7 +662,7 @@ class DualEngine:
         else:
             lines.append(f"Error type: {msg.split(':')[0].split(' (')[0]}")
         if level == "extra":
-            names = [f"{k}: {P.type_label(v.value)}" for k, v in res.namespace.items()]
+            names = [f"{k}: {F.type_shown(v.meta, P.type_label(v.value))}" for k, v in res.namespace.items()]
             if names:
                 lines.append("Variables defined when it stopped: " + ", ".join(names))
         if turn["rec"] and not self.multistep:
@@ -968,10 +967,17 @@ class DualEngine:
         return self._final_outcome(doc, closed, failed=True, code=f.code, message=f.message)
 
     def _failure_namespace(self, state: dict, turn: dict) -> dict[str, ValueWithMeta] | None:
+        """The snapshot of a failed turn, run by ``_drive`` (off the event loop) as the failure left it."""
+        if not self.rf.get("include_namespace_snapshot") or not turn.get("prog"):
+            return None
+        computed = getattr(self, "_fail_ns", None)
+        return computed[1] if computed is not None and computed[0] is turn else None
+
+    async def _failure_namespace_run(self, state: dict, turn: dict) -> dict[str, ValueWithMeta] | None:
         if not self.rf.get("include_namespace_snapshot") or not turn.get("prog"):
             return None
         try:
-            res = self._run(state, turn)
+            res = await self._run(state, turn)
             return res.namespace
         except Exception:  # noqa: BLE001 - best effort
             return None

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Protocol, runtime_checkable
 
-from relay.meta import Meta, ValueWithMeta
+from relay.meta import DEFAULT_META, Meta, ValueWithMeta
 
 from .builtins import BUILTIN_NAMES, BUILTINS
 from .errors import InterpreterError, PolicyDenied, Suspend
@@ -61,8 +61,17 @@ class RunResult:
     output: list[str] = field(default_factory=list)  # captured print() output
     variables: dict[str, V] = field(default_factory=dict, repr=False)  # raw interpreter values
     limits: Limits = field(default=DEFAULT_LIMITS, repr=False)
+    # The run's sticky implicit-flow context at its end: every variable's value may depend on it (a name
+    # not assigned because a branch on tool data was not taken is as informative as one that was).
+    pc: Meta = DEFAULT_META
 
     def _serialize(self, x: V) -> ValueWithMeta:
+        vm = self._serialize_raw(x)
+        if self.pc is DEFAULT_META or self.pc == DEFAULT_META:
+            return vm
+        return ValueWithMeta(vm.value, mm(vm.meta, self.pc))
+
+    def _serialize_raw(self, x: V) -> ValueWithMeta:
         w = Walker(self.limits.max_nesting_depth, self.limits.max_value_size)
         try:
             value, meta = w.json_meta(x)
@@ -114,7 +123,8 @@ def run_program(
     suspended = denial = None
     try:
         for name, value in (context_vars or {}).items():
-            it.ns[name] = _wrap_context(it, value)
+            x = it.ns[name] = _wrap_context(it, value)
+            it.saw(it.eff(x))
         it.exec_block(prog.body)
     except ProgErr as pe:
         exc = pe.exc.v
@@ -144,6 +154,10 @@ def run_program(
     except Exception as e:  # a bug in the interpreter or an unexpected exception from the host
         status = "error"
         error = InterpreterError("internal", f"internal error: {type(e).__name__}: {e}", it.lineno, cause=e)
+    pc = it.pc
+    if error is not None and pc is not DEFAULT_META:
+        # Whether and where the run failed may depend on everything its control flow depended on.
+        error.meta = mm(error.meta, pc)
     return RunResult(
         status,
         error=error,
@@ -154,4 +168,5 @@ def run_program(
         output=it.output,
         variables=it.ns,
         limits=limits,
+        pc=pc,
     )

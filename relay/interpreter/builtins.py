@@ -230,7 +230,7 @@ def _sort_order(it: Any, elems: list[V], key: V | None, reverse: V | None) -> tu
     else:
         keys = []
         for e in elems:
-            k = it.call_value(key, [e], {})
+            k = it.call_key(key, e)
             keys.append(it.plain(k))
             m = mm(m, it.eff(k))
     rev = False
@@ -308,7 +308,7 @@ def _minmax(it, args, kwargs, fname: str, pick: Any) -> V:
     else:
         keys = []
         for e in elems:
-            k = it.call_value(key, [e], {})
+            k = it.call_key(key, e)
             keys.append(it.plain(k))
             m = mm(m, it.eff(k))
     i = pick(range(len(elems)), key=keys.__getitem__)

@@ -76,6 +76,9 @@ class Suspend(Exception):
         self.kwargs = kwargs
         self.call_index = call_index
         self.payload = payload
+        # The implicit-flow context of the call (the interpreter sets it): which tool is called, and
+        # whether, may depend on data with this meta even when the call has no arguments.
+        self.context_meta: Meta = DEFAULT_META
 
     def __repr__(self) -> str:
         return f"Suspend(tool_name={self.tool_name!r}, call_index={self.call_index!r})"

@@ -14,7 +14,7 @@ from relay.meta import Meta, ValueWithMeta
 from .builtins import ATTRS, METHODS
 from .errors import InterpreterError, PolicyDenied, Suspend, ToolError
 from .limits import Limits
-from .validate import FORBIDDEN_NAMES, Program
+from .validate import FORBIDDEN_NAMES, MUTATING_METHODS, Program
 from .values import (
     CONTAINERS,
     DATETIME_TYPES,
@@ -119,7 +119,15 @@ class Interp:
         self.limits = limits
         self.builtins = builtins
         self.ns: dict[str, V] = {}
-        self.ctx: Meta = D  # implicit-flow context: merged metas of the enclosing branch conditions
+        self.ctx: Meta = D  # implicit-flow context: merged metas of the enclosing branch conditions, plus pc
+        # Sticky part of the context: decisions on tool data whose consequences cannot be enumerated (a
+        # tool or a program-chosen callable may run, a mutation through a tool-chosen reference, a caught
+        # exception...) taint everything the run does afterwards. Never lowered within a run.
+        self.pc: Meta = D
+        # Every meta that entered the run from outside (tool results and errors, context variables, policy
+        # rewrites): an upper bound of what any value or exception can depend on.
+        self.seen: Meta = D
+        self.guarded = 0  # depth of try statements with handlers being executed
         self.jump_ctx: Meta = D  # ctx at the last break/continue
         self.steps = 0
         self.n_calls = 0
@@ -227,6 +235,72 @@ class Interp:
         if t is VList or t is VDict or t is VSet or t is ExcValue or t is BoundMethod:
             raise self.err("TypeError", f"unhashable type: '{type_name(v)}'", x.m)
         return v
+
+    def raise_pc(self, m: Meta) -> None:
+        """A decision on ``m`` whose consequences reach the rest of the run."""
+        if m is not D:
+            self.pc = mm(self.pc, m)
+            self.ctx = mm(self.ctx, m)
+
+    def saw(self, m: Meta) -> None:
+        """``m`` entered the run from outside; inside a try body it also joins the pc (any exception the
+        body may raise, or not raise, can depend on it)."""
+        if m is not D:
+            self.seen = mm(self.seen, m)
+            if self.guarded:
+                self.raise_pc(m)
+
+    def enter_region(self, node: ast.AST, cm: Meta) -> Meta:
+        """A decision on data with meta ``cm`` governs ``node``'s region: returns the context to restore
+        with ``leave_region``. Pure regions are tainted by scope (plus the containers they may mutate, on
+        entry, so aliases see it whether the branch runs or not); others raise the sticky pc."""
+        outer = self.ctx
+        if cm is D:
+            return outer
+        region = self.prog.regions.get(node)
+        if region is None or region.sticky or not self.taint_roots(region.roots, cm):
+            self.raise_pc(cm)
+        else:
+            self.ctx = mm(outer, cm)
+        return outer
+
+    def leave_region(self, outer: Meta) -> None:
+        self.ctx = outer if self.pc is D else mm(outer, self.pc)
+
+    def taint_roots(self, roots: frozenset[str], m: Meta) -> bool:
+        """Add ``m`` to the structure meta of every container reachable from ``roots``; False when the
+        walk exceeds its budget (the caller then raises the pc instead)."""
+        if not roots:
+            return True
+        budget = self.max_size
+        seen_ids: set[int] = set()
+        stack = [x.v for name in roots if (x := self.ns.get(name)) is not None]
+        while stack:
+            v = stack.pop()
+            t = type(v)
+            if t is not VList and t is not VDict and t is not tuple:
+                if t is VSet:
+                    v.sm = mm(v.sm, m)
+                continue
+            if id(v) in seen_ids:
+                continue
+            seen_ids.add(id(v))
+            budget -= len(v) + 1
+            if budget < 0:
+                return False
+            if t is not tuple:
+                v.sm = mm(v.sm, m)
+            for e in v.values() if t is VDict else v:
+                if type(e.v) in CONTAINERS:
+                    stack.append(e.v)
+        return True
+
+    def mutate_through(self, ref: V) -> None:
+        """A container is mutated through a reference that depends on data: which container changes
+        depends on it (``(a if t else b).append(1)``, ``groups[key].append(x)``)."""
+        if ref.m is not D:
+            self.check_branch(ref.m)
+            self.raise_pc(ref.m)
 
     def check_branch(self, meta: Meta) -> None:
         message = self.host.check_branch(meta)
@@ -357,6 +431,7 @@ class Interp:
     def setitem(self, c: V, idx: V, val: V) -> None:
         v = c.v
         t = type(v)
+        self.mutate_through(c)
         if t is VDict:
             k = self.hkey(idx)
             if k not in v:
@@ -382,6 +457,7 @@ class Interp:
         v = c.v
         if type(v) is not VList:
             raise self.err("TypeError", f"'{type_name(v)}' object does not support slice assignment", c.m)
+        self.mutate_through(c)
         s, sm = self.eval_slice(sl)
         elems = [self.store(e) for e in self.iter_elems(val)]
         self.check_size(len(v) + len(elems), "list")
@@ -465,24 +541,22 @@ class Interp:
         cond = self.ev(n.test)
         cm = self.shallow(cond)
         self.check_branch(cm)
-        outer = self.ctx
-        if cm is not D:
-            self.ctx = mm(outer, cm)
+        outer = self.enter_region(n, cm)
         try:
             if cond.v:
                 self.exec_block(n.body)
             elif n.orelse:
                 self.exec_block(n.orelse)
         finally:
-            self.ctx = outer
+            self.leave_region(outer)
         self.taint_written(n, cm)
 
     def s_for(self, n: ast.For) -> None:
         src = self.ev(n.iter)
         sm = self.shallow(src)
         self.check_branch(sm)
-        outer = self.ctx
-        loop_ctx = mm(outer, sm)
+        outer = self.enter_region(n, sm)
+        loop_ctx = self.ctx
         exit_taint = sm
         count = 0
         max_loop = self.max_loop
@@ -495,6 +569,8 @@ class Interp:
                 count += 1
                 if count > max_loop:
                     raise self.limit(f"a loop ran more than {max_loop} iterations")
+                if self.pc is not D:
+                    loop_ctx = mm(loop_ctx, self.pc)
                 self.ctx = loop_ctx
                 if simple:
                     ns[target.id] = elem if loop_ctx is D else V(elem.v, mm(elem.m, loop_ctx))
@@ -510,27 +586,40 @@ class Interp:
                     exit_taint = mm(exit_taint, self.jump_ctx)
                     loop_ctx = mm(loop_ctx, self.jump_ctx)
             else:
-                self.ctx = loop_ctx
+                self.ctx = mm(loop_ctx, self.pc)
                 if n.orelse:
                     self.exec_block(n.orelse)
         finally:
-            self.ctx = outer
+            self.leave_region(outer)
         self.taint_written(n, exit_taint)
 
     def s_try(self, n: ast.Try) -> None:
+        """Whether the body raises, and where, may depend on any data the run has seen: with handlers, the
+        body runs under everything seen so far (and whatever arrives while it runs), and so does the rest
+        of the run (whichever way the try went)."""
         run_finally = True
+        guarded = bool(n.handlers)
+        if guarded:
+            if self.seen is not D:
+                self.check_branch(self.seen)
+                self.raise_pc(self.seen)
+            self.guarded += 1
         try:
             try:
-                self.exec_block(n.body)
+                try:
+                    self.exec_block(n.body)
+                finally:
+                    if guarded:
+                        self.guarded -= 1
+                        guarded = False
             except ProgErr as pe:
                 handler = self.match_handler(n.handlers, pe)
                 if handler is None:
                     raise
                 em = pe.exc.m
                 self.check_branch(em)
+                self.raise_pc(em)
                 self.taint_written(n, em)
-                outer = self.ctx
-                self.ctx = mm(outer, em)
                 self.handling.append(pe)
                 try:
                     if handler.name:
@@ -538,7 +627,6 @@ class Interp:
                     self.exec_block(handler.body)
                 finally:
                     self.handling.pop()
-                    self.ctx = outer
                     if handler.name:
                         self.ns.pop(handler.name, None)
             else:
@@ -618,6 +706,7 @@ class Interp:
         elif tt is ast.Subscript:
             c = self.ev(t.value)
             v = c.v
+            self.mutate_through(c)
             if type(t.slice) is ast.Slice:
                 if type(v) is not VList:
                     raise self.err("TypeError", f"'{type_name(v)}' object does not support item deletion")
@@ -966,12 +1055,15 @@ class Interp:
                 sm = self.shallow(x)
                 if branching:
                     self.check_branch(sm)
+                if sm is not D:
+                    # whether the later operands run is decided here (taken or not)
+                    self.enter_region(n, sm)
                 if bool(x.v) is not is_and:
                     return x if m is D else V(x.v, mm(x.m, m))
                 m = mm(m, sm)
-                self.ctx = mm(outer, m)
+                self.ctx = mm(self.ctx, m)
         finally:
-            self.ctx = outer
+            self.leave_region(outer)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def e_compare(self, n: ast.Compare) -> V:
@@ -1040,12 +1132,11 @@ class Interp:
         cond = self.ev(n.test)
         cm = self.shallow(cond)
         self.check_branch(cm)
-        outer = self.ctx
-        self.ctx = mm(outer, cm)
+        outer = self.enter_region(n, cm)
         try:
             x = self.ev(n.body if cond.v else n.orelse)
         finally:
-            self.ctx = outer
+            self.leave_region(outer)
         return x if cm is D else V(x.v, mm(x.m, cm))
 
     # -- displays
@@ -1124,7 +1215,7 @@ class Interp:
     # -- comprehensions
     def e_listcomp(self, n: ast.ListComp) -> V:
         out = VList()
-        sm = self.comprehension(n.generators, lambda: out.append(self.ev(n.elt)))
+        sm = self.comprehension(n, lambda: out.append(self.ev(n.elt)))
         if sm is not D:
             out.sm = sm
         return V(out)
@@ -1138,7 +1229,7 @@ class Interp:
             out.add(self.hkey(x))
             metas[0] = mm(metas[0], self.eff(x))
 
-        sm = self.comprehension(n.generators, add)
+        sm = self.comprehension(n, add)
         sm = mm(sm, metas[0])
         if sm is not D:
             out.sm = sm
@@ -1155,15 +1246,16 @@ class Interp:
             if k.m is not D:
                 metas[0] = mm(metas[0], self.eff(k))
 
-        sm = self.comprehension(n.generators, add)
+        sm = self.comprehension(n, add)
         sm = mm(sm, metas[0])
         if sm is not D:
             out.sm = sm
         return V(out)
 
-    def comprehension(self, gens: list[ast.comprehension], emit: Any) -> Meta:
+    def comprehension(self, node: ast.expr, emit: Any) -> Meta:
         """Run the generators, calling ``emit`` per element; returns the structure meta of the result
         (iteration sources and filter conditions). Comprehension variables do not leak."""
+        gens = node.generators
         names: set[str] = set()
         for g in gens:
             for t in ast.walk(g.target):
@@ -1174,9 +1266,9 @@ class Interp:
         acc = [D]
         produced = [0]
         try:
-            self._gen(gens, 0, emit, acc, produced)
+            self._gen(node, gens, 0, emit, acc, produced)
         finally:
-            self.ctx = outer
+            self.leave_region(outer)
             for k, x in saved.items():
                 if x is None:
                     self.ns.pop(k, None)
@@ -1184,13 +1276,16 @@ class Interp:
                     self.ns[k] = x
         return acc[0]
 
-    def _gen(self, gens: list[ast.comprehension], i: int, emit: Any, acc: list, produced: list) -> None:
+    def _gen(
+        self, node: ast.expr, gens: list[ast.comprehension], i: int, emit: Any, acc: list, produced: list
+    ) -> None:
         g = gens[i]
         src = self.ev(g.iter)
         sm = self.shallow(src)
         self.check_branch(sm)
         acc[0] = mm(acc[0], sm)
-        level_ctx = self.ctx = mm(self.ctx, sm)
+        self.enter_region(node, sm)
+        level_ctx = self.ctx
         count = 0
         last = i == len(gens) - 1
         for elem in self.iter_lazy(src):
@@ -1198,7 +1293,7 @@ class Interp:
             if count > self.max_loop:
                 raise self.limit(f"a comprehension ran more than {self.max_loop} iterations")
             self.tick()
-            self.ctx = level_ctx
+            self.ctx = level_ctx if self.pc is D else mm(level_ctx, self.pc)
             self.assign(g.target, elem)
             ok = True
             for cond in g.ifs:
@@ -1206,7 +1301,7 @@ class Interp:
                 cm = self.shallow(c)
                 self.check_branch(cm)
                 acc[0] = mm(acc[0], cm)
-                self.ctx = mm(self.ctx, cm)
+                self.enter_region(node, cm)
                 if not c.v:
                     ok = False
                     break
@@ -1219,30 +1314,32 @@ class Interp:
                 self.alloc_slots(1)
                 emit()
             else:
-                self._gen(gens, i + 1, emit, acc, produced)
-        self.ctx = level_ctx
+                self._gen(node, gens, i + 1, emit, acc, produced)
+        self.ctx = level_ctx if self.pc is D else mm(level_ctx, self.pc)
 
     # -- calls
     def e_call(self, n: ast.Call) -> V:
         f = n.func
         if type(f) is ast.Attribute:
             recv = self.ev(f.value)
-            args, kwargs = self.call_args(n)
-            return self.call_method(recv, f.attr, args, kwargs)
+            args, kwargs, kwm = self.call_args(n)
+            return self.call_method(recv, f.attr, args, kwargs, kwm)
         if type(f) is ast.Name:
             name = f.id
             callee = self.ns.get(name)
             if callee is None:
                 if name in self.tools:
-                    args, kwargs = self.call_args(n)
-                    return self.call_tool(name, args, kwargs)
+                    args, kwargs, kwm = self.call_args(n)
+                    return self.call_tool(name, args, kwargs, kwm)
                 callee = self.load_global(name)
         else:
             callee = self.ev(f)
-        args, kwargs = self.call_args(n)
-        return self.call_value(callee, args, kwargs)
+        args, kwargs, kwm = self.call_args(n)
+        return self.call_value(callee, args, kwargs, kwm)
 
-    def call_args(self, n: ast.Call) -> tuple[list[V], dict[str, V]]:
+    def call_args(self, n: ast.Call) -> tuple[list[V], dict[str, V], Meta]:
+        """Positional and keyword arguments, plus the meta of keyword names taken from data (``**src``)."""
+        kwm = D
         args: list[V] = []
         for a in n.args:
             if type(a) is ast.Starred:
@@ -1258,28 +1355,53 @@ class Interp:
                         "TypeError", f"argument after ** must be a mapping, not {type_name(src.v)}", src.m
                     )
                 base = self.shallow(src)
+                kwm = mm(kwm, base)
                 for k, e in src.v.items():
                     if type(k) is not str:
                         raise self.err("TypeError", "keywords must be strings", base)
                     if k in kwargs:
-                        raise self.err("TypeError", f"got multiple values for keyword argument '{k}'")
+                        raise self.err("TypeError", "got multiple values for a keyword argument", kwm)
                     kwargs[k] = V(e.v, mm(e.m, base))
             else:
                 if kw.arg in kwargs:
-                    raise self.err("TypeError", f"got multiple values for keyword argument '{kw.arg}'")
+                    raise self.err(
+                        "TypeError", f"got multiple values for keyword argument '{kw.arg}'", kwm
+                    )
                 kwargs[kw.arg] = self.ev(kw.value)
-        return args, kwargs
+        return args, kwargs, kwm
 
-    def call_method(self, recv: V, name: str, args: list[V], kwargs: dict[str, V]) -> V:
+    def call_method(self, recv: V, name: str, args: list[V], kwargs: dict[str, V], kwm: Meta = D) -> V:
         t = type(recv.v)
         table = METHODS.get(t)
         impl = table.get(name) if table is not None else None
         if impl is None:
-            return self.call_value(self.get_attr(recv, name), args, kwargs)
+            return self.call_value(self.get_attr(recv, name), args, kwargs, kwm)
+        if name in MUTATING_METHODS and (t is VList or t is VDict or t is VSet):
+            self.mutate_through(recv)
+            if kwm is not D:  # ``d.update(**src)``: the keys come from src
+                self.touch(recv.v, kwm)
         try:
-            return impl(self, recv, args, kwargs)
+            r = impl(self, recv, args, kwargs)
         except PY_ERRORS as e:
-            raise self.py_err(e, self.args_meta(recv, args, kwargs)) from None
+            raise self.py_err(e, mm(self.args_meta(recv, args, kwargs), kwm)) from None
+        return r if kwm is D else self.with_kwm(r, kwm)
+
+    def with_kwm(self, r: V, kwm: Meta) -> V:
+        """A result computed with keyword names taken from data (``**src``) depends on them."""
+        if type(r.v) in (VList, VDict, VSet):
+            r.v.sm = mm(r.v.sm, kwm)
+        return V(r.v, mm(r.m, kwm))
+
+    def call_key(self, key: V, e: V) -> V:
+        """A ``key=`` function of sorted/min/max/list.sort: built-in functions, types and unbound methods
+        only (a tool or a bound method would run with effects in an order chosen by the data)."""
+        f = key.v
+        if type(f) is ToolRef or (type(f) is BoundMethod and f.recv is not None):
+            raise self.refuse(
+                "key= must be a built-in function, a type or an unbound method such as str.lower "
+                "(not a tool or a bound method)"
+            )
+        return self.call_value(key, [e], {})
 
     def args_meta(self, recv: V | None, args: list[V], kwargs: dict[str, V]) -> Meta:
         m = self.shallow(recv) if recv is not None else D
@@ -1289,15 +1411,20 @@ class Interp:
             m = mm(m, self.shallow(a))
         return m
 
-    def call_value(self, fv: V, args: list[V], kwargs: dict[str, V]) -> V:
+    def call_value(self, fv: V, args: list[V], kwargs: dict[str, V], kwm: Meta = D) -> V:
         f = fv.v
         t = type(f)
+        if fv.m is not D:
+            # The callee was chosen by data (``{"pay": send_money}[s](...)``, a ternary, a variable
+            # assigned under a branch): calling it is a branch on that data.
+            self.check_branch(fv.m)
+            self.raise_pc(fv.m)
         if t is ToolRef:
-            r = self.call_tool(f.name, args, kwargs)
+            r = self.call_tool(f.name, args, kwargs, kwm)
         elif t is BoundMethod and f.recv is None:
             if not args:
                 raise self.err("TypeError", f"unbound method {f.name}() needs an argument")
-            r = self.call_method(args[0], f.name, args[1:], kwargs)
+            r = self.call_method(args[0], f.name, args[1:], kwargs, kwm)
         elif t is BuiltinFn or t is TypeRef:
             impl = f.impl
             if impl is None:
@@ -1305,12 +1432,11 @@ class Interp:
             try:
                 r = impl(self, args, kwargs)
             except PY_ERRORS as e:
-                raise self.py_err(e, self.args_meta(None, args, kwargs)) from None
+                raise self.py_err(e, mm(self.args_meta(None, args, kwargs), kwm)) from None
+            if kwm is not D:
+                r = self.with_kwm(r, kwm)
         elif t is BoundMethod:
-            try:
-                r = f.impl(self, f.recv, args, kwargs)
-            except PY_ERRORS as e:
-                raise self.py_err(e, self.args_meta(f.recv, args, kwargs)) from None
+            r = self.call_method(f.recv, f.name, args, kwargs, kwm)
         elif t is ExcClass:
             if kwargs:
                 raise self.err("TypeError", f"{f.name}() takes no keyword arguments")
@@ -1327,26 +1453,31 @@ class Interp:
             r = V(r.v, mm(r.m, fv.m))
         return r
 
-    def call_tool(self, name: str, args: list[V], kwargs: dict[str, V]) -> V:
+    def call_tool(self, name: str, args: list[V], kwargs: dict[str, V], kwm: Meta = D) -> V:
         spec = self.tools[name]
         params = list(spec.params)
         listed = ", ".join(params) or "(none)"
+        # A bad signature is the program's fault, but with ``**data`` the names come from the data: the
+        # message then names only what the program and the tool declare, and carries the data's meta.
+        em = mm(kwm, self.ctx)
         if len(args) > len(params):
             raise InterpreterError(
                 "runtime",
                 f"tool {name} takes at most {len(params)} positional argument(s) but "
                 f"{len(args)} were given; parameters are: {listed}",
                 self.lineno,
+                em,
             )
         bound = dict(zip(params, args, strict=False))
         for k, a in kwargs.items():
             if k not in params:
+                what = "an argument whose name came from data" if kwm is not D else k
                 raise InterpreterError(
-                    "runtime", f"tool {name} has no parameter {k}; parameters are: {listed}", self.lineno
+                    "runtime", f"tool {name} has no parameter {what}; parameters are: {listed}", self.lineno, em
                 )
             if k in bound:
                 raise InterpreterError(
-                    "runtime", f"tool {name} got multiple values for parameter {k}", self.lineno
+                    "runtime", f"tool {name} got multiple values for parameter {k}", self.lineno, em
                 )
             bound[k] = a
         missing = [r for r in spec.required if r not in bound]
@@ -1356,8 +1487,9 @@ class Interp:
                 f"tool {name} is missing required parameter(s): {', '.join(missing)}; "
                 f"parameters are: {listed}",
                 self.lineno,
+                em,
             )
-        ctx = self.ctx
+        ctx = mm(self.ctx, kwm)
         call_args: dict[str, ValueWithMeta] = {}
         all_meta = D
         for p in params:
@@ -1375,8 +1507,9 @@ class Interp:
             result = self.host.call_tool(name, call_args, index)
         except ToolError as e:
             meta = norm(e.meta) if e.meta is not None else all_meta
+            self.saw(meta)
             exc = ExcValue(self.builtins["ToolError"].v, (str(e.message),))
-            raise ProgErr(V(exc, mm(meta, ctx)), self.lineno) from None
+            raise ProgErr(V(exc, mm(meta, self.ctx)), self.lineno) from None
         except Suspend as s:
             if s.tool_name is None:
                 s.tool_name = name
@@ -1384,6 +1517,7 @@ class Interp:
                 s.kwargs = call_args
             if s.call_index is None:
                 s.call_index = index
+            s.context_meta = ctx  # the call happens under this context (also with no arguments)
             raise
         finally:
             self.deadline += perf_counter() - t0
@@ -1396,12 +1530,26 @@ class Interp:
             )
         updates = getattr(self.host, "last_arg_meta", None)
         if updates:
-            # SQRT ``x.F`` targets: the policy rewrote the metadata of the variable passed as argument x.
-            for p, meta in updates.items():
-                a = bound.get(p)
-                if a is not None and isinstance(meta, Meta):
-                    a.m = norm(meta)
-        return self.w.wrap(result.value, norm(result.meta))
+            self.apply_arg_meta(bound, updates)
+        meta = norm(result.meta)
+        self.saw(meta)
+        return self.w.wrap(result.value, meta)
+
+    def apply_arg_meta(self, bound: dict[str, V], updates: dict[str, Meta]) -> None:
+        """SQRT ``x.F`` targets: the policy rewrote the metadata of the variable passed as argument x.
+
+        The program's names that hold the argument are rebound to a new V: V objects are shared (by
+        aliases, containers, and built-in values such as ``str`` that every run uses) and never mutated.
+        """
+        for p, meta in updates.items():
+            a = bound.get(p)
+            if a is None or not isinstance(meta, Meta):
+                continue
+            meta = norm(meta)
+            self.saw(meta)
+            for name, x in list(self.ns.items()):
+                if x is a:
+                    self.ns[name] = V(a.v, meta)
 
 
 STMT = {

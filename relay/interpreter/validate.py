@@ -195,6 +195,26 @@ class Program:
     # BoolOp nodes whose short-circuited operands contain a call that may be a tool call: their operands
     # are branching conditions (``flag and send_email(...)`` is an if).
     branching_boolops: set[ast.AST] = field(default_factory=set)
+    # What a decision on tool data at an if/for/ternary/and-or/comprehension node can influence (see Region).
+    regions: dict[ast.AST, Region] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Region:
+    """The code governed by one decision (an if's branches, a loop's body, a ternary's operands...).
+
+    ``sticky``: the region's effects cannot be enumerated statically (it may call a tool or a callable the
+    program chose, break out of an enclosing loop, delete a name, or mutate a container that is not reached
+    from a fixed name). A decision on tool data over such a region taints the rest of the run.
+    ``roots``: names from which every container the region may mutate is reached: a decision on tool data
+    taints every container reachable from them on entry, so aliases see it whether or not the branch runs.
+    """
+
+    sticky: bool
+    roots: frozenset[str]
+
+
+_PURE = Region(False, frozenset())
 
 
 def _refuse(node: ast.AST, what: str, lineno: int | None = None) -> InterpreterError:
@@ -227,6 +247,42 @@ def _written_names(stmts: list[ast.stmt]) -> frozenset[str]:
     return frozenset(names)
 
 
+def _region(nodes: list[ast.AST], pure_calls: frozenset[str], *, jumps_escape: bool) -> Region:
+    """Classify a region (see Region). ``pure_calls``: builtin names the program never rebinds."""
+    roots: set[str] = set()
+    assigned: set[str] = set()
+    for top in nodes:
+        for n in ast.walk(top):
+            t = type(n)
+            if t is ast.Call:
+                f = n.func
+                if type(f) is ast.Name:
+                    if f.id not in pure_calls:
+                        return Region(True, frozenset())
+                elif type(f) is ast.Attribute:
+                    if f.attr in MUTATING_METHODS:
+                        b = _base_name(f.value)
+                        if b is None:
+                            return Region(True, frozenset())
+                        roots.add(b)
+                else:
+                    return Region(True, frozenset())
+            elif t is ast.Subscript and type(n.ctx) is not ast.Load:
+                b = _base_name(n)
+                if b is None:
+                    return Region(True, frozenset())
+                roots.add(b)
+            elif t is ast.Name and type(n.ctx) is not ast.Load:
+                if type(n.ctx) is ast.Del:
+                    return Region(True, frozenset())
+                assigned.add(n.id)
+            elif (t is ast.Break or t is ast.Continue) and jumps_escape:
+                return Region(True, frozenset())
+    if roots & assigned:  # the name may point elsewhere by the time the container is mutated
+        return Region(True, frozenset())
+    return Region(False, frozenset(roots)) if roots else _PURE
+
+
 def _may_call_tool(e: ast.AST, builtin_names: frozenset[str]) -> bool:
     for n in ast.walk(e):
         if type(n) is ast.Call:
@@ -251,6 +307,7 @@ def validate(source: str, max_depth: int, builtin_names: frozenset[str]) -> Prog
         raise InterpreterError("limit", "program nested too deeply to parse") from None
 
     prog = Program(body=tree.body)
+    regions: list[tuple[ast.AST, list, bool]] = []
     stored: set[str] = set()
     loaded: list[ast.Name] = []
     # Iterative walk in source order with depth and loop tracking (no recursion: the tree may be deep).
@@ -292,15 +349,22 @@ def validate(source: str, max_depth: int, builtin_names: frozenset[str]) -> Prog
                 raise InterpreterError("syntax", f"SyntaxError: '{word}' outside loop", node.lineno)
         elif t is ast.If:
             prog.written[node] = _written_names(node.body + node.orelse)
+            regions.append((node, node.body + node.orelse, True))
         elif t is ast.For:
             prog.written[node] = _written_names(
                 [ast.Assign(targets=[node.target], value=node.iter)] + node.body + node.orelse
             )
+            regions.append((node, [node.target, *node.body, *node.orelse], False))
         elif t is ast.Try:
             prog.written[node] = _written_names(node.body)
         elif t is ast.BoolOp:
             if any(_may_call_tool(v, builtin_names) for v in node.values[1:]):
                 prog.branching_boolops.add(node)
+            regions.append((node, node.values[1:], False))
+        elif t is ast.IfExp:
+            regions.append((node, [node.body, node.orelse], False))
+        elif t in _COMPREHENSIONS:
+            regions.append((node, [node], False))
         elif t is ast.ExceptHandler and node.name:
             stored.add(node.name)
         d1 = depth + 1
@@ -315,7 +379,13 @@ def validate(source: str, max_depth: int, builtin_names: frozenset[str]) -> Prog
     for n in loaded:
         if n.id in FORBIDDEN_NAMES and n.id not in stored:
             raise _refuse(n, f"'{n.id}' is not available in this interpreter")
+    pure_calls = frozenset(builtin_names - stored)
+    for node, nodes, jumps_escape in regions:
+        prog.regions[node] = _region(nodes, pure_calls, jumps_escape=jumps_escape)
     return prog
+
+
+_COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
 
 
 _CACHE: OrderedDict[tuple[str, int], Program] = OrderedDict()

@@ -1,0 +1,124 @@
+"""What the planner is told about a run: built from a fixed vocabulary, never from runtime strings.
+
+The planner must never see a byte that came from a tool (or from the quarantined LLM). A failed run's
+message is shown only when
+
+* its metadata is the default one (no tool data shaped it, by data or by control flow), and
+* every word in it belongs to the vocabulary: the interpreter's own message templates, Python's error
+  wording, built-in names, the program's own identifiers and literals, and the declared tools and their
+  parameter names.
+
+Otherwise the planner learns the error kind, the exception class and the line, and that the details were
+withheld. Syntax errors and refusals describe the planner's own text and are shown as they are.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from functools import cache
+from pathlib import Path
+
+from relay.interpreter.builtins import BUILTIN_NAMES
+from relay.meta import DEFAULT_META, Meta
+
+WITHHELD = "details withheld: they depend on tool data"
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*|\d+(?:\.\d+)?")
+_LINE_SUFFIX = re.compile(r"\s*\(line \d+\)\s*$")
+_EXC_PREFIX = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(?::\s|$)")
+_KINDS = {
+    "syntax": "a syntax error",
+    "refused": "a construct that is not allowed",
+    "runtime": "an uncaught exception",
+    "limit": "a resource limit",
+}
+# Wording of CPython's own exception messages that the interpreter passes through (int('x'), 1/0, ...).
+_PYTHON_WORDS = """
+a an and are as at be by can cannot could convert complex division does empty expected for from got has
+have in index integer invalid is it its keyword length literal math modulo must no not object of on or out
+range required sequence string the to too type unhashable unsupported value with zero argument arguments
+base character characters day days decimal digits does month months year years hour minute second
+microsecond microseconds format specifier unconverted data remains match time date datetime timedelta
+timezone offset iso isoformat out empty separator substring found key allowed takes given positional only
+one two three at least most element elements length update dictionary
+""".split()
+
+
+@cache
+def _template_words() -> frozenset[str]:
+    """Every word of every string literal in the interpreter's source: its message templates."""
+    words: set[str] = set(_PYTHON_WORDS)
+    folder = Path(__file__).resolve().parent.parent / "interpreter"
+    for path in sorted(folder.glob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                words.update(w.lower() for w in _WORD.findall(node.value))
+    words.update(n.lower() for n in BUILTIN_NAMES)
+    return frozenset(words)
+
+
+def program_words(program: str) -> frozenset[str]:
+    """The program's own identifiers and literals."""
+    words: set[str] = set()
+    try:
+        tree = ast.parse(program or "")
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return frozenset()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            words.add(node.id.lower())
+        elif isinstance(node, ast.Attribute):
+            words.add(node.attr.lower())
+        elif isinstance(node, ast.keyword) and node.arg:
+            words.add(node.arg.lower())
+        elif isinstance(node, ast.Constant) and isinstance(node.value, (str, int, float)):
+            text = node.value if isinstance(node.value, str) else repr(node.value)
+            words.update(w.lower() for w in _WORD.findall(text))
+    return frozenset(words)
+
+
+def tool_words(tools: dict) -> frozenset[str]:
+    """Declared tool names and parameter names (``{name: ToolSpec}``)."""
+    words: set[str] = set()
+    for name, spec in tools.items():
+        words.update(w.lower() for w in _WORD.findall(name))
+        for p in getattr(spec, "params", ()):
+            words.update(w.lower() for w in _WORD.findall(p))
+    return frozenset(words)
+
+
+def speaks_vocabulary(message: str, extra: frozenset[str]) -> bool:
+    vocab = _template_words()
+    for w in _WORD.findall(message):
+        lw = w.lower()
+        if lw not in vocab and lw not in extra and not w.replace(".", "").isdigit():
+            return False
+    return True
+
+
+def error_message(kind: str, message: str, meta: Meta, program: str, tools: dict) -> str:
+    """The error text the planner may see (without the line suffix)."""
+    msg = _LINE_SUFFIX.sub("", message or "")
+    if kind in ("syntax", "refused"):
+        return msg  # about the planner's own program text
+    exc = _EXC_PREFIX.match(msg)
+    head = exc.group(1) if exc and exc.group(1) in BUILTIN_NAMES else None
+    if kind == "limit":
+        head = "Limit exceeded"
+    elif head is None:
+        head = "runtime error"
+    if meta != DEFAULT_META:
+        return f"{head} ({WITHHELD})"
+    if not speaks_vocabulary(msg, program_words(program) | tool_words(tools)):
+        return f"{head} (details withheld: they are not from the program's own text)"
+    return msg
+
+
+def kind_phrase(kind: str) -> str:
+    return _KINDS.get(kind, "an error")
+
+
+def type_shown(meta: Meta, label: str) -> str:
+    """A variable's type for the planner: only when the value does not depend on tool data."""
+    return label if meta == DEFAULT_META else "(type withheld: depends on tool data)"
