@@ -1,12 +1,13 @@
-# The two commands a newcomer needs: `make run` and `make test`.
+# The two commands a newcomer needs: `make run` and `make test`; operators: `make prod` (README, "Production").
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= 1
+ENV_FILE ?= .env
 
-.PHONY: run test install env migrate worker beat lint bench clean
+.PHONY: run test install env migrate worker beat lint bench clean prod secrets
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,7 +25,6 @@ env: install .env
 
 migrate: env
 	$(PY) manage.py migrate --noinput
-	$(PY) manage.py createcachetable
 
 run: migrate
 	@echo ""
@@ -43,6 +43,20 @@ worker: env
 
 beat: env
 	$(VENV)/bin/celery -A sequrity_site beat --loglevel INFO
+
+# Production: a .env made with `scripts/make_env.py --production HOST` (or ENV_FILE=...), then migrate,
+# collectstatic, the deployment checks, and every process of the Procfile (web, worker, beat) under honcho.
+prod: install
+	@test -f "$(ENV_FILE)" || { echo "No $(ENV_FILE): $(PY) scripts/make_env.py --production your.host > .env, then edit it"; exit 1; }
+	ENV_FILE="$(ENV_FILE)" $(PY) manage.py migrate --noinput
+	ENV_FILE="$(ENV_FILE)" $(PY) manage.py collectstatic --noinput -v 0
+	ENV_FILE="$(ENV_FILE)" $(PY) manage.py check --deploy --fail-level ERROR
+	mkdir -p var
+	ENV_FILE="$(ENV_FILE)" PATH="$(abspath $(VENV))/bin:$$PATH" $(VENV)/bin/honcho -e "$(ENV_FILE)" -f Procfile start
+
+# Fresh SECRET_KEY and FIELD_ENCRYPTION_KEY (needs no settings).
+secrets: install
+	@$(PY) scripts/make_env.py --secrets
 
 lint: install
 	$(VENV)/bin/ruff check .

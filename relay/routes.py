@@ -55,4 +55,5 @@ def all_routes() -> list[dict[str, str]]:
                 out.append({"method": "POST", "path": f"/control/{endpoint_type}/{p}/v1/{suffix_of[api]}"})
     out.append({"method": "POST", "path": "/control/v1/validate-headers"})
     out.append({"method": "GET", "path": "/control/health"})
+    out.append({"method": "GET", "path": "/control/ready"})
     return out

@@ -9,6 +9,7 @@ SUFFIX = r"(?P<suffix>chat/completions|messages|responses|generate)"
 urlpatterns = [
     path("", views.index, name="relay-index"),
     path("health", views.health, name="relay-health"),
+    path("ready", views.ready, name="relay-ready"),
     path("v1/validate-headers", views.validate_headers_view, name="relay-validate-headers"),
     re_path(rf"^(?P<endpoint_type>[a-z-]+)/v1/{SUFFIX}$", views.api, name="relay-api-default"),
     re_path(rf"^(?P<endpoint_type>[a-z-]+)/(?P<provider>[a-z_]+)/v1/{SUFFIX}$", views.api, name="relay-api"),

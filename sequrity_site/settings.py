@@ -13,7 +13,8 @@ from django.core.exceptions import ImproperlyConfigured
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
-environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+# Variables already in the environment win over the file; ENV_FILE names another file (e.g. a production one).
+environ.Env.read_env(os.environ.get("ENV_FILE") or BASE_DIR / ".env", overwrite=False)
 
 DEBUG = env.bool("DEBUG", default=False)
 SECRET_KEY = env.str("SECRET_KEY", default="")
@@ -24,6 +25,21 @@ if not SECRET_KEY:
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+# Production behind a TLS-terminating proxy (README, "Production"); `manage.py check --deploy` is clean with
+# the values `scripts/make_env.py --production` writes. SECURE_PROXY_SSL_HEADER names the header the proxy
+# sets to "https" (e.g. X-Forwarded-Proto); only set it when the proxy always sets or strips that header.
+_proxy_header = env.str("SECURE_PROXY_SSL_HEADER", default="")
+if _proxy_header:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_" + _proxy_header.upper().replace("-", "_"), "https")
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
+SECURE_REDIRECT_EXEMPT = [r"^control/", r"^metrics$"]  # API clients and probes get no redirect
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+SILENCED_SYSTEM_CHECKS = env.list("SILENCED_SYSTEM_CHECKS", default=[])
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -118,17 +134,21 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "staticfiles")
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
-        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        # Hashed, compressed files from `manage.py collectstatic` (part of the production path). Without it
+        # the pages still work: the storage falls back to plain names served from static/ (and the system
+        # check sequrity.W001 says to run collectstatic) instead of answering 500 everywhere.
+        "BACKEND": "sequrity_site.storage.StaticStorage"
         if not DEBUG
         else "django.contrib.staticfiles.storage.StaticFilesStorage"
     },
 }
-WHITENOISE_USE_FINDERS = DEBUG
+STATIC_COLLECTED = (Path(STATIC_ROOT) / "staticfiles.json").exists()
+WHITENOISE_USE_FINDERS = DEBUG or not STATIC_COLLECTED
 WHITENOISE_AUTOREFRESH = DEBUG
 
 # Fernet keys (comma-separated, newest first) encrypting stored provider credentials; MultiFernet rotates.
@@ -169,6 +189,12 @@ RELAY_UPSTREAM_TIMEOUT = env.float("RELAY_UPSTREAM_TIMEOUT", default=120.0)
 # How long an authenticated key stays cached in-process; revocation also clears it through the shared cache.
 RELAY_KEY_CACHE_SECONDS = env.float("RELAY_KEY_CACHE_SECONDS", default=1.0)
 RELAY_SESSION_IDLE_SECONDS = env.int("RELAY_SESSION_IDLE_SECONDS", default=24 * 3600)
+# Dual-LLM programs run in a pool of worker processes per relay process (relay.interpreter.pool): a run is
+# killed after RELAY_PROGRAM_TIMEOUT seconds (0: the interpreter's wall-time limit + 1 s) and a worker may grow
+# by RELAY_PROGRAM_MEMORY_MB; RELAY_PROGRAM_WORKERS=0 runs programs in a thread instead (no hard bound).
+RELAY_PROGRAM_WORKERS = env.int("RELAY_PROGRAM_WORKERS", default=2)
+RELAY_PROGRAM_TIMEOUT = env.float("RELAY_PROGRAM_TIMEOUT", default=0.0)
+RELAY_PROGRAM_MEMORY_MB = env.int("RELAY_PROGRAM_MEMORY_MB", default=1024)
 LOG_SPOOL_DIR = env.path("LOG_SPOOL_DIR", default=BASE_DIR / "var" / "spool")
 
 REST_FRAMEWORK = {
@@ -176,9 +202,21 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
 }
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="WARNING")},
-}
+# Logs (sequrity_site/logs.py): JSON lines by default in production, plain text with DEBUG; one access line
+# per request (request id, session id, key prefix, status, latency) unless LOG_REQUESTS=0.
+from .logs import logging_config  # noqa: E402
+
+LOG_FORMAT = env.str("LOG_FORMAT", default="text" if DEBUG else "json")
+LOGGING = logging_config(fmt=LOG_FORMAT, level=env.str("LOG_LEVEL", default="WARNING"),
+                         access=env.bool("LOG_REQUESTS", default=True))
+
+# Prometheus metrics at /metrics (sequrity_site/metrics.py): off unless METRICS_ENABLED=1 or METRICS_TOKEN is
+# set; with a token, scrapers must send `Authorization: Bearer <token>`. Several worker processes share
+# their counters through PROMETHEUS_MULTIPROC_DIR (the production command sets and empties it).
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+METRICS_ENABLED = env.bool("METRICS_ENABLED", default=bool(METRICS_TOKEN))
+
+# Readiness (/control/ready) waits at most this long for each dependency (database, broker, caches).
+READINESS_TIMEOUT = env.float("READINESS_TIMEOUT", default=2.0)
+# The dashboard shows an open session without activity for this long as idle.
+SESSION_IDLE_DISPLAY_SECONDS = env.int("SESSION_IDLE_DISPLAY_SECONDS", default=15 * 60)

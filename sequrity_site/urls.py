@@ -15,3 +15,5 @@ urlpatterns = [
     path("control", relay_views.index),
     path("control/", include("relay.urls")),
 ]
+
+handler500 = "relay.views.server_error"
