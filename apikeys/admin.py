@@ -13,7 +13,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
     list_filter = ("arch", ("revoked_at", admin.EmptyFieldListFilter))
     search_fields = ("name", "prefix", "user__username", "user__email")
     readonly_fields = ("prefix", "created_at", "updated_at", "last_used_at", "revoked_at")
-    fields = ("user", "name", "prefix", "arch", "features", "policy", "config", *readonly_fields[1:])
+    fields = ("user", "name", "prefix", "arch", "content_logging", "features", "policy", "config", *readonly_fields[1:])
     actions = ["revoke_selected"]
 
     def has_add_permission(self, request):

@@ -33,7 +33,7 @@ from django.core.cache import cache
 
 from relay.config import PRESETS, preset_documents
 
-from .models import Architecture
+from .models import Architecture, ContentLogging
 
 DOCUMENTS = ("features", "policy", "config")
 HEADER_NAMES = {"features": "X-Features", "policy": "X-Policy", "config": "X-Config"}
@@ -180,6 +180,13 @@ def _strip_code(policy: dict) -> dict:
 
 class ConfigureKeyForm(forms.Form):
     name = forms.CharField(max_length=100)
+    content_logging = forms.ChoiceField(
+        label="Session log", choices=ContentLogging.choices, required=False,
+        help_text="What the session inspector keeps of this key's sessions, in both architectures. "
+                  "<b>Metadata only</b> logs messages, tool-call arguments and final values, and tool results "
+                  "as their metadata (tags, size); <b>Full content</b> also logs tool results; <b>Nothing</b> "
+                  "keeps only the structure (tool names, verdicts, rules).",
+    )
     arch = forms.ChoiceField(
         label="Architecture", choices=[(a, ARCH_INFO[a]["label"]) for a in ("dual-llm", "single-llm")],
         widget=forms.RadioSelect, error_messages={"invalid_choice": _UNKNOWN_PRESET},
@@ -235,7 +242,8 @@ class ConfigureKeyForm(forms.Form):
 
     def _initial_from_documents(self) -> dict:
         docs = self.stored
-        initial = {"name": self.key.name, "arch": docs["features"].get("agent_arch") or self.key.arch}
+        initial = {"name": self.key.name, "arch": docs["features"].get("agent_arch") or self.key.arch,
+                   "content_logging": self.key.content_logging}
         for name in CLASSIFIERS:
             item = self._classifier(name)
             initial[name] = item is not None

@@ -9,6 +9,14 @@ class Architecture(models.TextChoices):
     DUAL_LLM = "dual-llm", "Dual LLM"
 
 
+class ContentLogging(models.TextChoices):
+    """What the session log keeps of tool content (``relay.session_log``), the same in both architectures."""
+
+    NONE = "none", "Nothing: structure only (tool names, verdicts, rules)"
+    METADATA = "metadata", "Metadata only: tool results as their metadata (default)"
+    FULL = "full", "Full content: tool results too"
+
+
 class ApiKey(models.Model):
     """A relay key. The secret (``sq-`` + 32 random bytes) is stored only as a SHA-256 hash.
 
@@ -24,6 +32,9 @@ class ApiKey(models.Model):
     features = models.JSONField(default=dict, blank=True)
     policy = models.JSONField(default=dict, blank=True)
     config = models.JSONField(default=dict, blank=True)
+    content_logging = models.CharField(
+        "session log content", max_length=16, choices=ContentLogging.choices, default=ContentLogging.METADATA,
+        help_text="What the session log keeps of messages, tool calls, tool results and final values.")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     last_used_at = models.DateTimeField(null=True, blank=True)

@@ -25,12 +25,14 @@ class KeyPrincipal:
     name: str
     arch: str
     documents: dict
+    content_logging: str = "metadata"  # see relay.session_log
 
 
 # prefix -> (expires_at, secret_hash, principal or None). Per process; entries live
 # RELAY_KEY_CACHE_SECONDS, so a revocation reaches every worker within that time.
 _KEY_CACHE: dict[str, tuple[float, str, KeyPrincipal | None]] = {}
-_FIELDS = ("id", "user_id", "prefix", "name", "arch", "features", "policy", "config", "secret_hash", "revoked_at")
+_FIELDS = ("id", "user_id", "prefix", "name", "arch", "features", "policy", "config", "content_logging",
+           "secret_hash", "revoked_at")
 
 
 def forget_cached_key(prefix: str) -> None:
@@ -45,6 +47,7 @@ def _principal(row: dict | None) -> tuple[str, KeyPrincipal | None]:
         principal = KeyPrincipal(
             id=row["id"], user_id=row["user_id"], prefix=row["prefix"], name=row["name"], arch=row["arch"],
             documents={"features": row["features"], "policy": row["policy"], "config": row["config"]},
+            content_logging=row["content_logging"],
         )
     return row["secret_hash"], principal
 

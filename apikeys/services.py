@@ -12,7 +12,7 @@ from django.utils import timezone
 from relay.config import preset_documents
 
 from . import crypto
-from .models import ApiKey, ProviderCredential
+from .models import ApiKey, ContentLogging, ProviderCredential
 from .selectors import forget_cached_key
 from .validation import validate_documents
 
@@ -29,7 +29,8 @@ def generate_secret() -> str:
     return SECRET_PREFIX + secrets.token_urlsafe(32)
 
 
-def do_create_api_key(*, user, name: str, arch: str, features=None, policy=None, config=None) -> tuple[ApiKey, str]:
+def do_create_api_key(*, user, name: str, arch: str, features=None, policy=None, config=None,
+                      content_logging: str = ContentLogging.METADATA) -> tuple[ApiKey, str]:
     """Create a key; returns it with its secret, which is never stored and cannot be shown again.
 
     Documents left out take the architecture's built-in preset.
@@ -52,19 +53,23 @@ def do_create_api_key(*, user, name: str, arch: str, features=None, policy=None,
         prefix=prefix,
         secret_hash=hash_secret(secret),
         arch=arch,
+        content_logging=content_logging if content_logging in ContentLogging.values else ContentLogging.METADATA,
         **docs,
     )
     return key, secret
 
 
-def do_update_api_key_config(*, key: ApiKey, arch: str, features, policy, config, name: str | None = None) -> ApiKey:
+def do_update_api_key_config(*, key: ApiKey, arch: str, features, policy, config, name: str | None = None,
+                             content_logging: str | None = None) -> ApiKey:
     """Replace a key's architecture and documents after validating them; nothing is saved on error."""
     docs = validate_documents(arch, features, policy, config)
     key.arch = arch
     key.features, key.policy, key.config = docs["features"], docs["policy"], docs["config"]
     if name is not None and name.strip():
         key.name = name.strip()
-    key.save(update_fields=["arch", "features", "policy", "config", "name", "updated_at"])
+    if content_logging in ContentLogging.values:
+        key.content_logging = content_logging
+    key.save(update_fields=["arch", "features", "policy", "config", "name", "content_logging", "updated_at"])
     forget_cached_key(key.prefix)
     return key
 

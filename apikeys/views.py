@@ -157,6 +157,7 @@ def key_configure(request, pk: int):
         try:
             services.do_update_api_key_config(
                 key=key, arch=form.cleaned_data["arch"], name=form.cleaned_data["name"],
+                content_logging=form.cleaned_data.get("content_logging") or None,
                 **form.cleaned_data["documents"],
             )
         except DocumentsInvalid as exc:

@@ -7,6 +7,7 @@ Answers are complete before the first byte is sent, so streaming sends the finis
 
 from __future__ import annotations
 
+import json
 import uuid
 
 from django.http import StreamingHttpResponse
@@ -37,10 +38,40 @@ def make_llm(call: Call):
     return llm
 
 
-def _log(call: Call, outcome) -> None:
-    for event in outcome.events or []:
+class _LoggedEngine(DualEngine):
+    """The engine, plus what the session log and the metrics need from it: the value each tool result was
+    recorded with (after guardrails; logged with ``content_logging=full``, as single-LLM logs its results)
+    and program runs that ended by a resource limit."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.recorded_values: dict[int, object] = {}
+
+    def _record(self, turn, tool, ok, value, *args, **kwargs):
+        self.recorded_values[len(self.events)] = value  # the tool_result step is the next event
+        return super()._record(turn, tool, ok, value, *args, **kwargs)
+
+    async def _run(self, state, turn):  # async: programs run in the program pool (relay.interpreter.pool)
+        res = await super()._run(state, turn)
+        if res.error is not None and getattr(res.error, "kind", None) == "limit":
+            from sequrity_site.metrics import PROGRAM_LIMITS
+
+            PROGRAM_LIMITS.inc()
+        return res
+
+
+def _log(call: Call, outcome, engine=None) -> None:
+    from .session_log import clip
+
+    recorded = getattr(engine, "recorded_values", {})
+    for index, event in enumerate(outcome.events or []):
         data = dict(event)
         kind = data.pop("type", "event")
+        if kind == "tool_result" and index in recorded and "content" not in data:
+            value = recorded[index]
+            data["content"] = (value if isinstance(value, str) else json.dumps(value, default=str))[:4000]
+        elif kind == "final" and data.get("status") == "success" and isinstance(outcome.result, dict):
+            data["final_return_value"] = clip(outcome.result.get("final_return_value"))
         session_event(call, kind, **data)
     for llm_call in outcome.llm_calls or []:
         session_event(call, "llm_call", **llm_call)
@@ -95,21 +126,21 @@ async def run_dual(call: Call, request):
     if call.decoded.user_provided_program:
         call.decoded.user_provided_program = fill_empty_blocks(call.decoded.user_provided_program)
     await auto_generate_policy(call)
-    engine = DualEngine(st["config"], session_id=call.session_id, llm=make_llm(call), models=call.models)
+    engine = _LoggedEngine(st["config"], session_id=call.session_id, llm=make_llm(call), models=call.models)
     try:
         outcome = await engine.advance(st.setdefault("dual", {}), call.decoded)
         call.usage = call.usage + outcome.usage
-        _log(call, outcome)
+        _log(call, outcome, engine)
         if (outcome.kind == "final" and not outcome.session_closed and call.decoded.trailing_tool_results
                 and call.decoded.last_role == "user"):
             # The tool results finished the turn and the client already asked its next question in the same
             # request (the official client's multi-turn flow): count the finished turn, plan the next one.
             st["turns"] = st.get("turns", 0) + 1
             session_event(call, "user_message", text=(call.decoded.user_query or "")[:4000])
-            engine = DualEngine(st["config"], session_id=call.session_id, llm=make_llm(call), models=call.models)
+            engine = _LoggedEngine(st["config"], session_id=call.session_id, llm=make_llm(call), models=call.models)
             outcome = await engine.advance(st["dual"], call.decoded)
             call.usage = call.usage + outcome.usage
-            _log(call, outcome)
+            _log(call, outcome, engine)
     except DualError as exc:
         raise RelayError(exc.status, exc.detail, "bad_request") from None
     model = f"{call.models[0]},{call.models[1]}"

@@ -64,6 +64,7 @@ class Call:
     usage: Usage = field(default_factory=Usage)
     status: int = 200
     error_kind: str = ""
+    error_message: str = ""
     streamed: bool = False
     locked: Any = None
     events: list[dict] = field(default_factory=list)
@@ -246,19 +247,35 @@ def emit_session_row(call: Call) -> None:
     st = call.state
     emit("session", session_id=call.session_id, key_id=call.principal.id, arch=st["config"]["arch"],
          endpoint_type=st["endpoint_type"], api=st["api"], provider=st["provider"], status=st["status"],
-         turns=st["turns"], closed=st["closed"], models=list(dict.fromkeys(call.models)))
+         turns=st["turns"], closed=st["closed"], models=list(dict.fromkeys(call.models)),
+         reason=st.get("error_reason", "") if st["status"] == "error" else "")
 
 
 async def finish(call: Call) -> None:
-    """Persist the session (or drop it when closed), emit the log events, release the lock."""
+    """Persist the session (or drop it when closed), emit the log events, release the lock.
+
+    A failed request (HTTP error) marks its session "error" with the reason, and logs an ``error`` step; a
+    new session whose first request failed is logged (closed) but not kept. Steps are logged as the key's
+    ``content_logging`` allows (``relay.session_log``)."""
+    from .session_log import redact
+
     try:
         if call.state is not None and call.session_id:
+            failed = call.status >= 400
+            if failed:
+                call.state.update(status="error", error_reason=(call.error_message or call.error_kind)[:500])
+                session_event(call, "error", status=call.status, kind=call.error_kind,
+                              message=call.error_message[:2000])
+                if call.is_new_session:
+                    call.state["closed"] = True
             if call.state.get("closed"):
-                await session_store.adelete(call.session_id)
+                if not call.is_new_session:
+                    await session_store.adelete(call.session_id)
             else:
                 await session_store.asave(call.session_id, call.state)
+            level = call.principal.content_logging
             for ev in call.events:
-                emit("session_event", **ev)
+                emit("session_event", **redact(ev, level))
             emit_session_row(call)
     finally:
         await release(call)
@@ -268,6 +285,9 @@ async def finish(call: Call) -> None:
              prompt_tokens=call.usage.prompt_tokens, completion_tokens=call.usage.completion_tokens,
              latency_ms=round((time.perf_counter() - call.started) * 1000, 3), status_code=call.status,
              error_kind=call.error_kind, streamed=call.streamed)
+        from sequrity_site.metrics import observe_call
+
+        observe_call(call)
 
 
 def tool_call_id(session_id: str) -> str:
@@ -309,6 +329,10 @@ async def handle(request, route: Route) -> HttpResponse:
     try:
         principal = await authenticate(request, api)
     except RelayError as exc:
+        from sequrity_site.metrics import observe_request
+
+        observe_request(route=f"{route.endpoint_type}:{api}", provider=route.provider, arch="", status=exc.status,
+                        seconds=time.perf_counter() - started)
         return error_response(exc.status, exc.message, api)
     call = Call(route=route, principal=principal, started=started)
     streaming_handed_off = False
@@ -346,19 +370,26 @@ async def handle(request, route: Route) -> HttpResponse:
         streaming_handed_off = isinstance(response, StreamingHttpResponse)
         return response
     except RelayError as exc:
-        call.status, call.error_kind = exc.status, exc.kind
+        call.status, call.error_kind, call.error_message = exc.status, exc.kind, exc.message
         return error_response(exc.status, exc.message, api, exc.headers)
     except UpstreamError as exc:
-        call.status, call.error_kind = exc.status, _error_kind(exc)
+        call.status, call.error_kind, call.error_message = exc.status, _error_kind(exc), exc.message
         return error_response(exc.status, exc.message, api, exc.headers())
-    except Exception:
+    except Exception as exc:
+        from django.db import DatabaseError
+
+        from sequrity_site.logs import current_request_id
+
         logger.exception("relay request failed")
-        call.status, call.error_kind = 500, "internal"
-        return error_response(500, "Internal error in the relay; the request was not completed", api)
+        status = 503 if isinstance(exc, DatabaseError) else 500
+        call.status, call.error_kind = status, "database" if status == 503 else "internal"
+        call.error_message = f"{type(exc).__name__} (request id {current_request_id()})"
+        message = "The relay's database is unavailable; retry later" if status == 503 else \
+            "Internal error in the relay; the request was not completed"
+        return error_response(status, f"{message} (request id {current_request_id()})", api)
     finally:
         if not streaming_handed_off:
-            if call.status >= 400 and call.is_new_session:
-                call.state = None  # a refused request leaves no half-made session behind
+            # A refused new session is logged as failed (finish), but not kept: its id continues nothing.
             await finish(call)
 
 

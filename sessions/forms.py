@@ -7,7 +7,7 @@ from django import forms
 from apikeys.models import Architecture
 
 from . import selectors
-from .models import SessionStatus
+from .models import DISPLAY_LABELS
 
 
 class _KeyChoiceMixin:
@@ -32,7 +32,7 @@ class OverviewFilterForm(_KeyChoiceMixin, forms.Form):
 class SessionFilterForm(_KeyChoiceMixin, forms.Form):
     key = forms.TypedChoiceField(required=False, coerce=int, empty_value=None)
     arch = forms.ChoiceField(choices=[("", "All architectures"), *Architecture.choices], required=False)
-    status = forms.ChoiceField(choices=[("", "All statuses"), *SessionStatus.choices], required=False)
+    status = forms.ChoiceField(choices=[("", "All statuses"), *DISPLAY_LABELS.items()], required=False)
     date_from = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
     date_to = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
 

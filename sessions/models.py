@@ -27,6 +27,16 @@ class SessionStatus(models.TextChoices):
     SUCCESS = "success", "Success"
     FAILURE = "failure", "Failure"
     DENIED = "denied", "Denied"
+    ERROR = "error", "Error"  # the last request failed (HTTP error: no credential, upstream 5xx/429, timeout...)
+
+
+# Shown for sessions, not stored: an open session without activity for SESSION_IDLE_DISPLAY_SECONDS.
+IDLE = "idle"
+DISPLAY_LABELS = {**dict(SessionStatus.choices), IDLE: "Idle"}
+
+
+def idle_cutoff():
+    return timezone.now() - timezone.timedelta(seconds=settings.SESSION_IDLE_DISPLAY_SECONDS)
 
 
 class RelaySession(models.Model):
@@ -42,6 +52,8 @@ class RelaySession(models.Model):
     status = models.CharField(max_length=16, choices=SessionStatus.choices, default=SessionStatus.OPEN)
     turns = models.PositiveIntegerField(default=0)
     closed = models.BooleanField(default=False)
+    # Why the status is "error" (the failed request's message), empty otherwise.
+    status_reason = models.CharField(max_length=500, blank=True, default="")
     model_names = models.JSONField(default=list, blank=True)
     requests = models.PositiveIntegerField(default=0)
     prompt_tokens = models.BigIntegerField(default=0)
@@ -65,6 +77,17 @@ class RelaySession(models.Model):
     @property
     def total_tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
+
+    @property
+    def display_status(self) -> str:
+        """The status as shown: an open session nobody continued for a while is idle, not open."""
+        if self.status == SessionStatus.OPEN and not self.closed and self.last_activity < idle_cutoff():
+            return IDLE
+        return self.status
+
+    @property
+    def display_status_label(self) -> str:
+        return DISPLAY_LABELS.get(self.display_status, self.display_status)
 
 
 class SessionEvent(models.Model):

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
-from django.db.models import Count, QuerySet, Sum
+from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
 
 from apikeys.models import ApiKey
@@ -19,6 +19,7 @@ from apikeys.models import ApiKey
 from . import credits
 from .histogram import LATENCY_FIELDS, quantile
 from .models import (
+    IDLE,
     CreditAccount,
     CreditGrant,
     Granularity,
@@ -27,6 +28,7 @@ from .models import (
     SessionStatus,
     UsageEvent,
     UsageRollup,
+    idle_cutoff,
     nano_to_usd,
 )
 from .services import floor_day, floor_hour
@@ -312,7 +314,12 @@ def sessions(scope: Scope, f: SessionFilters, *, with_status: bool = True) -> Qu
     if f.arch:
         qs = qs.filter(arch=f.arch)
     if f.status and with_status:
-        qs = qs.filter(status=f.status)
+        if f.status == IDLE:  # shown, not stored: open and quiet for a while
+            qs = qs.filter(status=SessionStatus.OPEN, closed=False, last_activity__lt=idle_cutoff())
+        elif f.status == SessionStatus.OPEN:
+            qs = qs.filter(Q(status=SessionStatus.OPEN) & (Q(closed=True) | Q(last_activity__gte=idle_cutoff())))
+        else:
+            qs = qs.filter(status=f.status)
     qs = _dated(qs, f)
     related = ("api_key", "api_key__user") if scope.is_staff else ("api_key",)
     return qs.select_related(*related).order_by("-created_at", "-pk")
@@ -322,7 +329,12 @@ def session_status_counts(scope: Scope, f: SessionFilters) -> dict[str, int]:
     """Counts per status under the other filters (for the status tabs)."""
     qs = sessions(scope, f, with_status=False).order_by()
     counts = dict(qs.values_list("status").annotate(n=Count("pk")).order_by())
-    return {"": sum(counts.values()), **{s: counts.get(s, 0) for s in SessionStatus.values}}
+    idle = qs.filter(status=SessionStatus.OPEN, closed=False, last_activity__lt=idle_cutoff()).count() \
+        if counts.get(SessionStatus.OPEN) else 0
+    out = {"": sum(counts.values()), **{s: counts.get(s, 0) for s in SessionStatus.values}}
+    out[SessionStatus.OPEN] -= idle
+    out[IDLE] = idle
+    return out
 
 
 def get_session(user, session_id) -> RelaySession | None:
@@ -402,7 +414,9 @@ def _error(error) -> dict | None:
 def _args(args: dict) -> list[dict]:
     out = []
     for name, spec in args.items():
-        if isinstance(spec, dict) and "value" in spec:
+        if isinstance(spec, dict) and spec.get("withheld") is True and "value" not in spec:
+            out.append({"name": name, "value": None, "meta": {}, "withheld": True})
+        elif isinstance(spec, dict) and "value" in spec:
             out.append({"name": name, "value": spec.get("value"), "meta": spec.get("meta") or {}})
         else:
             out.append({"name": name, "value": spec, "meta": {}})

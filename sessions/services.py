@@ -142,6 +142,7 @@ class _State:
     closed: bool
     models: list[str]
     created_at: datetime
+    reason: str = ""
 
     @classmethod
     def parse(cls, ev: dict) -> _State:
@@ -151,7 +152,7 @@ class _State:
             endpoint_type=_str(ev.get("endpoint_type"), 16), api=_str(ev.get("api"), 32),
             provider=_str(ev.get("provider"), 32), status=status if status in STATUSES else "open",
             turns=_int(ev.get("turns")), closed=bool(ev.get("closed")), models=_models(ev.get("models")),
-            created_at=_dt(ev.get("created_at")),
+            created_at=_dt(ev.get("created_at")), reason=_str(ev.get("reason"), 500),
         )
 
 
@@ -319,7 +320,8 @@ def _upsert_sessions(states: list[_State], new_usage: list[_Usage], steps: list[
         if r is None:
             r = rows[sid] = {
                 "id": sid, "api_key": key_id, "arch": "", "endpoint_type": "", "api": "", "provider": "",
-                "status": "open", "turns": 0, "closed": False, "model_names": [], "state_at": None,
+                "status": "open", "status_reason": "", "turns": 0, "closed": False, "model_names": [],
+                "state_at": None,
                 "requests": 0, "prompt_tokens": 0, "completion_tokens": 0, "cost_nano": 0,
                 "created_at": at, "last_activity": at,
             }
@@ -345,7 +347,8 @@ def _upsert_sessions(states: list[_State], new_usage: list[_Usage], steps: list[
         r = row(s.session_id, s.key_id, s.created_at)
         if r["state_at"] is None or s.created_at >= r["state_at"]:
             r.update(arch=s.arch, endpoint_type=s.endpoint_type, api=s.api, provider=s.provider, status=s.status,
-                     turns=s.turns, closed=s.closed, model_names=s.models, state_at=s.created_at)
+                     status_reason=s.reason, turns=s.turns, closed=s.closed, model_names=s.models,
+                     state_at=s.created_at)
     if not rows:
         return
     t, x = _cols(RelaySession)
@@ -353,7 +356,7 @@ def _upsert_sessions(states: list[_State], new_usage: list[_Usage], steps: list[
     update = {}
     for name in ("arch", "endpoint_type", "api", "provider"):
         update[name] = f"CASE WHEN {newer} OR {t(name)} = '' THEN {x(name)} ELSE {t(name)} END"
-    for name in ("status", "turns", "closed", "model_names", "state_at"):
+    for name in ("status", "status_reason", "turns", "closed", "model_names", "state_at"):
         update[RelaySession._meta.get_field(name).column] = f"CASE WHEN {newer} THEN {x(name)} ELSE {t(name)} END"
     for name in ("requests", "prompt_tokens", "completion_tokens", "cost_nano"):
         update[name] = f"{t(name)} + {x(name)}"

@@ -18,7 +18,7 @@ from django.views.decorators.http import require_GET
 
 from . import credits, selectors
 from .forms import OverviewFilterForm, SessionFilterForm
-from .models import SessionStatus
+from .models import DISPLAY_LABELS
 
 PAGE_SIZE = 25
 
@@ -69,7 +69,7 @@ def session_list(request):
     tabs = [{"code": "", "label": "All", "count": counts[""], "url": _query(params, status=None),
              "active": not filters.status}]
     tabs += [{"code": s, "label": label, "count": counts[s], "url": _query(params, status=s),
-              "active": filters.status == s} for s, label in SessionStatus.choices]
+              "active": filters.status == s} for s, label in DISPLAY_LABELS.items()]
     return render(request, "sessions/session_list.html", {
         "form": form, "page": page, "filters": filters, "status_tabs": tabs, "is_filtered": bool(params),
         "page_query": _query(params), "export_query": _query(params)[1:],

@@ -97,7 +97,7 @@ def short_id(value) -> str:
 @register.filter
 def status_badge(status: str) -> str:
     return {"success": "badge-success", "failure": "badge-danger", "denied": "badge-warning",
-            "open": "badge-blue"}.get(status or "", "badge-muted")
+            "open": "badge-blue", "error": "badge-danger", "idle": "badge-muted"}.get(status or "", "badge-muted")
 
 
 @register.filter
