@@ -381,7 +381,9 @@ def validate(source: str, max_depth: int, builtin_names: frozenset[str]) -> Prog
             raise _refuse(n, f"'{n.id}' is not available in this interpreter")
     pure_calls = frozenset(builtin_names - stored)
     for node, nodes, jumps_escape in regions:
-        prog.regions[node] = _region(nodes, pure_calls, jumps_escape=jumps_escape)
+        region = prog.regions[node] = _region(nodes, pure_calls, jumps_escape=jumps_escape)
+        if type(node) is ast.BoolOp and (region.sticky or region.roots):
+            prog.branching_boolops.add(node)  # ``flag and lst.append(x)`` decides an effect, like an if
     return prog
 
 
