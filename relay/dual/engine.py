@@ -684,7 +684,7 @@ class DualEngine:
                           f"Maximum number of tool calls per step ({self.max_calls}) exceeded.")
         pe = self._policy(state)
         smeta = meta_load(state.get("smeta"))
-        dec = pe.before_call(tool, kwargs, smeta)
+        dec = pe.before_call(tool, kwargs, smeta, getattr(s, "context_meta", None))
         state["smeta"] = meta_dump(dec.session_meta)
         turn["pch"].append(dec.record)
         event = {"type": "tool_call", "turn": turn["n"], "attempt": turn["att"], "index": index, "tool": tool,

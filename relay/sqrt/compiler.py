@@ -54,15 +54,21 @@ NO_RESULT_META = Meta(EMPTY, EMPTY, EMPTY)
 class Env:
     """Mutable evaluation state of one phase of one tool call."""
 
-    __slots__ = ("args", "session", "result", "result_value", "arg_updates", "dual")
+    __slots__ = ("args", "session", "result", "result_value", "arg_updates", "dual", "control")
 
-    def __init__(self, args: dict, session: Meta, result: Meta, result_value: Any, dual: bool) -> None:
+    def __init__(
+        self, args: dict, session: Meta, result: Meta, result_value: Any, dual: bool, control: Meta | None = None
+    ) -> None:
         self.args = args
         self.session = session
         self.result = result
         self.result_value = result_value
         self.arg_updates: dict[str, Meta] = {}
         self.dual = dual
+        # The dual-LLM program's control context at the call: whether this tool is called at all may
+        # depend on it. Every argument already carries it; ``@args`` aggregations include it so that a call
+        # without arguments shows it too. None when there is none.
+        self.control = control
 
 
 @dataclass
@@ -415,7 +421,7 @@ class Compiler:
             if op == "union":
 
                 def agg_union(env):
-                    r = EMPTY
+                    r = EMPTY if env.control is None else get(env.control)
                     for a in env.args.values():
                         r = set_union(r, get(a.meta))
                     return r
@@ -423,7 +429,7 @@ class Compiler:
                 return SetCode(agg_union)
 
             def agg_inter(env):
-                r = UNIVERSAL
+                r = UNIVERSAL if env.control is None else get(env.control)
                 for a in env.args.values():
                     r = set_intersect(r, get(a.meta))
                 return r

@@ -224,8 +224,11 @@ class PolicyEngine:
         return {k: {"value": v.value, "meta": v.meta.to_json()} for k, v in args.items()}
 
     # ------------------------------------------------------------ phases 1-2
-    def before_call(self, tool_name: str, args: dict, session_meta: Meta) -> CallDecision:
-        """Session-before phase, then the check phase (§6.10 steps 1-2)."""
+    def before_call(
+        self, tool_name: str, args: dict, session_meta: Meta, control: Meta | None = None
+    ) -> CallDecision:
+        """Session-before phase, then the check phase (§6.10 steps 1-2). ``control``: the dual-LLM
+        program's implicit-flow context at the call (see compiler.Env)."""
         args = self._args(args)
         env = Env(
             args,
@@ -233,6 +236,7 @@ class PolicyEngine:
             NO_RESULT_META,
             None,
             self.dual_llm,
+            None if control is None or control == DEFAULT_META else control,
         )
         policies = self._matching(tool_name)
         allowed: list[dict] = []

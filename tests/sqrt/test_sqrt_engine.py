@@ -405,3 +405,12 @@ def test_replace_can_drop_non_executable_and_results_feed_policies():
     assert tags(r.result_meta) == {"fetched"}
     body = ValueWithMeta("v", r.result_meta)
     assert eng.before_call("send", {"body": body}, DEFAULT_META).verdict == "hard_denied"
+
+
+def test_control_context_is_part_of_args_aggregations():
+    """A call decided by tool data but without arguments still shows that data to ``@args`` rules."""
+    pe = engine('tool "ping" { hard deny when @args.producers overlaps {"inbox"}; }')
+    tainted = M(P=("inbox",))
+    assert pe.before_call("ping", {}, DEFAULT_META).verdict == "soft_allowed"
+    assert pe.before_call("ping", {}, DEFAULT_META, tainted).verdict == "hard_denied"
+    assert pe.before_call("ping", {}, DEFAULT_META, DEFAULT_META).verdict == "soft_allowed"
