@@ -12,11 +12,11 @@ import functools
 import json
 import logging
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import DatabaseError, connection
 from django.http import JsonResponse
 
+from sequrity_site.aio import run_sync
 from sequrity_site.logs import current_request_id
 
 from . import pipeline, routes
@@ -70,11 +70,19 @@ def _database_ok() -> bool:
         return cursor.fetchone() == (1,)
 
 
+def _database_ready() -> str:
+    """A query on a real table (a SQLite file that became garbage still answers ``SELECT 1``)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT COUNT(*) FROM django_migrations")
+        cursor.fetchone()
+    return "ok"
+
+
 @json_errors
 async def health(request):
     """Liveness: the process answers and reaches its database."""
     try:
-        ok = await sync_to_async(_database_ok)()
+        ok = await run_sync(_database_ok)  # the relay's DB threads: a broken connection is replaced
     except Exception as exc:  # noqa: BLE001 - any database failure means unhealthy
         return JsonResponse({"status": "unavailable", "database": str(exc)[:200]}, status=503)
     return JsonResponse({"status": "ok", "database": "ok" if ok else "unexpected"})
@@ -104,10 +112,8 @@ def _check_broker() -> str:
 
 
 def _run_checks() -> dict[str, str]:
-    from django.db import close_old_connections
-
     results: dict[str, str] = {}
-    checks = {"database": _database_ok, "broker": _check_broker,
+    checks = {"database": _database_ready, "broker": _check_broker,
               "cache": lambda: _check_cache("default"), "session_store": lambda: _check_cache("relay_sessions")}
     for name, check in checks.items():
         try:
@@ -115,7 +121,6 @@ def _run_checks() -> dict[str, str]:
             results[name] = out if isinstance(out, str) else "ok"
         except Exception as exc:  # noqa: BLE001
             results[name] = f"error: {type(exc).__name__}: {str(exc)[:200]}"
-    close_old_connections()
     return results
 
 
@@ -123,7 +128,7 @@ def _run_checks() -> dict[str, str]:
 async def ready(request):
     """Readiness: the database, the Celery broker and both caches (default, relay sessions) answer."""
     try:
-        results = await asyncio.wait_for(asyncio.to_thread(_run_checks), timeout=settings.READINESS_TIMEOUT * 4)
+        results = await asyncio.wait_for(run_sync(_run_checks), timeout=settings.READINESS_TIMEOUT * 4)
     except TimeoutError:
         results = {"timeout": f"checks took longer than {settings.READINESS_TIMEOUT * 4:.0f} s"}
     ok = all(v in ("ok", "eager") for v in results.values())
