@@ -155,9 +155,10 @@ def run_program(
         status = "error"
         error = InterpreterError("internal", f"internal error: {type(e).__name__}: {e}", it.lineno, cause=e)
     pc = it.pc
-    if error is not None and pc is not DEFAULT_META:
-        # Whether and where the run failed may depend on everything its control flow depended on.
-        error.meta = mm(error.meta, pc)
+    if error is not None and error.kind != "syntax":
+        # Whether and where the run failed may depend on everything its control flow depended on there
+        # (the scoped context: a loop over tool data that hits a limit) and on the sticky pc.
+        error.meta = mm(mm(error.meta, pc), it.ctx)
     return RunResult(
         status,
         error=error,

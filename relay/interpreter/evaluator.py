@@ -144,10 +144,11 @@ class Interp:
 
     # ----------------------------------------------------------------------------------------- helpers
     def limit(self, message: str) -> InterpreterError:
-        return InterpreterError("limit", f"Limit exceeded: {message}", self.lineno)
+        # Reaching a limit here may depend on the data the control flow depends on (a loop's length).
+        return InterpreterError("limit", f"Limit exceeded: {message}", self.lineno, self.ctx)
 
     def refuse(self, message: str) -> InterpreterError:
-        return InterpreterError("refused", f"Refused: {message}", self.lineno)
+        return InterpreterError("refused", f"Refused: {message}", self.lineno, self.ctx)
 
     def err(self, cls: str, message: Any, meta: Meta = D) -> ProgErr:
         """A program exception ``cls(message)`` (no argument when message is None)."""

@@ -131,6 +131,8 @@ MORE = [
     "a = abs(X - 2)", "a = round(X / 2)", "a = divmod(X + 3, 2)[0]", "s = str(X).zfill(3)",
     "a = X if isinstance(X, int) else 0", "Y = T.copy()", "Y.append(1)", "a = T.count(1)",
     "a = L.index(1) if 1 in L else 0", "s = ''.join(reversed(S))", "B2 = bool(E) and 1",
+    "for v in range(X * 20):\n    a += 1", "Y = [0 for v in range(X * 20)]", "a = int(S) if S.isdigit() else a",
+    "a = {'k': 1}[S] if S == 'k' else a", "assert a < 100",
 ]
 
 
