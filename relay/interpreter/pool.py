@@ -12,7 +12,9 @@ that has the interpreter imported, never from the relay process with its threads
 * every worker has an address-space limit (``RLIMIT_AS``: its size when it started + the memory budget): an
   allocation beyond it raises MemoryError in the worker, or the worker dies;
 * a run stopped either way, or whose worker died, ends as ``InterpreterError("limit", "Limit exceeded: ...")``
-  (status "error"), as if the interpreter had stopped it; a failure of the pool itself is an "internal" error.
+  (status "error"), as if the interpreter had stopped it, with the merged metadata of the run's inputs
+  (recorded tool results, context variables: whether it ran that long may depend on them); a failure of the
+  pool itself is an "internal" error.
 
 What crosses the process boundary: a :class:`ProgramJob` (the source, the tool specs, the recorded tool
 results, the context variables, the limits and the branching meta-policy) goes to the worker; a
@@ -55,6 +57,8 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, fields
 from functools import cached_property
 from typing import Any
+
+from relay.meta import DEFAULT_META, Meta, merge_all
 
 from .api import RunResult, run_program
 from .errors import InterpreterError
@@ -133,8 +137,9 @@ class ProgramOutcome:
         return cls(attrs.pop("status"), **attrs)
 
     @classmethod
-    def failed(cls, kind: str, message: str, limits: Limits | None = None) -> ProgramOutcome:
-        return cls("error", error=InterpreterError(kind, message), limits=limits or DEFAULT_LIMITS)
+    def failed(cls, kind: str, message: str, limits: Limits | None = None, meta: Meta = DEFAULT_META
+               ) -> ProgramOutcome:
+        return cls("error", error=InterpreterError(kind, message, meta=meta), limits=limits or DEFAULT_LIMITS)
 
     def __repr__(self) -> str:
         return f"ProgramOutcome(status={self.status!r}, error={self.error!r}, suspended={self.suspended!r})"
@@ -188,7 +193,7 @@ class ThreadRunner:
         try:
             return await asyncio.to_thread(fn, job)
         except MemoryError:
-            return ProgramOutcome.failed("limit", "Limit exceeded: out of memory", job.limits)
+            return ProgramOutcome.failed("limit", "Limit exceeded: out of memory", job.limits, input_meta(job))
 
     def run_sync(self, job: ProgramJob, *, fn: Callable[[ProgramJob], ProgramOutcome] = execute) -> ProgramOutcome:
         return fn(job)
@@ -320,7 +325,7 @@ class PoolRunner:
             except asyncio.CancelledError:
                 raise
             except BaseException as e:  # noqa: BLE001
-                return _run_failure(e, timeout, limits)
+                return _run_failure(e, timeout, job)
         return _infrastructure_failure(error, limits)
 
     def run_sync(self, job: ProgramJob, *, fn: Callable[[ProgramJob], ProgramOutcome] = execute) -> ProgramOutcome:
@@ -342,24 +347,42 @@ class PoolRunner:
                 self._ready, error = False, e
                 continue
             except BaseException as e:  # noqa: BLE001
-                return _run_failure(e, timeout, limits)
+                return _run_failure(e, timeout, job)
         return _infrastructure_failure(error, limits)
 
 
-def _run_failure(e: BaseException, timeout: float, limits: Limits) -> ProgramOutcome:
+def input_meta(job: ProgramJob) -> Meta:
+    """The merged metadata of everything a run could depend on (its recorded tool results and context
+    variables). A run stopped from outside fails at a point the pool cannot see, and whether (and when) it
+    fails may depend on any of that data: its error carries this meta, as the interpreter's own limit errors
+    carry their control context."""
+    metas = []
+    for entry in job.recorded or ():
+        result = getattr(entry, "result", entry)
+        metas.append(getattr(result, "meta", None) or DEFAULT_META)
+        metas.extend((getattr(entry, "arg_meta", None) or {}).values())
+    for v in (job.context_vars or {}).values():
+        metas.append(getattr(v, "meta", None) or DEFAULT_META)
+    return merge_all(metas)
+
+
+def _run_failure(e: BaseException, timeout: float, job: ProgramJob) -> ProgramOutcome:
     from pebble import ProcessExpired
+
+    limits = job.limits or DEFAULT_LIMITS
+    meta = input_meta(job)
 
     if isinstance(e, TimeoutError):
         return ProgramOutcome.failed(
-            "limit", f"Limit exceeded: the program ran longer than {timeout:g} s and was stopped", limits)
+            "limit", f"Limit exceeded: the program ran longer than {timeout:g} s and was stopped", limits, meta)
     if isinstance(e, ProcessExpired):
         return ProgramOutcome.failed(
             "limit", "Limit exceeded: the program's worker process was stopped (out of memory or crashed, "
-                     f"exit code {e.exitcode})", limits)
+                     f"exit code {e.exitcode})", limits, meta)
     if isinstance(e, MemoryError):
-        return ProgramOutcome.failed("limit", "Limit exceeded: out of memory", limits)
+        return ProgramOutcome.failed("limit", "Limit exceeded: out of memory", limits, meta)
     if isinstance(e, RecursionError):
-        return ProgramOutcome.failed("limit", "Limit exceeded: expression or value nested too deeply", limits)
+        return ProgramOutcome.failed("limit", "Limit exceeded: expression or value nested too deeply", limits, meta)
     return ProgramOutcome.failed("internal", f"internal error: the program runner failed: {type(e).__name__}: {e}",
                                  limits)
 

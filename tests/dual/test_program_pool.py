@@ -104,6 +104,17 @@ def test_runaway_program_is_killed_at_the_outside_bound_and_the_pool_goes_on(poo
     assert pool.worker_pids() != [before]
 
 
+def test_a_stopped_run_carries_the_metadata_of_its_inputs(pool):
+    """Whether a run outlives its bound may depend on the tool data it read: the error says so."""
+    job = ProgramJob('r = get(key="a")\n' + RUNAWAY, TOOLS, [RecordedCall("get", ValueWithMeta(3, TOOL_META))],
+                     {"c": ValueWithMeta(1, Meta(producers=frozenset({"ctx"})))}, ENDLESS)
+    out = run(pool, job)
+    assert out.error.kind == "limit" and out.error.meta.producers == {"get", "ctx"}
+    assert "secret" in out.error.meta.tags
+    out = run(pool, ProgramJob(RUNAWAY, {}, [], None, ENDLESS))
+    assert out.error.kind == "limit" and out.error.meta == DEFAULT_META
+
+
 def test_a_run_stuck_inside_one_c_call_is_killed_too(pool):
     """A builtin that never returns to the interpreter (SIGTERM is not left to a Python handler)."""
     t0 = time.monotonic()
