@@ -54,7 +54,7 @@ import weakref
 from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields
 from functools import cached_property
 from typing import Any
 
@@ -118,6 +118,12 @@ class ProgramOutcome:
         self.final_return_value = None
         self.namespace: dict = {}
         self.limits: Limits = DEFAULT_LIMITS
+        for f in fields(RunResult):  # whatever else RunResult has, at its defaults
+            if f.name not in self.__dict__ and f.name != "variables":
+                if f.default is not MISSING:
+                    setattr(self, f.name, f.default)
+                elif f.default_factory is not MISSING:
+                    setattr(self, f.name, f.default_factory())
         self.__dict__.update(attrs)
 
     @classmethod
@@ -139,7 +145,10 @@ class ProgramOutcome:
     @classmethod
     def failed(cls, kind: str, message: str, limits: Limits | None = None, meta: Meta = DEFAULT_META
                ) -> ProgramOutcome:
-        return cls("error", error=InterpreterError(kind, message, meta=meta), limits=limits or DEFAULT_LIMITS)
+        out = cls("error", error=InterpreterError(kind, message, meta=meta), limits=limits or DEFAULT_LIMITS)
+        if "pc" in out.__dict__:
+            out.pc = meta  # the run's control context is unknown: everything it read
+        return out
 
     def __repr__(self) -> str:
         return f"ProgramOutcome(status={self.status!r}, error={self.error!r}, suspended={self.suspended!r})"
