@@ -122,3 +122,6 @@ def kind_phrase(kind: str) -> str:
 def type_shown(meta: Meta, label: str) -> str:
     """A variable's type for the planner: only when the value does not depend on tool data."""
     return label if meta == DEFAULT_META else "(type withheld: depends on tool data)"
+
+
+_template_words()  # built when the relay starts, not at the first failed run
