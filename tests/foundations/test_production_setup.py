@@ -19,10 +19,12 @@ ROOT = Path(__file__).resolve().parents[2]
 def manage(*args: str, env_extra: dict[str, str], check: bool = True) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items()
            if k not in ("DJANGO_SETTINGS_MODULE", "DATABASE_URL", "CACHE_URL", "CELERY_BROKER_URL", "DEBUG",
-                        "SECRET_KEY", "FIELD_ENCRYPTION_KEY")}
+                        "SECRET_KEY", "FIELD_ENCRYPTION_KEY", "DJANGO_ALLOW_ASYNC_UNSAFE")}
     env.update(env_extra)
-    return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True,
-                          check=check, timeout=120)
+    run = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True,
+                         timeout=120)
+    assert not check or run.returncode == 0, run.stdout + run.stderr
+    return run
 
 
 def test_migrate_alone_creates_the_session_store_cache_tables(tmp_path):

@@ -95,7 +95,8 @@ def production(tmp_path, fake_upstream):
     env_file.write_text("\n".join(lines + [f"{k}={v}" for k, v in overrides.items()]) + "\n")
     env = {k: v for k, v in os.environ.items()
            if k not in ("DJANGO_SETTINGS_MODULE", "DATABASE_URL", "CELERY_BROKER_URL", "CACHE_URL", "DEBUG",
-                        "SECRET_KEY", "FIELD_ENCRYPTION_KEY", "LOG_SPOOL_DIR", "PROMETHEUS_MULTIPROC_DIR")}
+                        "SECRET_KEY", "FIELD_ENCRYPTION_KEY", "LOG_SPOOL_DIR", "PROMETHEUS_MULTIPROC_DIR",
+                        "DJANGO_ALLOW_ASYNC_UNSAFE", "ENV_FILE")}
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     log_path = ARTIFACTS / "make-prod.log"
     log = log_path.open("w")
