@@ -13,6 +13,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from .regex import ClientRegex  # client regular expressions: refused here if RE2 cannot match them
+
 HEADER_NAMES = {"features": "X-Features", "policy": "X-Policy", "config": "X-Config"}
 
 
@@ -104,7 +106,7 @@ class FsmConfig(_Strict):
     enable_multistep_planning: bool | None = None
     enabled_internal_tools: list[InternalTool] | None = None
     prune_failed_steps: bool | None = None
-    force_to_cache: list[str] | None = None
+    force_to_cache: list[ClientRegex] | None = None
     max_pllm_steps: Annotated[int, Field(ge=1)] | None = None
     max_pllm_failed_steps: Annotated[int, Field(ge=1)] | None = None
     max_tool_calls_per_step: Annotated[int, Field(ge=1)] | None = None
@@ -112,7 +114,7 @@ class FsmConfig(_Strict):
     retry_on_policy_violation: bool | None = None
     wrap_tool_result: bool | None = None
     detect_tool_errors: Literal["none", "regex", "llm"] | None = None
-    detect_tool_error_regex_pattern: str | None = None
+    detect_tool_error_regex_pattern: ClientRegex | None = None
     detect_tool_error_max_result_length: int | None = None
     strict_tool_result_parsing: bool | None = None
     tool_result_transform: Literal["none", "codex"] | None = None

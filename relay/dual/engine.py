@@ -133,7 +133,7 @@ class DualEngine:
         self.multistep = bool(fsm.get("enable_multistep_planning"))
         self.retry_policy = bool(fsm.get("retry_on_policy_violation"))
         self.clear_meta = fsm.get("clear_session_meta") or "never"
-        self._force_cache = [re.compile(p) for p in (fsm.get("force_to_cache") or []) if _valid_regex(p)]
+        self._force_cache = [rx for rx in map(_valid_regex, fsm.get("force_to_cache") or []) if rx is not None]
         self._pe: PolicyEngine | None = None
         self._reset()
 
@@ -1045,11 +1045,9 @@ def _source_line(program: str, lineno: int | None) -> str:
     return lines[lineno - 1] if 0 < lineno <= len(lines) else ""
 
 
-def _valid_regex(p: Any) -> bool:
-    if not isinstance(p, str):
-        return False
-    try:
-        re.compile(p)
-    except re.error:
-        return False
-    return True
+def _valid_regex(p: Any) -> Any:
+    """A ``force_to_cache`` pattern compiled by ``relay.regex`` (RE2: linear time; ``fullmatch`` of a tool
+    name), or None if it is not a string or is refused (X-Config validation refuses it first)."""
+    from relay.regex import try_client_pattern
+
+    return try_client_pattern(p)

@@ -100,12 +100,14 @@ def speaks_vocabulary(message: str, extra: frozenset[str]) -> bool:
 def error_message(kind: str, message: str, meta: Meta, program: str, tools: dict) -> str:
     """The error text the planner may see (without the line suffix)."""
     msg = _LINE_SUFFIX.sub("", message or "")
-    if kind in ("syntax", "refused"):
+    if kind == "syntax" or (kind == "refused" and meta == DEFAULT_META):
         return msg  # about the planner's own program text
     exc = _EXC_PREFIX.match(msg)
     head = exc.group(1) if exc and exc.group(1) in BUILTIN_NAMES else None
     if kind == "limit":
         head = "Limit exceeded"
+    elif kind == "refused":
+        head = "Refused"
     elif head is None:
         head = "runtime error"
     if meta != DEFAULT_META:

@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from relay.regex import try_client_pattern
+
 # Codex CLI shell output: either the legacy JSON envelope {"output": "...", "metadata": {"exit_code": 0, ...}}
 # or the text form "Exit code: 0\nWall time: 1.2 seconds\n[Total output lines: 3\n]Output:\n<output>".
 _CODEX_TEXT = re.compile(
@@ -50,14 +52,17 @@ def codex_transform(content: str) -> Transformed:
 
 
 def regex_error(text: str, pattern: str | None, max_len: int | None) -> bool:
+    """``detect_tool_errors: "regex"``: does ``pattern`` occur in the (first ``max_len`` characters of the)
+    result? A client pattern, so through ``relay.regex`` (RE2: linear time in the text, which is at most the
+    request body, or ``max_len``); a refused pattern (X-Config validation refuses it first) detects nothing."""
     if not pattern:
+        return False
+    rx = try_client_pattern(pattern)
+    if rx is None:
         return False
     if max_len is not None and max_len >= 0:
         text = text[:max_len]
-    try:
-        return re.search(pattern, text) is not None
-    except re.error:
-        return False
+    return rx.search(text) is not None
 
 
 def decode_content(text: str, *, strict: bool, has_output_schema: bool = False) -> Any:

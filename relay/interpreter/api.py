@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Protocol, runtime_checkable
@@ -65,19 +66,25 @@ class RunResult:
     # not assigned because a branch on tool data was not taken is as informative as one that was).
     pc: Meta = DEFAULT_META
 
-    def _serialize(self, x: V) -> ValueWithMeta:
-        vm = self._serialize_raw(x)
+    def _serialize(self, x: V, left: list[int] | None = None) -> ValueWithMeta:
+        vm = self._serialize_raw(x, left)
         if self.pc is DEFAULT_META or self.pc == DEFAULT_META:
             return vm
         return ValueWithMeta(vm.value, mm(vm.meta, self.pc))
 
-    def _serialize_raw(self, x: V) -> ValueWithMeta:
+    def _serialize_raw(self, x: V, left: list[int] | None = None) -> ValueWithMeta:
+        """``left``: a node budget shared by several values (the namespace snapshot), spent as they go."""
         w = Walker(self.limits.max_nesting_depth, self.limits.max_value_size)
+        budget = None if left is None else max(min(w.max_nodes, left[0]), 0)
         try:
-            value, meta = w.json_meta(x)
+            value, meta = w.json_meta(x, budget)
         except (InterpreterError, RecursionError) as e:
+            # (a namespace snapshot never fails; final_return_value was checked by run_program)
             meta = x.m if type(x.v) not in CONTAINERS or type(x.v) is tuple else mm(x.m, x.v.sm)
-            return ValueWithMeta(f"<unserializable value: {e}>", meta)
+            return ValueWithMeta(f"<unserializable value: {getattr(e, 'reason', None) or e}>", meta)
+        finally:
+            if left is not None:
+                left[0] -= budget - w.budget
         return ValueWithMeta(value, meta)
 
     @cached_property
@@ -90,13 +97,50 @@ class RunResult:
     def namespace(self) -> dict[str, ValueWithMeta]:
         """All program variables (context variables included), JSON-safe: sets/tuples -> lists (sets
         sorted), other objects -> str; each with the merge of its metadata (control-api.md §11.1)."""
-        return {name: self._serialize(x) for name, x in self.variables.items()}
+        # Bounded as a whole (2x the value-size limit in nodes): many names for one huge value stay cheap.
+        left = [2 * self.limits.max_value_size]
+        return {name: self._serialize(x, left) for name, x in self.variables.items()}
 
 
 def _wrap_context(it: Interp, value: Any) -> V:
     if isinstance(value, ValueWithMeta):
         return it.w.wrap(value.value, norm(value.meta))
     return it.w.wrap(value)
+
+
+def _final_value_error(it: Interp, limits: Limits) -> InterpreterError | None:
+    """``final_return_value`` must have a JSON form: one that has none (an integer of more than 4300 digits,
+    NaN, infinity: kind "runtime") or is too large or too deep to convert (kind "limit") is the program's
+    error, which the planner can fix; never a crash of the caller or invalid JSON in the answer."""
+    x = it.ns.get("final_return_value")
+    if x is None:
+        return None
+    try:
+        # within the run's own deadline (host time excluded): converting is part of the run
+        Walker(limits.max_nesting_depth, limits.max_value_size, it.deadline).json_meta(x)
+        return None
+    except RecursionError:
+        e = InterpreterError("limit", "Limit exceeded: value nested too deeply")
+    except InterpreterError as err:
+        e = err
+    try:
+        meta = mm(e.meta, Walker(limits.max_nesting_depth, limits.max_value_size).eff(x))
+    except (InterpreterError, RecursionError):
+        meta = mm(e.meta, x.m)
+    # the line of the program's last assignment to final_return_value (the planner's starting point)
+    lines = [
+        n.lineno
+        for n in ast.walk(ast.Module(body=it.prog.body, type_ignores=[]))
+        if isinstance(n, ast.Name) and n.id == "final_return_value" and isinstance(n.ctx, ast.Store)
+    ]
+    lineno = max(lines) if lines else None
+    reason = getattr(e, "reason", None)
+    if reason is not None:
+        return InterpreterError(
+            "runtime", f"final_return_value cannot be represented as JSON: {reason}", lineno, meta
+        )
+    message = e.message.replace("Limit exceeded: ", "Limit exceeded: final_return_value: ", 1)
+    return InterpreterError(e.kind, message, lineno, meta)
 
 
 def run_program(
@@ -110,7 +154,9 @@ def run_program(
     """Run ``source`` to completion, suspension or failure. Never raises: every outcome is a RunResult."""
     limits = limits or DEFAULT_LIMITS
     try:
-        prog = compile_program(source, limits.max_nesting_depth, BUILTIN_NAMES)
+        # A tool named like a built-in (``format``, ``sum``) is the tool: calls to it are not pure.
+        names = BUILTIN_NAMES if tools.keys().isdisjoint(BUILTIN_NAMES) else BUILTIN_NAMES.difference(tools)
+        prog = compile_program(source, limits.max_nesting_depth, names)
     except InterpreterError as e:
         return RunResult("error", error=e, limits=limits)
     except Exception as e:  # pragma: no cover - defensive
@@ -154,11 +200,22 @@ def run_program(
     except Exception as e:  # a bug in the interpreter or an unexpected exception from the host
         status = "error"
         error = InterpreterError("internal", f"internal error: {type(e).__name__}: {e}", it.lineno, cause=e)
+    if status == "success":
+        error = _final_value_error(it, limits)
+        if error is not None:
+            status = "error"
     pc = it.pc
     if error is not None and error.kind != "syntax":
         # Whether and where the run failed may depend on everything its control flow depended on there
-        # (the scoped context: a loop over tool data that hits a limit) and on the sticky pc.
+        # (the scoped context: a loop over tool data that hits a limit) and on the sticky pc. A limit or a
+        # refusal met while running names sizes and values it does not track: it may depend on anything
+        # the run has seen.
         error.meta = mm(mm(error.meta, pc), it.ctx)
+        if error.kind in ("limit", "refused"):
+            error.meta = mm(error.meta, it.seen)
+        # The variables of a failed run (a multi-step program's next step sees them) are as they were
+        # when it stopped, which depends on why it stopped.
+        pc = mm(pc, error.meta)
     return RunResult(
         status,
         error=error,

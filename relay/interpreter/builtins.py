@@ -9,33 +9,36 @@ from __future__ import annotations
 
 import ast
 import datetime as _dt
+import re
 import string as _string
 from typing import Any
 
 from relay.meta import Meta
 
+from .errors import InterpreterError
 from .values import (
     CONTAINERS,
+    INT_STR_MESSAGE,
     BoundMethod,
     BuiltinFn,
     D,
     ExcClass,
     ExcValue,
-    ModuleRef,
     NoneType,
     TypeRef,
     V,
     VDict,
     VList,
     VSet,
+    min_plain,
     mm,
-    sorted_plain,
     type_name,
 )
 
 NONE = V(None)
 _MISSING = object()
 _NUMBERS = (int, float, bool)
+_PY_ERRORS = (TypeError, ValueError, ArithmeticError, LookupError, AttributeError)  # = evaluator.PY_ERRORS
 
 
 # ------------------------------------------------------------------------------------------ arguments
@@ -94,11 +97,16 @@ def wrap_result(it: Any, r: Any, m: Meta) -> V:
     t = type(r)
     if t is str:
         return V(it.new_str(r), m)
-    if t is list:
+    if t is list or isinstance(r, tuple):
+        if t is list:
+            it.check_size(len(r), "list")
         it.alloc_slots(len(r))
-        return V(VList([V(e) for e in r]), m)
-    if isinstance(r, tuple):
-        return V(tuple(V(e) for e in r), m)
+        chars = sum(len(e) for e in r if type(e) is str)  # split/partition copy the characters
+        if chars > 256:
+            it.alloc(chars)
+        if t is list:
+            return V(VList([V(e) for e in r]), m)
+        return V(tuple([V(e) for e in r]), m)
     return V(r, m)
 
 
@@ -127,16 +135,47 @@ def b_repr(it, args, kwargs):
     return V(it.new_str(it.w.repr(x)), it.eff(x))
 
 
+def _int_result(it: Any, r: int) -> int:
+    bits = r.bit_length()
+    if bits > it.limits.max_int_bits:
+        raise it.limit(f"integer would exceed {it.limits.max_int_bits} bits")
+    if bits > 4096:
+        it.alloc(bits >> 3)
+    return r
+
+
+def _int_parse(it: Any, v: str, base: int) -> int:
+    """``int(v, base)`` of a string: CPython parses power-of-two bases of any length (in linear time) and
+    refuses more than 4300 digits otherwise (ValueError, with a hint about ``sys`` that means nothing to a
+    program); either way the result is held to ``max_int_bits``."""
+    if len(v) > 4 * it.limits.max_int_bits + 64:
+        raise it.limit(f"integer would exceed {it.limits.max_int_bits} bits")
+    try:
+        return _int_result(it, int(v, base))
+    except ValueError as e:
+        if "set_int_max_str_digits" in str(e):
+            raise ValueError(INT_STR_MESSAGE) from None
+        raise
+
+
 def b_int(it, args, kwargs):
     x, base = bind(it, "int", args, kwargs, ("x", "base"), 0)
     if x is None:
         return V(0)
     v = _scalar(it, x, "int")
     if base is not None:
-        return V(int(v, _int_arg(it, base, "base")), mm(x.m, base.m))
-    if type(v) not in (int, float, bool, str):
-        raise it.err("TypeError", f"int() argument must be a string or a number, not '{type_name(v)}'", x.m)
-    return V(int(v), x.m)
+        b = _int_arg(it, base, "base")
+        if type(v) is not str:
+            raise it.err("TypeError", "int() can't convert non-string with explicit base", x.m)
+        return V(_int_parse(it, v, b), mm(x.m, base.m))
+    t = type(v)
+    if t is str:
+        return V(_int_parse(it, v, 10), x.m)
+    if t is float:
+        return V(_int_result(it, int(v)), x.m)
+    if t is int or t is bool:
+        return V(int(v), x.m)
+    raise it.err("TypeError", f"int() argument must be a string or a number, not '{type_name(v)}'", x.m)
 
 
 def b_float(it, args, kwargs):
@@ -201,6 +240,7 @@ def b_set(it, args, kwargs):
     if s is x.v:
         s = VSet(s)
         s.sm = x.v.sm
+        it.alloc_slots(len(s))
     return V(s)
 
 
@@ -212,6 +252,7 @@ def b_dict(it, args, kwargs):
         it.dict_update(d, args[0])
     for k, v in kwargs.items():
         d[k] = it.store(v)
+    it.alloc_slots(len(d))
     return V(d)
 
 
@@ -226,13 +267,15 @@ def b_range(it, args, kwargs):
 def _sort_order(it: Any, elems: list[V], key: V | None, reverse: V | None) -> tuple[list[int], Meta]:
     m = D
     if key is None or key.v is None:
-        keys = [it.plain(e) for e in elems]
+        keys = it.w.plain_keys(elems)
     else:
-        keys = []
+        kvs = []
         for e in elems:
             k = it.call_key(key, e)
-            keys.append(it.plain(k))
+            kvs.append(k)
             m = mm(m, it.eff(k))
+            it.w.tick(16)
+        keys = it.w.plain_keys(kvs)
     rev = False
     if reverse is not None:
         rev = bool(reverse.v)
@@ -270,6 +313,8 @@ def b_enumerate(it, args, kwargs):
     sm = D if start is None else start.m
     elems = it.iter_elems(x)
     it.alloc_slots(3 * len(elems))
+    if s.bit_length() > 4096:  # a big start makes every index a big integer
+        it.alloc(len(elems) * (s.bit_length() >> 3))
     return V(VList([V((V(i + s, sm), e)) for i, e in enumerate(elems)]), it.shallow(x))
 
 
@@ -304,13 +349,15 @@ def _minmax(it, args, kwargs, fname: str, pick: Any) -> V:
         raise it.err("ValueError", f"{fname}() arg is an empty sequence", base)
     m = base
     if key is None or key.v is None:
-        keys = [it.plain(e) for e in elems]
+        keys = it.w.plain_keys(elems)
     else:
-        keys = []
+        kvs = []
         for e in elems:
             k = it.call_key(key, e)
-            keys.append(it.plain(k))
+            kvs.append(k)
             m = mm(m, it.eff(k))
+            it.w.tick(16)
+        keys = it.w.plain_keys(kvs)
     i = pick(range(len(elems)), key=keys.__getitem__)
     for e in elems:
         m = mm(m, it.eff(e))
@@ -331,6 +378,7 @@ def b_sum(it, args, kwargs):
     m = D if start is None else start.m
     if type(total) not in _NUMBERS:
         raise it.err("TypeError", "sum() supports numbers only here", m)
+    w = it.w
     for e in it.iter_elems(x):
         if type(e.v) not in _NUMBERS:
             raise it.err(
@@ -340,6 +388,10 @@ def b_sum(it, args, kwargs):
             )
         total = total + e.v
         m = mm(m, e.m)
+        if type(total) is int and not -0x1000 < total < 0x1000:
+            w.tick(1 + (total.bit_length() >> 10))  # adding big integers costs their size
+    if type(total) is int:
+        _int_result(it, total)
     return V(total, mm(m, it.shallow(x)))
 
 
@@ -356,7 +408,12 @@ def b_round(it, args, kwargs):
         raise it.err("TypeError", f"type {type_name(x.v)} doesn't define __round__ method", x.m)
     if nd is None or nd.v is None:
         return V(round(x.v), x.m)
-    return V(round(x.v, _int_arg(it, nd, "ndigits")), mm(x.m, nd.m))
+    n = _int_arg(it, nd, "ndigits")
+    v = x.v
+    if type(v) is not float and n < 0 and -n > v.bit_length() * 0.30103 + 2:
+        # Python computes 10 ** -n first (minutes for round(1, -10**9)); |v| < 10 ** (-n - 1) rounds to 0
+        return V(0, mm(x.m, nd.m))
+    return V(round(v, n), mm(x.m, nd.m))
 
 
 def b_any(it, args, kwargs):
@@ -381,14 +438,20 @@ def b_all(it, args, kwargs):
     return V(r, m)
 
 
-def _type_matches(it: Any, x: V, t: V) -> bool:
+def _type_matches(it: Any, x: V, t: V, budget: list[int] | None = None, depth: int = 0) -> bool:
     tv = t.v
     if type(tv) is TypeRef:
         return tv.pytype is not None and isinstance(x.v, tv.pytype)
     if type(tv) is ExcClass:
         return type(x.v) is ExcValue and x.v.cls.is_sub(tv)
     if type(tv) is tuple:
-        return any(_type_matches(it, x, e) for e in tv)
+        # nested tuples are walked as Python does, but bounded (a DAG of shared tuples is exponential)
+        if budget is None:
+            budget = [it.max_size]
+        budget[0] -= len(tv) + 1
+        if budget[0] < 0 or depth > it.limits.max_nesting_depth:
+            raise it.limit("isinstance() type tuple too large or nested too deeply")
+        return any(_type_matches(it, x, e, budget, depth + 1) for e in tv)
     raise it.err("TypeError", "isinstance() arg 2 must be a type or tuple of types", t.m)
 
 
@@ -402,14 +465,38 @@ def b_isinstance(it, args, kwargs):
 
 def b_print(it, args, kwargs):
     sep, end = bind(it, "print", [], kwargs, ("sep", "end"), 0)
-    s = (" " if sep is None or sep.v is None else it.w.str(sep)).join(it.w.str(a) for a in args)
-    s += "\n" if end is None or end.v is None else it.w.str(end)
+    sep_s = " " if sep is None or sep.v is None else it.w.str(sep)
+    end_s = "\n" if end is None or end.v is None else it.w.str(end)
     room = it.limits.max_output_chars - it.output_chars
-    if room > 0:
-        if len(s) > room:
-            s = s[:room] + "...[output truncated]"
-        it.output.append(s)
-        it.output_chars += len(s)
+    if room <= 0:
+        return NONE
+    # built piece by piece, never far past the room left (a long string repeated is not joined first)
+    parts: list[str] = []
+    size = 0
+    for i, a in enumerate(args):
+        if i:
+            parts.append(sep_s)
+            size += len(sep_s)
+        if size > room:
+            break
+        try:
+            p = it.w.str(a)
+        except InterpreterError as e:
+            if e.kind != "limit" or "characters" not in e.message:
+                raise
+            p = "...[value too large to print]"
+        parts.append(p)
+        size += len(p)
+        if size > room:
+            break
+    else:
+        parts.append(end_s)
+        size += len(end_s)
+    s = "".join(parts)
+    if size > room:
+        s = s[:room] + "...[output truncated]"
+    it.output.append(s)
+    it.output_chars += len(s)
     return NONE
 
 
@@ -444,8 +531,9 @@ def b_pow(it, args, kwargs):
     if mod is None or mod.v is None:
         return it.binop(ast.Pow, base, exp)
     b, e, md = _int_arg(it, base, "base"), _int_arg(it, exp, "exp"), _int_arg(it, mod, "mod")
-    if e.bit_length() * max(md.bit_length(), 64) > 10_000_000:
-        raise it.limit("modular power too expensive")
+    # one modular multiplication per exponent bit, each quadratic in the modulus' 30-bit digits
+    if e.bit_length() * (md.bit_length() // 30 + 1) ** 2 > 100_000_000:
+        raise it.limit("modular power too expensive (exponent and modulus too large)")
     return V(pow(b, e, md), m)
 
 
@@ -463,7 +551,7 @@ def b_ord(it, args, kwargs):
 
 def b_hex(it, args, kwargs):
     (x,) = bind(it, "hex", args, kwargs, ("number",), 1)
-    return V(hex(_int_arg(it, x, "hex")), x.m)
+    return V(it.new_str(hex(_int_arg(it, x, "hex"))), x.m)
 
 
 def b_bin(it, args, kwargs):
@@ -490,11 +578,21 @@ _NOW = (
 )
 
 
-def _py_call(fn: Any, fname: str) -> Any:
+def _py_call(fn: Any, fname: str, guard: Any = None) -> Any:
     def impl(it, args, kwargs):
         pa = [_scalar(it, a, fname) for a in args]
         pk = {k: _scalar(it, a, fname) for k, a in kwargs.items()}
-        return wrap_result(it, fn(*pa, **pk), mm(_metas(it, args), _metas(it, kwargs.values())))
+        if guard is not None:
+            guard(it, pa, pk)
+        try:
+            r = fn(*pa, **pk)
+        except _PY_ERRORS:
+            raise
+        except re.error as e:  # strptime('...', '%Y %Y'): a format the planner can fix
+            raise ValueError(f"{fname}() format is invalid: {e.msg}") from None
+        except Exception as e:  # anything else the datetime module raises is still the program's error
+            raise ValueError(f"{fname}() failed ({type(e).__name__})") from None
+        return wrap_result(it, r, mm(_metas(it, args), _metas(it, kwargs.values())))
 
     return impl
 
@@ -633,6 +731,7 @@ _CONV = {None: -1, "s": 115, "r": 114, "a": 97}
 
 def s_format(it, recv, args, kwargs):
     out = []
+    size = 0
     auto = 0
     m = recv.m
     for lit, field, spec, conv in _FORMATTER.parse(recv.v):
@@ -663,7 +762,11 @@ def s_format(it, recv, args, kwargs):
             raise it.refuse("nested replacement fields in format specs are not supported")
         if conv not in _CONV:
             raise it.err("ValueError", f"Unknown conversion specifier {conv}")
-        out.append(it.format_value(x, spec or "", _CONV[conv]))
+        piece = it.format_value(x, spec or "", _CONV[conv])
+        out.append(piece)
+        size += len(lit) + len(piece)
+        if size > it.max_size:  # checked as it grows: '{0}' * 100000 of a long string is never joined
+            it.check_size(size, "string")
         m = mm(m, it.eff(x))
     s = "".join(out)
     return V(it.new_str(s), m)
@@ -729,17 +832,7 @@ def l_pop(it, recv, args, kwargs):
 
 
 def _find(it, lst, x: V) -> int:
-    if type(x.v) not in CONTAINERS:
-        xv = x.v
-        for i, e in enumerate(lst):
-            if type(e.v) not in CONTAINERS and e.v == xv:
-                return i
-        return -1
-    px = it.plain(x)
-    for i, e in enumerate(lst):
-        if it.plain(e) == px:
-            return i
-    return -1
+    return it.w.index(lst, x)
 
 
 def l_remove(it, recv, args, kwargs):
@@ -770,12 +863,7 @@ def l_index(it, recv, args, kwargs):
 
 def l_count(it, recv, args, kwargs):
     x = _one(it, "count", args, kwargs)
-    if type(x.v) not in CONTAINERS:
-        xv = x.v
-        n = sum(1 for e in recv.v if type(e.v) not in CONTAINERS and e.v == xv)
-    else:
-        px = it.plain(x)
-        n = sum(1 for e in recv.v if it.plain(e) == px)
+    n = it.w.index(recv.v, x, count=True)
     return V(n, mm(it.eff(recv), it.eff(x)))
 
 
@@ -851,6 +939,7 @@ def d_update(it, recv, args, kwargs):
     if len(args) > 1:
         raise it.err("TypeError", f"update expected at most 1 argument, got {len(args)}")
     d = recv.v
+    before = len(d)
     if args:
         it.dict_update(d, args[0])
     for k, v in kwargs.items():
@@ -858,6 +947,8 @@ def d_update(it, recv, args, kwargs):
     if kwargs:
         it.touch(d)
         it.check_size(len(d), "dict")
+    if len(d) > before:
+        it.alloc_slots(len(d) - before)
     return NONE
 
 
@@ -1001,7 +1092,7 @@ def st_pop(it, recv, args, kwargs):
     base = mm(recv.m, s.sm)
     if not s:
         raise it.err("KeyError", "pop from an empty set", base)
-    k = sorted_plain(s)[0]  # deterministic: the smallest element
+    k = min_plain(s)  # deterministic: the smallest element
     s.discard(k)
     it.touch(s)
     return V(it.w.key_value(k), base)
@@ -1023,14 +1114,28 @@ def st_clear(it, recv, args, kwargs):
 
 
 # ------------------------------------------------------------------------------------- other value types
+def _range_int(x: Any) -> Any:
+    """The int a range can hold equal to ``x``, or None (Python scans the range for anything else)."""
+    t = type(x)
+    if t is int or t is bool:
+        return x
+    if t is float and x.is_integer():
+        return int(x)
+    return None
+
+
 def r_count(it, recv, args, kwargs):
     x = _one(it, "count", args, kwargs)
-    return V(recv.v.count(x.v) if type(x.v) in _NUMBERS else 0, mm(recv.m, x.m))
+    k = _range_int(x.v)
+    return V(0 if k is None else recv.v.count(k), mm(recv.m, x.m))
 
 
 def r_index(it, recv, args, kwargs):
     x = _one(it, "index", args, kwargs)
-    return V(recv.v.index(x.v), mm(recv.m, x.m))
+    k = _range_int(x.v)
+    if k is None or k not in recv.v:
+        raise it.err("ValueError", "value is not in range", mm(recv.m, x.m))
+    return V(recv.v.index(k), mm(recv.m, x.m))
 
 
 def e_args(it, recv):
@@ -1157,31 +1262,49 @@ def _dt_ctor(cls: type, name: str) -> Any:
     return _py_call(cls, name)
 
 
-_DATETIME = TypeRef(
-    "datetime.datetime",
-    _dt.datetime,
-    _dt_ctor(_dt.datetime, "datetime"),
-    {
-        "fromisoformat": BuiltinFn(
-            "datetime.fromisoformat", _py_call(_dt.datetime.fromisoformat, "fromisoformat")
-        ),
-        "strptime": BuiltinFn("datetime.strptime", _py_call(_dt.datetime.strptime, "strptime")),
-        "combine": BuiltinFn("datetime.combine", _py_call(_dt.datetime.combine, "combine")),
-        "now": _NOW.format(name="datetime.now"),
-        "today": _NOW.format(name="datetime.today"),
-        "utcnow": _NOW.format(name="datetime.utcnow"),
-        "fromtimestamp": _NOW.format(name="datetime.fromtimestamp"),
-        "utcfromtimestamp": _NOW.format(name="datetime.utcfromtimestamp"),
-    },
-)
+def _tz_guard(it, pa, pk):
+    name = pa[1] if len(pa) > 1 else pk.get("name")
+    if type(name) is str and len(name) > 64:  # strftime('%Z' * n) repeats it
+        raise ValueError("timezone name too long (more than 64 characters)")
+
+
+def _strptime_guard(it, pa, pk):
+    for v, most, what in (
+        (pa[0] if pa else pk.get("date_string"), 10_000, "date string"),
+        (pa[1] if len(pa) > 1 else pk.get("format"), 500, "format"),
+    ):
+        if type(v) is str and len(v) > most:
+            raise it.limit(f"strptime() {what} longer than {most} characters")
+
+
+def _part_or_ctor(part: str, ctor: Any) -> Any:
+    """``datetime.date`` / ``datetime.time`` reached from the datetime class: in Python the unbound methods
+    (``datetime.date(dt)`` is the date part of dt); in programs written against the datetime *module* the
+    classes (``datetime.date(2024, 1, 2)``). Both work: one datetime argument takes its part."""
+
+    def impl(it, args, kwargs):
+        if len(args) == 1 and not kwargs and type(args[0].v) is _dt.datetime:
+            return METHODS[_dt.datetime][part](it, args[0], [], {})
+        return ctor(it, args, kwargs)
+
+    return impl
+
+
+# The predefined names are the classes, as after ``from datetime import datetime, date, time, timedelta,
+# timezone``. Reading the current date or time is refused (programs are deterministic and replayed).
 _DATE = TypeRef(
     "datetime.date",
     _dt.date,
     _dt_ctor(_dt.date, "date"),
     {
+        **_unbound(_dt.date),
         "fromisoformat": BuiltinFn("date.fromisoformat", _py_call(_dt.date.fromisoformat, "fromisoformat")),
+        "fromordinal": BuiltinFn("date.fromordinal", _py_call(_dt.date.fromordinal, "fromordinal")),
         "today": _NOW.format(name="date.today"),
         "fromtimestamp": _NOW.format(name="date.fromtimestamp"),
+        "min": V(_dt.date.min),
+        "max": V(_dt.date.max),
+        "resolution": V(_dt.date.resolution),
     },
 )
 _TIME = TypeRef(
@@ -1189,17 +1312,64 @@ _TIME = TypeRef(
     _dt.time,
     _dt_ctor(_dt.time, "time"),
     {
+        **_unbound(_dt.time),
         "fromisoformat": BuiltinFn("time.fromisoformat", _py_call(_dt.time.fromisoformat, "fromisoformat")),
+        "min": V(_dt.time.min),
+        "max": V(_dt.time.max),
+        "resolution": V(_dt.time.resolution),
     },
 )
-_TIMEDELTA = TypeRef("datetime.timedelta", _dt.timedelta, _dt_ctor(_dt.timedelta, "timedelta"))
+_TIMEDELTA = TypeRef(
+    "datetime.timedelta",
+    _dt.timedelta,
+    _dt_ctor(_dt.timedelta, "timedelta"),
+    {
+        **_unbound(_dt.timedelta),
+        "min": V(_dt.timedelta.min),
+        "max": V(_dt.timedelta.max),
+        "resolution": V(_dt.timedelta.resolution),
+    },
+)
 _TIMEZONE = TypeRef(
-    "datetime.timezone", _dt.timezone, _dt_ctor(_dt.timezone, "timezone"), {"utc": V(_dt.UTC)}
+    "datetime.timezone",
+    _dt.timezone,
+    _py_call(_dt.timezone, "timezone", _tz_guard),
+    {"utc": V(_dt.UTC), "min": V(_dt.timezone.min), "max": V(_dt.timezone.max)},
 )
-_DATETIME_MODULE = ModuleRef(
-    "datetime",
-    {"datetime": _DATETIME, "date": _DATE, "time": _TIME, "timedelta": _TIMEDELTA, "timezone": _TIMEZONE},
+_DATETIME = TypeRef(
+    "datetime.datetime",
+    _dt.datetime,
+    _dt_ctor(_dt.datetime, "datetime"),
+    {
+        **_unbound(_dt.datetime),
+        "fromisoformat": BuiltinFn(
+            "datetime.fromisoformat", _py_call(_dt.datetime.fromisoformat, "fromisoformat")
+        ),
+        "strptime": BuiltinFn(
+            "datetime.strptime", _py_call(_dt.datetime.strptime, "strptime", _strptime_guard)
+        ),
+        "combine": BuiltinFn("datetime.combine", _py_call(_dt.datetime.combine, "combine")),
+        "fromordinal": BuiltinFn("datetime.fromordinal", _py_call(_dt.datetime.fromordinal, "fromordinal")),
+        "now": _NOW.format(name="datetime.now"),
+        "today": _NOW.format(name="datetime.today"),
+        "utcnow": _NOW.format(name="datetime.utcnow"),
+        "fromtimestamp": _NOW.format(name="datetime.fromtimestamp"),
+        "utcfromtimestamp": _NOW.format(name="datetime.utcfromtimestamp"),
+        "min": V(_dt.datetime.min),
+        "max": V(_dt.datetime.max),
+        "resolution": V(_dt.datetime.resolution),
+        # what programs written against the datetime module reach through the name (datetime.datetime,
+        # datetime.timedelta, datetime.timezone.utc, datetime.UTC): unambiguous, so kept
+        "timedelta": _TIMEDELTA,
+        "timezone": _TIMEZONE,
+        "UTC": V(_dt.UTC),
+        "MINYEAR": V(_dt.MINYEAR),
+        "MAXYEAR": V(_dt.MAXYEAR),
+        "date": TypeRef("datetime.date", _dt.date, _part_or_ctor("date", _DATE.impl), _DATE.attrs),
+        "time": TypeRef("datetime.time", _dt.time, _part_or_ctor("time", _TIME.impl), _TIME.attrs),
+    },
 )
+_DATETIME.attrs["datetime"] = _DATETIME
 
 _TYPES = {
     "str": TypeRef("str", str, b_str, _unbound(str)),
@@ -1285,7 +1455,7 @@ BUILTINS: dict[str, V] = {
     **{n: V(BuiltinFn(n, f)) for n, f in _FUNCS.items()},
     **{n: V(t) for n, t in _TYPES.items()},
     **{n: V(c) for n, c in _exceptions().items()},
-    "datetime": V(_DATETIME_MODULE),
+    "datetime": V(_DATETIME),
     "date": V(_DATE),
     "time": V(_TIME),
     "timedelta": V(_TIMEDELTA),

@@ -128,6 +128,8 @@ class Interp:
         # rewrites): an upper bound of what any value or exception can depend on.
         self.seen: Meta = D
         self.guarded = 0  # depth of try statements with handlers being executed
+        self.absent: dict[str, Meta] = {}  # names unbound after a decision that could have bound them
+        self.arity: Meta = D  # set by elts(): the meta of a display's length
         self.jump_ctx: Meta = D  # ctx at the last break/continue
         self.steps = 0
         self.n_calls = 0
@@ -232,10 +234,22 @@ class Interp:
         if t is str or t is int:
             return v
         if t is tuple:
-            return tuple(self.hkey(e) for e in v)
+            # Bounded (a DAG of shared tuples is exponential when expanded; Python hashes plain nested
+            # tuples by expanding them): see Walker.hkey.
+            return self.w.hkey(
+                x, lambda e: self.err("TypeError", f"unhashable type: '{type_name(e.v)}'", mm(x.m, e.m))
+            )
         if t is VList or t is VDict or t is VSet or t is ExcValue or t is BoundMethod:
             raise self.err("TypeError", f"unhashable type: '{type_name(v)}'", x.m)
         return v
+
+    def text_of(self, x: V) -> str:
+        """``str(x)`` as a program operation: a value with no string form (an integer of more than 4300
+        digits) is the program's ValueError, carrying the value's metadata."""
+        try:
+            return self.w.str(x)
+        except ValueError as e:
+            raise self.py_err(e, self.eff(x)) from None
 
     def raise_pc(self, m: Meta) -> None:
         """A decision on ``m`` whose consequences reach the rest of the run."""
@@ -269,31 +283,15 @@ class Interp:
         self.ctx = outer if self.pc is D else mm(outer, self.pc)
 
     def taint_roots(self, roots: frozenset[str], m: Meta) -> bool:
-        """Add ``m`` to the structure meta of every container reachable from ``roots``; False when the
-        walk exceeds its budget (the caller then raises the pc instead)."""
-        if not roots:
-            return True
-        budget = self.max_size
-        seen_ids: set[int] = set()
-        stack = [x.v for name in roots if (x := self.ns.get(name)) is not None]
-        while stack:
-            v = stack.pop()
-            t = type(v)
-            if t is not VList and t is not VDict and t is not tuple:
-                if t is VSet:
-                    v.sm = mm(v.sm, m)
-                continue
-            if id(v) in seen_ids:
-                continue
-            seen_ids.add(id(v))
-            budget -= len(v) + 1
-            if budget < 0:
-                return False
-            if t is not tuple:
-                v.sm = mm(v.sm, m)
-            for e in v.values() if t is VDict else v:
-                if type(e.v) in CONTAINERS:
-                    stack.append(e.v)
+        """Add ``m`` to the structure meta of the containers ``roots`` name: the only objects a pure region
+        can mutate (see validate.Region). Always succeeds (kept boolean for the caller's fallback)."""
+        ns = self.ns
+        for name in roots:
+            x = ns.get(name)
+            if x is not None:
+                t = type(x.v)
+                if t is VList or t is VDict or t is VSet:
+                    x.v.sm = mm(x.v.sm, m)
         return True
 
     def mutate_through(self, ref: V) -> None:
@@ -355,6 +353,9 @@ class Interp:
         for name in self.prog.written.get(node, ()):
             x = ns.get(name)
             if x is None:
+                # Not bound now, but bound had the decision gone the other way: reading it (a NameError,
+                # the built-in or tool of that name) depends on the decision.
+                self.absent[name] = mm(self.absent.get(name, D), meta)
                 continue
             t = type(x.v)
             if t is VList or t is VDict or t is VSet:
@@ -492,6 +493,8 @@ class Interp:
     def inplace(self, op: type, cur: V, rhs: V) -> V:
         v = cur.v
         t = type(v)
+        if t is VList or t is VSet or t is VDict:
+            self.mutate_through(cur)
         if t is VList and op is ast.Add:
             self.extend(v, rhs)
             return cur
@@ -674,7 +677,7 @@ class Interp:
             raise ProgErr(V(v, mm(x.m, self.ctx)), self.lineno)
         # Raising any other value raises Exception(str(value)) so the PLLM sees the value.
         raise ProgErr(
-            V(ExcValue(self.builtins["Exception"].v, (self.w.str(x),)), mm(self.eff(x), self.ctx)),
+            V(ExcValue(self.builtins["Exception"].v, (self.text_of(x),)), mm(self.eff(x), self.ctx)),
             self.lineno,
         )
 
@@ -682,12 +685,16 @@ class Interp:
         cond = self.ev(n.test)
         cm = self.shallow(cond)
         self.check_branch(cm)
+        if n.msg is not None:
+            outer = self.enter_region(n, cm)  # the message runs only when the assert fails (or not)
+            if cond.v:
+                self.leave_region(outer)
         if not cond.v:
             if n.msg is not None:
                 msg = self.ev(n.msg)
                 raise ProgErr(
                     V(
-                        ExcValue(self.builtins["AssertionError"].v, (self.w.str(msg),)),
+                        ExcValue(self.builtins["AssertionError"].v, (self.text_of(msg),)),
                         mm(mm(cm, self.eff(msg)), self.ctx),
                     ),
                     self.lineno,
@@ -768,14 +775,15 @@ class Interp:
         return self.load_global(name)
 
     def load_global(self, name: str) -> V:
+        am = self.absent.get(name, D) if self.absent else D
         if name in self.tools:
-            return V(ToolRef(name))
+            return V(ToolRef(name), am)
         b = self.builtins.get(name)
         if b is not None:
-            return b
+            return b if am is D else V(b.v, mm(b.m, am))
         if name in FORBIDDEN_NAMES:
             raise self.refuse(f"'{name}' is not available in this interpreter")
-        raise self.err("NameError", f"name '{name}' is not defined")
+        raise self.err("NameError", f"name '{name}' is not defined", am)
 
     def e_attr(self, n: ast.Attribute) -> V:
         return self.get_attr(self.ev(n.value), n.attr)
@@ -800,7 +808,10 @@ class Interp:
             return V(e.v, mm(mm(e.m, recv.m), v.sm))
         allowed = sorted(set(ATTRS.get(t, {})) | set(METHODS.get(t, {})))
         hint = f"; available: {', '.join(allowed)}" if allowed else ""
-        raise self.err("AttributeError", f"'{type_name(v)}' object has no attribute '{name}'{hint}", recv.m)
+        # (for a dict, whether the key exists is part of its structure)
+        raise self.err(
+            "AttributeError", f"'{type_name(v)}' object has no attribute '{name}'{hint}", self.shallow(recv)
+        )
 
     def e_subscript(self, n: ast.Subscript) -> V:
         c = self.ev(n.value)
@@ -894,9 +905,21 @@ class Interp:
             if ta is not float and tb is not float:
                 self.int_guard(op, av, bv)
             try:
-                return V(_BINOPS[op](av, bv), m)
+                r = _BINOPS[op](av, bv)
             except PY_ERRORS as e:
                 raise self.py_err(e, m) from None
+            tr = type(r)
+            if tr is int:
+                if not -0x1000 < r < 0x1000 and r.bit_length() > 4096:
+                    # any big integer counts against the limits: its size, and its memory (~bits/8 bytes)
+                    bits = r.bit_length()
+                    if bits > self.limits.max_int_bits:
+                        raise self.limit(f"integer result would exceed {self.limits.max_int_bits} bits")
+                    self.alloc(bits >> 3)
+            elif tr is complex:  # (-8) ** 0.5: there are no complex numbers in the subset
+                raise self.err("ValueError", "complex numbers are not supported (negative number raised to a "
+                               "fractional power)", m)
+            return V(r, m)
         if ta is str:
             if tb is str and op is ast.Add:
                 self.check_size(len(av) + len(bv), "string")
@@ -913,7 +936,7 @@ class Interp:
                 self.alloc(size)
             else:
                 self.alloc_slots(size)
-            r = seq.v * k
+            r = seq.v * k if size else seq.v[:0]  # ([] * 10**100 would overflow a C size)
             if type(seq.v) is VList:
                 return V(VList(r), mm(mm(self.shallow(seq), a.m), b.m))
             return V(r, m)
@@ -976,23 +999,52 @@ class Interp:
 
     def percent_format(self, a: V, b: V) -> V:
         fmt = a.v
+        # The result's size is bounded before it is built: widths/precisions + the arguments' string forms
+        # (a mapping's value once per field that names it; repr/ascii at most 10 characters per character).
+        est = len(fmt)
+        keyed: list[str | None] = []
+        wide = False
         for m_ in _PCT_SPEC.finditer(fmt):
             for g in m_.groups():
                 if g == "*":
                     raise self.refuse("'*' width in %-formatting is not supported")
                 if g and (len(g) > 7 or int(g) > self.max_size):
                     raise self.limit("%-format width/precision exceeds the maximum value size")
+                if g:
+                    est += int(g)
+            text = m_.group(0)
+            keyed.append(text[2 : text.find(")")] if text.startswith("%(") else None)
+            if text[-1] in "ra":
+                wide = True
+
+        def arg(x: V) -> Any:
+            if type(x.v) in CONTAINERS or type(x.v) is ExcValue:
+                return self.new_str(self.w.str(x))
+            return x.v
+
+        size = self.w.str_size
         bv = b.v
         if type(bv) is tuple:
-            args: Any = tuple(self.fmt_arg(e) for e in bv)
+            args: Any = tuple(arg(e) for e in bv)
+            est += sum(size(e) for e in args)
         elif type(bv) is VDict:
-            args = {k: self.fmt_arg(e) for k, e in bv.items()}
+            args = {k: arg(e) for k, e in bv.items()}
+            big = max((size(e) for e in args.values()), default=0)
+            for k in keyed:
+                est += size(args[k]) if k is not None and k in args else big
         else:
-            args = self.fmt_arg(b)
+            args = arg(b)
+            est += size(args)
         m = mm(a.m, self.eff(b))
+        if (est * 10 if wide else est) > self.max_size:
+            raise self.limit(f"%-format result would exceed the maximum value size of {self.max_size}")
         try:
             r = fmt % args
         except PY_ERRORS as e:
+            if "set_int_max_str_digits" in str(e):
+                raise self.err(
+                    "ValueError", "Exceeds the limit (4300 digits) for integer string conversion", m
+                ) from None
             raise self.py_err(e, m) from None
         return V(self.new_str(r), m)
 
@@ -1003,25 +1055,35 @@ class Interp:
         return x.v
 
     def format_value(self, x: V, spec: str, conv: int) -> str:
-        """One f-string / str.format field: conversion (!r !s !a) then the format spec (size-checked)."""
+        """One f-string / str.format field: conversion (!r !s !a) then the format spec (size-checked; a long
+        result counts against the allocation budget, so many fields cannot build a huge string)."""
         if spec:
             self.check_spec(spec)
         v = x.v
         t = type(v)
-        if conv == 114:
-            s: Any = self.w.repr(x)
-        elif conv == 97:
-            s = ascii(self.w.str(x))
-        elif conv == 115 or not (t is str or t in _NUMS or t in DATETIME_TYPES):
-            s = self.w.str(x)
-        elif not spec:
-            return v if t is str else str(v)
-        else:
-            s = v
         try:
-            return format(s, spec)
+            if conv == 114:
+                s: Any = self.w.repr(x)
+            elif conv == 97:
+                s = ascii(self.w.str(x))
+            elif conv == 115 or not (t is str or t in _NUMS or t in DATETIME_TYPES):
+                s = self.w.str(x)
+            elif not spec:
+                s = v if t is str else self.w.str(x)
+            else:
+                s = v
+            if spec:
+                s = format(s, spec)
         except PY_ERRORS as e:
+            if "set_int_max_str_digits" in str(e):
+                raise self.err(
+                    "ValueError", "Exceeds the limit (4300 digits) for integer string conversion", x.m
+                ) from None
             raise self.py_err(e, x.m) from None
+        if len(s) > 256:
+            self.check_size(len(s), "string")
+            self.alloc(len(s))
+        return s
 
     def e_unaryop(self, n: ast.UnaryOp) -> V:
         x = self.ev(n.operand)
@@ -1070,14 +1132,25 @@ class Interp:
     def e_compare(self, n: ast.Compare) -> V:
         left = self.ev(n.left)
         m = D
-        for op, rn in zip(n.ops, n.comparators, strict=True):
-            right = self.ev(rn)
-            r, cm = self.compare(type(op), left, right)
-            m = mm(m, cm)
-            if not r:
-                return V(False, m)
-            left = right
-        return V(True, m)
+        last = len(n.ops) - 1
+        outer = self.ctx
+        try:
+            for i, (op, rn) in enumerate(zip(n.ops, n.comparators, strict=True)):
+                right = self.ev(rn)
+                r, cm = self.compare(type(op), left, right)
+                m = mm(m, cm)
+                if i < last and m is not D:
+                    # ``a < b < f(x)``: whether the rest runs is decided here (taken or not)
+                    if n in self.prog.branching_boolops:
+                        self.check_branch(m)
+                    self.enter_region(n, m)
+                if not r:
+                    return V(False, m)
+                left = right
+            return V(True, m)
+        finally:
+            if last:
+                self.leave_region(outer)
 
     def compare(self, op: type, a: V, b: V) -> tuple[bool, Meta]:
         av = a.v
@@ -1118,15 +1191,20 @@ class Interp:
         if t is VDict or t is VSet:
             return self.hkey(x) in v, mm(mm(c.m, v.sm), x.m)
         if t is VList or t is tuple:
-            if type(x.v) in _PLAIN_EQ_SCALARS:
-                xv = x.v
-                found = any(type(e.v) in _PLAIN_EQ_SCALARS and e.v == xv for e in v)
-            else:
-                px = self.plain(x)
-                found = any(self.plain(e) == px for e in v)
+            # Walker.index: bounded (a long string repeated a million times costs a million comparisons)
+            found = self.w.index(v, x) >= 0
             return found, mm(self.eff(c), self.eff(x))
         if t is range:
-            return x.v in v, mm(c.m, x.m)
+            # Python scans a range element by element for anything but an int: decide it in O(1)
+            xv = x.v
+            tx = type(xv)
+            if tx is int or tx is bool:
+                found = xv in v
+            elif tx is float:
+                found = xv.is_integer() and int(xv) in v
+            else:
+                found = False
+            return found, mm(c.m, x.m)
         raise self.err("TypeError", f"argument of type '{type_name(v)}' is not iterable", c.m)
 
     def e_ifexp(self, n: ast.IfExp) -> V:
@@ -1143,27 +1221,38 @@ class Interp:
     # -- displays
     def e_list(self, n: ast.List) -> V:
         items = self.elts(n.elts)
-        return V(VList(items))
+        r = VList(items)
+        if self.arity is not D:
+            r.sm = self.arity
+        return V(r)
 
     def e_tuple(self, n: ast.Tuple) -> V:
-        return V(tuple(self.elts(n.elts)))
+        items = self.elts(n.elts)
+        return V(tuple(items), self.arity)
 
     def elts(self, nodes: list[ast.expr]) -> list[V]:
+        """The display's elements; ``self.arity`` is left as the meta of how many there are (the starred
+        sources' shapes)."""
         out = []
+        am = D
         for e in nodes:
             if type(e) is ast.Starred:
-                out.extend(self.iter_elems(self.ev(e.value)))
+                src = self.ev(e.value)
+                out.extend(self.iter_elems(src))
+                am = mm(am, self.shallow(src))
             else:
                 out.append(self.ev(e))
         if len(out) > 64:
             self.check_size(len(out), "display")
             self.alloc_slots(len(out))
+        self.arity = am
         return out
 
     def e_set(self, n: ast.Set) -> V:
         s = VSet()
-        m = D
-        for x in self.elts(n.elts):
+        items = self.elts(n.elts)
+        m = self.arity
+        for x in items:
             s.add(self.hkey(x))
             m = mm(m, self.eff(x))
         if m is not D:
@@ -1329,7 +1418,7 @@ class Interp:
             name = f.id
             callee = self.ns.get(name)
             if callee is None:
-                if name in self.tools:
+                if name in self.tools and name not in self.absent:
                     args, kwargs, kwm = self.call_args(n)
                     return self.call_tool(name, args, kwargs, kwm)
                 callee = self.load_global(name)
@@ -1344,7 +1433,9 @@ class Interp:
         args: list[V] = []
         for a in n.args:
             if type(a) is ast.Starred:
-                args.extend(self.iter_elems(self.ev(a.value)))
+                src = self.ev(a.value)
+                args.extend(self.iter_elems(src))
+                kwm = mm(kwm, self.shallow(src))
             else:
                 args.append(self.ev(a))
         kwargs: dict[str, V] = {}
@@ -1376,15 +1467,27 @@ class Interp:
         table = METHODS.get(t)
         impl = table.get(name) if table is not None else None
         if impl is None:
+            if t is VDict:
+                # ``d.f(...)`` would call whatever the dict holds (a tool, a bound method): the program's
+                # text must show which callable it calls.
+                raise self.refuse(
+                    f"calling a dict entry as a method ('.{name}(...)') is not supported; "
+                    f"write {name} = d['{name}'] and call {name}(...)"
+                )
             return self.call_value(self.get_attr(recv, name), args, kwargs, kwm)
         if name in MUTATING_METHODS and (t is VList or t is VDict or t is VSet):
             self.mutate_through(recv)
             if kwm is not D:  # ``d.update(**src)``: the keys come from src
                 self.touch(recv.v, kwm)
+        outer = self.ctx
+        if kwm is not D:  # everything the call does or raises depends on its shape
+            self.ctx = mm(outer, kwm)
         try:
             r = impl(self, recv, args, kwargs)
         except PY_ERRORS as e:
             raise self.py_err(e, mm(self.args_meta(recv, args, kwargs), kwm)) from None
+        finally:
+            self.ctx = outer if self.pc is D else mm(outer, self.pc)
         return r if kwm is D else self.with_kwm(r, kwm)
 
     def with_kwm(self, r: V, kwm: Meta) -> V:
@@ -1397,7 +1500,13 @@ class Interp:
         """A ``key=`` function of sorted/min/max/list.sort: built-in functions, types and unbound methods
         only (a tool or a bound method would run with effects in an order chosen by the data)."""
         f = key.v
-        if type(f) is ToolRef or (type(f) is BoundMethod and f.recv is not None):
+        if key.m is not D:
+            self.check_branch(key.m)
+            self.raise_pc(key.m)
+        if (
+            type(f) is ToolRef
+            or (type(f) is BoundMethod and (f.recv is not None or f.name in MUTATING_METHODS))
+        ):
             raise self.refuse(
                 "key= must be a built-in function, a type or an unbound method such as str.lower "
                 "(not a tool or a bound method)"
@@ -1430,22 +1539,27 @@ class Interp:
             impl = f.impl
             if impl is None:
                 raise self.err("TypeError", f"cannot create '{f.name}' instances")
+            outer = self.ctx
+            if kwm is not D:  # everything the call does or raises depends on its shape
+                self.ctx = mm(outer, kwm)
             try:
                 r = impl(self, args, kwargs)
             except PY_ERRORS as e:
                 raise self.py_err(e, mm(self.args_meta(None, args, kwargs), kwm)) from None
+            finally:
+                self.ctx = outer if self.pc is D else mm(outer, self.pc)
             if kwm is not D:
                 r = self.with_kwm(r, kwm)
         elif t is BoundMethod:
             r = self.call_method(f.recv, f.name, args, kwargs, kwm)
         elif t is ExcClass:
             if kwargs:
-                raise self.err("TypeError", f"{f.name}() takes no keyword arguments")
-            m = D
+                raise self.err("TypeError", f"{f.name}() takes no keyword arguments", kwm)
+            m = kwm
             for a in args:
                 m = mm(m, self.eff(a))
             pargs = tuple(
-                a.v if type(a.v) in SCALARS and type(a.v) is not ExcValue else self.w.str(a) for a in args
+                a.v if type(a.v) in SCALARS and type(a.v) is not ExcValue else self.text_of(a) for a in args
             )
             return V(ExcValue(f, pargs), mm(m, fv.m))
         else:

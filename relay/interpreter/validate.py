@@ -9,6 +9,7 @@ import ast
 import warnings
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from functools import cache
 from threading import Lock
 
 from .errors import InterpreterError
@@ -247,39 +248,76 @@ def _written_names(stmts: list[ast.stmt]) -> frozenset[str]:
     return frozenset(names)
 
 
-def _region(nodes: list[ast.AST], pure_calls: frozenset[str], *, jumps_escape: bool) -> Region:
-    """Classify a region (see Region). ``pure_calls``: builtin names the program never rebinds."""
+_STICKY = Region(True, frozenset())
+
+
+@cache
+def _known_attributes() -> frozenset[str]:
+    """Names of the built-in methods and of the attributes of built-in types and modules."""
+    from .builtins import ATTRS, BUILTINS, METHODS
+
+    names: set[str] = set()
+    for table in (*METHODS.values(), *ATTRS.values()):
+        names.update(table)
+    for b in BUILTINS.values():
+        attrs = getattr(b.v, "attrs", None)
+        if isinstance(attrs, dict):
+            names.update(attrs)
+            for a in attrs.values():
+                inner = getattr(getattr(a, "v", a), "attrs", None)
+                if isinstance(inner, dict):
+                    names.update(inner)
+    return frozenset(names)
+
+
+def _region(
+    nodes: list[ast.AST], pure_calls: frozenset[str], *, jumps_escape: bool, escaping: list[ast.AST] = ()
+) -> Region:
+    """Classify a region (see Region). ``pure_calls``: builtin names the program never rebinds and no tool
+    shadows. ``jumps_escape``: a break/continue in ``nodes`` leaves the region (an if's branches); those
+    in ``escaping`` always do (a loop's else clause).
+
+    Only a container named directly can be a root (``m.append(x)``, ``m[k] = v``, ``del m[k]``, ``m += x``):
+    the object it names on entry is the object mutated, provided the region never rebinds the name.
+    Mutations through a path (``d[k].append(x)``), of an unbound method (``list.append(m, x)``) or of a
+    name the region also assigns make the region sticky."""
     roots: set[str] = set()
     assigned: set[str] = set()
-    for top in nodes:
+    walked = [(x, jumps_escape) for x in nodes] + [(x, True) for x in escaping]
+    aug_names = {id(n.target) for top, _ in walked for n in ast.walk(top) if type(n) is ast.AugAssign}
+    for top, escapes in walked:
         for n in ast.walk(top):
             t = type(n)
             if t is ast.Call:
                 f = n.func
                 if type(f) is ast.Name:
                     if f.id not in pure_calls:
-                        return Region(True, frozenset())
+                        return _STICKY
                 elif type(f) is ast.Attribute:
+                    if f.attr not in _known_attributes():
+                        return _STICKY  # not a method: ``d.f(...)`` calls what a dict holds (refused at run time)
                     if f.attr in MUTATING_METHODS:
-                        b = _base_name(f.value)
-                        if b is None:
-                            return Region(True, frozenset())
-                        roots.add(b)
+                        recv = f.value
+                        if type(recv) is not ast.Name or recv.id in pure_calls:
+                            return _STICKY
+                        roots.add(recv.id)
                 else:
-                    return Region(True, frozenset())
+                    return _STICKY
             elif t is ast.Subscript and type(n.ctx) is not ast.Load:
-                b = _base_name(n)
-                if b is None:
-                    return Region(True, frozenset())
-                roots.add(b)
+                if type(n.value) is not ast.Name:
+                    return _STICKY
+                roots.add(n.value.id)
             elif t is ast.Name and type(n.ctx) is not ast.Load:
                 if type(n.ctx) is ast.Del:
-                    return Region(True, frozenset())
-                assigned.add(n.id)
-            elif (t is ast.Break or t is ast.Continue) and jumps_escape:
-                return Region(True, frozenset())
+                    return _STICKY
+                if id(n) in aug_names:
+                    roots.add(n.id)  # ``x += [1]`` extends the list x names (for numbers: a rebinding)
+                else:
+                    assigned.add(n.id)
+            elif (t is ast.Break or t is ast.Continue) and escapes:
+                return _STICKY
     if roots & assigned:  # the name may point elsewhere by the time the container is mutated
-        return Region(True, frozenset())
+        return _STICKY
     return Region(False, frozenset(roots)) if roots else _PURE
 
 
@@ -307,7 +345,7 @@ def validate(source: str, max_depth: int, builtin_names: frozenset[str]) -> Prog
         raise InterpreterError("limit", "program nested too deeply to parse") from None
 
     prog = Program(body=tree.body)
-    regions: list[tuple[ast.AST, list, bool]] = []
+    regions: list[tuple[ast.AST, list, bool, list]] = []
     stored: set[str] = set()
     loaded: list[ast.Name] = []
     # Iterative walk in source order with depth and loop tracking (no recursion: the tree may be deep).
@@ -349,22 +387,34 @@ def validate(source: str, max_depth: int, builtin_names: frozenset[str]) -> Prog
                 raise InterpreterError("syntax", f"SyntaxError: '{word}' outside loop", node.lineno)
         elif t is ast.If:
             prog.written[node] = _written_names(node.body + node.orelse)
-            regions.append((node, node.body + node.orelse, True))
+            regions.append((node, node.body + node.orelse, True, []))
         elif t is ast.For:
             prog.written[node] = _written_names(
                 [ast.Assign(targets=[node.target], value=node.iter)] + node.body + node.orelse
             )
-            regions.append((node, [node.target, *node.body, *node.orelse], False))
+            regions.append((node, [node.target, *node.body], False, node.orelse))
         elif t is ast.Try:
             prog.written[node] = _written_names(node.body)
+            for n in node.finalbody:
+                for x in ast.walk(n):
+                    if type(x) in (ast.Break, ast.Continue):
+                        raise _refuse(
+                            x, "break and continue are not allowed in a finally clause (they would discard "
+                            "the exception being raised)"
+                        )
         elif t is ast.BoolOp:
             if any(_may_call_tool(v, builtin_names) for v in node.values[1:]):
                 prog.branching_boolops.add(node)
-            regions.append((node, node.values[1:], False))
+            regions.append((node, node.values[1:], False, []))
         elif t is ast.IfExp:
-            regions.append((node, [node.body, node.orelse], False))
+            regions.append((node, [node.body, node.orelse], False, []))
         elif t in _COMPREHENSIONS:
-            regions.append((node, [node], False))
+            regions.append((node, [node], False, []))
+        elif t is ast.Compare and len(node.comparators) > 1:
+            regions.append((node, node.comparators[1:], False, []))  # ``a < b < f(x)`` short-circuits
+        elif t is ast.Assert and node.msg is not None:
+            regions.append((node, [node.msg], False, []))  # the message runs only when the assert fails
+
         elif t is ast.ExceptHandler and node.name:
             stored.add(node.name)
         d1 = depth + 1
@@ -380,9 +430,9 @@ def validate(source: str, max_depth: int, builtin_names: frozenset[str]) -> Prog
         if n.id in FORBIDDEN_NAMES and n.id not in stored:
             raise _refuse(n, f"'{n.id}' is not available in this interpreter")
     pure_calls = frozenset(builtin_names - stored)
-    for node, nodes, jumps_escape in regions:
-        region = prog.regions[node] = _region(nodes, pure_calls, jumps_escape=jumps_escape)
-        if type(node) is ast.BoolOp and (region.sticky or region.roots):
+    for node, nodes, jumps_escape, escaping in regions:
+        region = prog.regions[node] = _region(nodes, pure_calls, jumps_escape=jumps_escape, escaping=escaping)
+        if type(node) in (ast.BoolOp, ast.Compare) and (region.sticky or region.roots):
             prog.branching_boolops.add(node)  # ``flag and lst.append(x)`` decides an effect, like an if
     return prog
 
@@ -390,14 +440,14 @@ def validate(source: str, max_depth: int, builtin_names: frozenset[str]) -> Prog
 _COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
 
 
-_CACHE: OrderedDict[tuple[str, int], Program] = OrderedDict()
+_CACHE: OrderedDict[tuple[str, int, frozenset[str]], Program] = OrderedDict()
 _CACHE_SIZE = 256
 _LOCK = Lock()
 
 
 def compile_program(source: str, max_depth: int, builtin_names: frozenset[str]) -> Program:
     """Parse and validate ``source``; cached by source text (a resumed program is not parsed again)."""
-    key = (source, max_depth)
+    key = (source, max_depth, builtin_names)
     with _LOCK:
         prog = _CACHE.get(key)
         if prog is not None:

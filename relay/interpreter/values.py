@@ -200,17 +200,18 @@ class ExcValue:
         self.args = args
 
     def message(self) -> str:
+        """The exception's text (never raises: an argument that cannot be printed is named, not shown)."""
         if not self.args:
             return ""
         if len(self.args) == 1:
             a = self.args[0]
             if self.cls.name == "KeyError":
-                return plain_repr(a)
-            return a if type(a) is str else plain_repr(a)
-        return plain_repr(self.args)
+                return safe_repr(a)
+            return a if type(a) is str else safe_repr(a)
+        return safe_repr(self.args)
 
     def __repr__(self) -> str:
-        return f"{self.cls.name}({', '.join(plain_repr(a) for a in self.args)})"
+        return f"{self.cls.name}({', '.join(safe_repr(a) for a in self.args)})"
 
 
 NoneType = type(None)
@@ -262,8 +263,70 @@ def type_name(v: Any) -> str:
 
 
 # ---------------------------------------------------------------------------------------------------------
+# Scalar conversions that CPython bounds on its own or that JSON cannot carry. int <-> decimal str beyond
+# 4300 digits (sys.get_int_max_str_digits) raises ValueError with a hint about ``sys`` that means nothing to a
+# program; JSON has no NaN/Infinity, and integers that long are not representable for its consumers.
+INT_STR_DIGITS = 4300
+MAX_JSON_INT_BITS = 14_284  # every int of at most this many bits has at most 4300 decimal digits
+INT_STR_MESSAGE = f"Exceeds the limit ({INT_STR_DIGITS} digits) for integer string conversion"
+_INF = float("inf")
+
+
+def int_str(v: int) -> str:
+    """``str(v)`` of an int (or bool): ValueError with a clean message when it has too many digits."""
+    try:
+        return repr(v)
+    except ValueError:
+        raise ValueError(INT_STR_MESSAGE) from None
+
+
+def scalar_str(v: Any) -> str:
+    """``str(v)`` of a scalar (never a container): ValueError, never anything else, when it cannot be."""
+    t = type(v)
+    if t is str:
+        return v
+    if t is int:
+        return int_str(v)
+    if t is ExcValue:
+        return v.message()
+    try:
+        return str(v)
+    except ValueError:  # range(2 ** 20000)
+        raise ValueError(INT_STR_MESSAGE) from None
+
+
+class NotJSON(InterpreterError):
+    """A value that has no JSON form (an integer with more than 4300 digits, NaN, infinity): a program
+    error (kind "runtime") the planner can fix. ``reason`` is from a fixed vocabulary (no data in it)."""
+
+    def __init__(self, reason: str, meta: Meta = D, what: str = "a tool argument") -> None:
+        super().__init__("runtime", f"{what} cannot be represented as JSON: {reason}", None, meta)
+        self.reason = reason
+
+
+def _json_int(v: int, meta: Meta) -> int:
+    if (v > 0 and v.bit_length() > MAX_JSON_INT_BITS) or (v < 0 and (-v).bit_length() > MAX_JSON_INT_BITS):
+        raise NotJSON(f"integer too large (more than {INT_STR_DIGITS} digits)", meta)
+    return v
+
+
+def _json_float(v: float, meta: Meta) -> float:
+    if v != v:
+        raise NotJSON("NaN (not a number)", meta)
+    if v == _INF or v == -_INF:
+        raise NotJSON("infinity", meta)
+    return v
+
+
+UNHASHABLE = frozenset({VList, VDict, VSet, ExcValue, BoundMethod})
+LONG_STR = 64  # strings up to this long are counted as one node; longer ones by their length
+
+
+# ---------------------------------------------------------------------------------------------------------
 # Walkers. All are bounded: nesting depth <= maxd, nodes visited <= budget (a DAG of shared containers can
-# be exponentially large when expanded).
+# be exponentially large when expanded), characters of long strings met <= the character budget (C-level
+# comparisons, copies and serialisation of a string cost its length each time it occurs, even when all the
+# occurrences are the same object), and the run's deadline.
 def _too_deep() -> None:
     raise InterpreterError(
         "limit", "Limit exceeded: value nested too deeply (or a container contains itself)"
@@ -275,17 +338,30 @@ def _too_big() -> None:
 
 
 class Walker:
-    """Deep operations on values, bounded by the run's limits: nesting depth, nodes visited per walk, and
-    the run's wall-clock deadline (checked every 1024 container elements)."""
+    """Deep operations on values, bounded by the run's limits: nesting depth, nodes visited per walk,
+    characters of long strings met per walk (``max_chars``, default 64 per node of ``max_nodes``), output
+    characters of ``repr``/``str`` (``max_nodes``: the maximum string size) and the run's wall-clock deadline
+    (checked every ~1024 units of work)."""
 
-    __slots__ = ("maxd", "max_nodes", "budget", "deadline", "_tick")
+    __slots__ = ("maxd", "max_nodes", "budget", "deadline", "_tick", "max_chars", "chars", "out", "_canon")
 
-    def __init__(self, maxd: int, max_nodes: int, deadline: float = float("inf")) -> None:
+    def __init__(
+        self, maxd: int, max_nodes: int, deadline: float = _INF, max_chars: int | None = None
+    ) -> None:
         self.maxd = maxd
         self.max_nodes = max_nodes
         self.budget = max_nodes
         self.deadline = deadline
         self._tick = 0
+        self.max_chars = 64 * max_nodes if max_chars is None else max_chars
+        self.chars = self.max_chars
+        self.out = max_nodes
+        self._canon: dict[str, str] | None = None
+
+    def _clock(self) -> None:
+        self._tick = 0
+        if perf_counter() > self.deadline:
+            raise InterpreterError("limit", "Limit exceeded: wall time exceeded")
 
     def _spend(self, n: int) -> None:
         self.budget -= n
@@ -293,9 +369,38 @@ class Walker:
             _too_big()
         self._tick += n
         if self._tick > 1024:
-            self._tick = 0
-            if perf_counter() > self.deadline:
-                raise InterpreterError("limit", "Limit exceeded: wall time exceeded")
+            self._clock()
+
+    def spend_chars(self, n: int) -> None:
+        """Count ``n`` characters compared/copied against the character budget of the current walk."""
+        self.chars -= n
+        if self.chars < 0:
+            raise InterpreterError(
+                "limit",
+                f"Limit exceeded: more than {self.max_chars} characters to compare or convert in one operation "
+                "(a string counts each time it occurs in a container)",
+            )
+        self._tick += n >> 6
+        if self._tick > 1024:
+            self._clock()
+
+    def tick(self, n: int = 1) -> None:
+        """``n`` units of work done by a caller's own loop (checks the deadline now and then)."""
+        self._tick += n
+        if self._tick > 1024:
+            self._clock()
+
+    @staticmethod
+    def str_size(v: Any) -> int:
+        """An upper bound of the length of the string form of a plain scalar (%-format, str.format)."""
+        t = type(v)
+        if t is str:
+            return len(v)
+        if t is int:
+            return v.bit_length() // 3 + 2  # decimal, octal or hex digits and a sign
+        if t is float:
+            return 330
+        return 100
 
     def key_value(self, k: Any) -> Any:
         """The program form of a plain hashable key (tuples become tuples of V)."""
@@ -303,6 +408,37 @@ class Walker:
             return k
         self.budget = self.max_nodes
         return self._wrap(k, 0)
+
+    # -- plain hashable key (dict keys, set elements)
+    def hkey(self, x: V, unhashable: Any) -> Any:
+        """The plain hashable key of a tuple value: a tree of plain tuples whose expanded size is at most
+        ``max_nodes`` (a DAG of shared tuples is exponentially large when expanded, and Python hashes and
+        compares nested tuples by expanding them: so the key is built, and bounded, once). Long strings in
+        it are canonicalised (one object per content in this run), so comparing keys finds them identical
+        without comparing characters. For a list/dict/set/exception/method inside, raises
+        ``unhashable(element)`` (a callable returning the exception)."""
+        self.budget = self.max_nodes
+        return self._hkey(x, 0, unhashable)
+
+    def _hkey(self, x: V, depth: int, unhashable: Any) -> Any:
+        v = x.v
+        t = type(v)
+        if t is tuple:
+            if depth > self.maxd:
+                _too_deep()
+            self._spend(len(v) + 1)
+            d1 = depth + 1
+            return tuple([self._hkey(e, d1, unhashable) for e in v])
+        if t is str:
+            if len(v) > LONG_STR:
+                c = self._canon
+                if c is None:
+                    c = self._canon = {}
+                return c.setdefault(v, v)
+            return v
+        if t in UNHASHABLE:
+            raise unhashable(x)
+        return v
 
     # -- effective (deep) meta
     def eff(self, x: V) -> Meta:
@@ -334,11 +470,35 @@ class Walker:
         if type(x.v) not in CONTAINERS:
             return x.v
         self.budget = self.max_nodes
+        self.chars = self.max_chars
         return self._plain(x.v, 0)
+
+    def plain_keys(self, elems: list[V]) -> list:
+        """The plain values of many elements (sort, min/max keys): the node budget applies to each element,
+        the character budget to all of them together (sorting compares a string O(log n) times, and the
+        same long string repeated a million times costs a million comparisons of its whole length)."""
+        self.chars = self.max_chars
+        out = []
+        n = 0
+        for e in elems:
+            v = e.v
+            t = type(v)
+            if t is str:
+                if len(v) > LONG_STR:
+                    n += len(v)
+            elif t in CONTAINERS:
+                self.budget = self.max_nodes
+                v = self._plain(v, 0)
+            out.append(v)
+        self.spend_chars(n)
+        self.tick(len(elems) >> 4)
+        return out
 
     def _plain(self, v: Any, depth: int) -> Any:
         t = type(v)
         if t not in CONTAINERS:
+            if t is str and len(v) > LONG_STR:
+                self.spend_chars(len(v))
             return v
         if depth > self.maxd:
             _too_deep()
@@ -350,11 +510,59 @@ class Walker:
             return {k: self._plain(e.v, d1) for k, e in v.items()}
         if t is VList:
             return [self._plain(e.v, d1) for e in v]
-        return tuple(self._plain(e.v, d1) for e in v)
+        return tuple([self._plain(e.v, d1) for e in v])
 
-    # -- JSON-safe value and effective meta in one pass (tool arguments, namespace snapshot)
-    def json_meta(self, x: V) -> tuple[Any, Meta]:
+    def index(self, elems: Any, x: V, count: bool = False) -> int:
+        """Python ``==`` search of ``x`` among the V ``elems``: the index of the first equal element (-1 if
+        none), or with ``count`` the number of equal elements. Bounded like ``plain_keys`` (and the deadline
+        is checked as it goes: each comparison may cost the size of ``x``)."""
+        xv = x.v
+        tx = type(xv)
+        n = 0
+        self.chars = self.max_chars
+        if tx not in CONTAINERS:
+            if tx is str and len(xv) > LONG_STR:
+                size = len(xv)
+                for i, e in enumerate(elems):
+                    ev = e.v
+                    if type(ev) is str and len(ev) == size:  # str == compares lengths first
+                        self.spend_chars(size)
+                        if ev == xv:
+                            if not count:
+                                return i
+                            n += 1
+                return n if count else -1
+            for i, e in enumerate(elems):
+                ev = e.v
+                if type(ev) not in CONTAINERS and ev == xv:
+                    if not count:
+                        return i
+                    n += 1
+                if not i & 0xFFF:
+                    self.tick(4096)
+            return n if count else -1
         self.budget = self.max_nodes
+        px = self._plain(xv, 0)
+        for i, e in enumerate(elems):
+            ev = e.v
+            if type(ev) in CONTAINERS:
+                self.budget = self.max_nodes
+                ev = self._plain(ev, 0)
+            elif type(ev) is str and len(ev) > LONG_STR:
+                self.spend_chars(len(ev))
+            if ev == px:
+                if not count:
+                    return i
+                n += 1
+            if not i & 0xFFF:
+                self.tick(4096)
+        return n if count else -1
+
+    # -- JSON-safe value and effective meta in one pass (tool arguments, namespace snapshot): NotJSON for a
+    # value JSON cannot represent
+    def json_meta(self, x: V, budget: int | None = None) -> tuple[Any, Meta]:
+        self.budget = self.max_nodes if budget is None else budget
+        self.chars = self.max_chars
         return self._json(x, 0)
 
     def _json(self, x: V, depth: int) -> tuple[Any, Meta]:
@@ -362,19 +570,28 @@ class Walker:
         t = type(v)
         m = x.m
         if t not in CONTAINERS:
+            if t is str:
+                if len(v) > LONG_STR:
+                    self.spend_chars(len(v))
+                return v, m
+            if t is int:
+                return _json_int(v, m), m
+            if t is float:
+                return _json_float(v, m), m
             return json_scalar(v), m
         if depth > self.maxd:
             _too_deep()
         self._spend(len(v))
         if t is VSet:
-            return [json_scalar_deep(e) for e in sorted_plain(v)], mm(m, v.sm)
+            m = mm(m, v.sm)
+            return [self._json_key(e, m, depth + 1) for e in sorted_plain(v)], m
         d1 = depth + 1
         if t is VDict:
             m = mm(m, v.sm)
             out = {}
             for k, e in v.items():
                 j, em = self._json(e, d1)
-                out[json_key(k)] = j
+                out[self._json_dict_key(k, m)] = j
                 m = mm(m, em)
             return out, m
         if t is VList:
@@ -385,6 +602,40 @@ class Walker:
             lst.append(j)
             m = mm(m, em)
         return lst, m
+
+    def _json_key(self, k: Any, m: Meta, depth: int) -> Any:
+        """JSON form of a plain hashable value (a set element): tuples become lists."""
+        t = type(k)
+        if t is tuple:
+            if depth > self.maxd:
+                _too_deep()
+            self._spend(len(k))
+            return [self._json_key(e, m, depth + 1) for e in k]
+        if t is str:
+            if len(k) > LONG_STR:
+                self.spend_chars(len(k))
+            return k
+        if t is int:
+            return _json_int(k, m)
+        if t is float:
+            return _json_float(k, m)
+        return json_scalar(k)
+
+    def _json_dict_key(self, k: Any, m: Meta) -> Any:
+        t = type(k)
+        if t is str:
+            if len(k) > LONG_STR:
+                self.spend_chars(len(k))
+            return k
+        if t is int:
+            return _json_int(k, m)
+        if t is float or t is bool or k is None:
+            return k
+        if t is tuple:
+            s = plain_repr(k)  # bounded: a key's expanded size is bounded when it is made
+            self.spend_chars(len(s))
+            return s
+        return str(k)
 
     # -- wrap a plain value (tool result, context variable) into V: the top gets ``m``, elements DEFAULT
     # (reading them merges the container's meta, so every element read carries ``m``).
@@ -427,12 +678,15 @@ class Walker:
         if t is tuple:
             if depth > self.maxd:
                 _too_deep()
+            self._spend(len(k))
             return tuple(self._key(e, depth + 1) for e in k)
         return self._wrap(k, depth)  # normalises str/int subclasses; other objects become str
 
-    # -- repr / str (deterministic: sets print sorted)
+    # -- repr / str (deterministic: sets print sorted). The output is at most ``max_nodes`` characters
+    # (the maximum string size): a value repeated many times by reference cannot make a huge string.
     def repr(self, x: V) -> str:
         self.budget = self.max_nodes
+        self.out = self.max_nodes
         return self._repr(x.v, 0)
 
     def str(self, x: V) -> str:
@@ -440,19 +694,27 @@ class Walker:
         t = type(v)
         if t is str:
             return v
-        if t is ExcValue:
-            return v.message()
         if t in CONTAINERS:
             return self.repr(x)
-        return str(v)
+        return scalar_str(v)
+
+    def _emit(self, s: str, extra: int = 0) -> str:
+        self.out -= len(s) + extra
+        if self.out < 0:
+            raise InterpreterError(
+                "limit",
+                f"Limit exceeded: string of more than {self.max_nodes} characters (the maximum value size)",
+            )
+        return s
 
     def _repr(self, v: Any, depth: int) -> str:
         t = type(v)
         if t not in CONTAINERS:
-            return plain_repr(v) if t is not ExcValue else repr(v)
+            return self._emit(plain_repr(v) if t is not ExcValue else repr(v))
         if depth > self.maxd:
             _too_deep()
         self._spend(len(v) + 1)
+        self._emit("", 2 * len(v) + 2)  # brackets and separators
         d1 = depth + 1
         if t is VList:
             return "[" + ", ".join([self._repr(e.v, d1) for e in v]) + "]"
@@ -461,30 +723,50 @@ class Walker:
                 return "(" + self._repr(v[0].v, d1) + ",)"
             return "(" + ", ".join([self._repr(e.v, d1) for e in v]) + ")"
         if t is VDict:
-            return "{" + ", ".join([plain_repr(k) + ": " + self._repr(e.v, d1) for k, e in v.items()]) + "}"
+            return (
+                "{"
+                + ", ".join([self._emit(plain_repr(k)) + ": " + self._repr(e.v, d1) for k, e in v.items()])
+                + "}"
+            )
         if not v:
             return "set()"
-        return "{" + ", ".join([plain_repr(e) for e in sorted_plain(v)]) + "}"
+        return "{" + ", ".join([self._emit(plain_repr(e)) for e in sorted_plain(v)]) + "}"
 
 
 def plain_repr(v: Any) -> str:
-    """repr of a plain hashable/scalar value (tuples of scalars included)."""
+    """repr of a plain hashable/scalar value (tuples of scalars included). ValueError for an integer with
+    too many digits to print."""
     t = type(v)
+    if t is str:
+        return repr(v)
+    if t is int:
+        return int_str(v)
     if t is tuple:
         if len(v) == 1:
             return "(" + plain_repr(v[0]) + ",)"
-        return "(" + ", ".join(plain_repr(e) for e in v) + ")"
+        return "(" + ", ".join([plain_repr(e) for e in v]) + ")"
     if t is list:
-        return "[" + ", ".join(plain_repr(e) for e in v) + "]"
+        return "[" + ", ".join([plain_repr(e) for e in v]) + "]"
     if t is dict:
-        return "{" + ", ".join(plain_repr(k) + ": " + plain_repr(e) for k, e in v.items()) + "}"
+        return "{" + ", ".join([plain_repr(k) + ": " + plain_repr(e) for k, e in v.items()]) + "}"
     if t is set:
-        return "{" + ", ".join(plain_repr(e) for e in sorted_plain(v)) + "}" if v else "set()"
-    return repr(v)
+        return "{" + ", ".join([plain_repr(e) for e in sorted_plain(v)]) + "}" if v else "set()"
+    try:
+        return repr(v)
+    except ValueError:  # range(2 ** 20000)
+        raise ValueError(INT_STR_MESSAGE) from None
+
+
+def safe_repr(v: Any) -> str:
+    """plain_repr that never raises (exception messages): an integer too long to print is named instead."""
+    try:
+        return plain_repr(v)
+    except (ValueError, RecursionError):
+        return "<value too large to print>"
 
 
 def _fallback_key(x: Any) -> tuple[str, str]:
-    return (type(x).__name__, plain_repr(x))
+    return (type(x).__name__, safe_repr(x))
 
 
 def sorted_plain(s: Any) -> list:
@@ -495,15 +777,31 @@ def sorted_plain(s: Any) -> list:
         return sorted(s, key=_fallback_key)
 
 
+def min_plain(s: Any) -> Any:
+    """``sorted_plain(s)[0]`` in linear time (``s`` not empty)."""
+    try:
+        return min(s)
+    except TypeError:
+        return min(s, key=_fallback_key)
+
+
 def json_scalar(v: Any) -> Any:
+    """JSON form of a scalar (NotJSON for a too-long integer, NaN or infinity)."""
     t = type(v)
-    if t is str or t is int or t is float or t is bool or v is None:
+    if t is str or t is bool or v is None:
         return v
+    if t is int:
+        return _json_int(v, D)
+    if t is float:
+        return _json_float(v, D)
     if t is ExcValue:
         return v.message()
     if t in (TypeRef, ExcClass, ModuleRef, BuiltinFn, ToolRef, BoundMethod):
         return repr(v)
-    return str(v)
+    try:
+        return str(v)
+    except ValueError:  # range(2 ** 20000)
+        raise NotJSON(f"integer too large (more than {INT_STR_DIGITS} digits)") from None
 
 
 def json_scalar_deep(v: Any) -> Any:
@@ -515,8 +813,10 @@ def json_scalar_deep(v: Any) -> Any:
 
 def json_key(k: Any) -> Any:
     t = type(k)
-    if t is str or t is int or t is float or t is bool or k is None:
+    if t is str or t is float or t is bool or k is None:
         return k
+    if t is int:
+        return _json_int(k, D)
     if t is tuple:
         return plain_repr(k)
     return str(k)

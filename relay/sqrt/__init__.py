@@ -52,7 +52,7 @@ Combination rules implemented (sqrt.md §6.10-6.12)
 
 * §6.10 order: session-before blocks of every matching policy (program order, member order, statement
   order; committed immediately, kept when the call is denied) -> checks -> [tool runs] -> result blocks
-  -> session-after blocks. Matching: exact id, or ``re.fullmatch`` of a regex id; shorthands are policies.
+  -> session-after blocks. Matching: exact id, or a full match of a regex id; shorthands are policies.
 * §6.11 per-policy verdict: a firing hard deny -> hard_denied; else a firing hard allow -> hard_allowed;
   else the first firing soft rule in declaration order; else, if the policy has any allow rule, implicit
   denial (hard_denied when it has a hard allow rule, else soft_denied); else it abstains. A runtime error in
@@ -75,9 +75,11 @@ Linting: ``relay.sqrt.lint.lint_files(paths, out)`` prints ``FILE: ok`` / ``FILE
 Deviations and decisions: the accepted syntax is that of ``sequrity.sqrt.validate`` (LALR fast path; an
 Earley fallback reproduces the reference's scannerless quirks such as ``letx = {};`` for programs of at most
 4000 characters). Invalid regexes and datetimes are compile errors although the reference accepts them
-syntactically. Wildcards are plain globs, so ``w"*@university.edu"`` does not match ``x@sub.university.edu``
-(sqrt.md §11.8 vector 5 says it does; no glob semantics allows that). A backslash in a wildcard makes the
-next character literal.
+syntactically. Regexes and wildcards are compiled by ``relay.regex`` (RE2, linear-time matching): what RE2
+cannot do (backreferences, lookaround, atomic groups, possessive quantifiers...) is a compile error at the
+offending construct; ``\\d``, ``\\w``, ``\\s``, ``\\b`` are ASCII classes. Wildcards are plain globs, so
+``w"*@university.edu"`` does not match ``x@sub.university.edu`` (sqrt.md §11.8 vector 5 says it does; no glob
+semantics allows that). A backslash in a wildcard makes the next character literal.
 
 Cedar (``language="cedar"``): see ``relay.sqrt.cedar`` — principal ``Agent::"session"``, action
 ``Action::"<tool>"``, resource ``Tool::"<tool>"``, context ``{tool, args, arg_tags, arg_producers,

@@ -7,7 +7,6 @@ site for that site's context (check rule / result block / session block), memois
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from operator import attrgetter
@@ -24,6 +23,7 @@ from relay.meta import (
     set_union,
     set_xor,
 )
+from relay.regex import ClientPattern
 
 from . import ast as A
 from .errors import PolicyCompileError
@@ -111,7 +111,7 @@ class CompiledTool:
     display: str
     tool_id: str
     is_regex: bool
-    regex: re.Pattern | None
+    regex: ClientPattern | None  # relay.regex: RE2, linear time
     priority: int
     description: str | None
     index: int

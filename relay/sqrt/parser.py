@@ -26,6 +26,7 @@ from lark.exceptions import (
 from lark.lexer import Lexer
 
 from relay.meta import make_set
+from relay.regex import ClientPattern, ClientPatternError, compile_client_pattern
 
 from . import ast as A
 from .errors import PolicyCompileError
@@ -126,11 +127,30 @@ def _as_acc(n: A.Node, where: str) -> A.Node:
     )
 
 
-def _compile_regex(text: str, tok: Token) -> re.Pattern:
+def _compile_regex(text: str, tok: Token) -> ClientPattern:
+    """``r"…"`` through ``relay.regex`` (RE2, linear time); a refused pattern is a compile error at the
+    offending construct (or at the literal)."""
     try:
-        return re.compile(text)
-    except re.error as exc:
-        raise _Fail(f'invalid regular expression r"{text}": {exc}', tok.line, tok.column) from None
+        return compile_client_pattern(text)
+    except ClientPatternError as exc:
+        kind = "unsupported" if exc.unsupported else "invalid"
+        line, col = _pattern_position(tok, exc.position)
+        raise _Fail(f'{kind} regular expression r"{text}": {exc.message}', line, col) from None
+
+
+def _pattern_position(tok: Token, position: int | None) -> tuple[int, int]:
+    """Line and column of the ``position``-th character of the decoded body of the literal ``tok``."""
+    raw = str(tok)
+    if position is None or tok.line is None or tok.column is None:
+        return tok.line, tok.column
+    j = 2  # after r"
+    for _ in range(position):
+        if j >= len(raw) - 1:
+            break
+        j += 2 if raw[j] == "\\" and raw[j + 1 : j + 2] in ('"', "\\") else 1
+    if "\n" in raw[:j]:
+        return tok.line, tok.column
+    return tok.line, tok.column + j
 
 
 def _doc_text(tokens: list[Token]) -> str | None:

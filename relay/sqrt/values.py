@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from relay.meta import EMPTY, UNIVERSAL
+from relay.regex import ClientPattern, wildcard_pattern
 
 _ESCAPE = re.compile(r"\\(.)", re.DOTALL)
 
@@ -144,19 +145,11 @@ def make_range(form: str, op: str | None, a: float | None, b: float | None) -> R
     return Range(a, lo_incl, b, hi_incl)
 
 
-def wildcard_regex(pattern: str) -> re.Pattern:
-    """Glob with ``*`` (any sequence) and ``?`` (one character); a backslash makes the next character literal."""
-    out = []
-    i = 0
-    while i < len(pattern):
-        c = pattern[i]
-        if c == "\\" and i + 1 < len(pattern):
-            out.append(re.escape(pattern[i + 1]))
-            i += 2
-            continue
-        out.append(".*" if c == "*" else "." if c == "?" else re.escape(c))
-        i += 1
-    return re.compile("".join(out), re.DOTALL)
+def wildcard_regex(pattern: str) -> ClientPattern:
+    """Glob with ``*`` (any sequence) and ``?`` (one character); a backslash makes the next character literal.
+
+    Compiled by ``relay.regex`` (RE2): a chain of ``*`` is matched in linear time, not by backtracking."""
+    return wildcard_pattern(pattern)
 
 
 Matcher = Callable[[Any], bool]
@@ -209,7 +202,7 @@ def number_matcher(n: float) -> Matcher:
     return lambda v: (type(v) is int or type(v) is float) and v == n
 
 
-def regex_matcher(rx: re.Pattern) -> Matcher:
+def regex_matcher(rx: ClientPattern) -> Matcher:
     fm = rx.fullmatch
     return lambda v: type(v) is str and fm(v) is not None
 
