@@ -133,6 +133,12 @@ MORE = [
     "a = L.index(1) if 1 in L else 0", "s = ''.join(reversed(S))", "B2 = bool(E) and 1",
     "for v in range(X * 20):\n    a += 1", "Y = [0 for v in range(X * 20)]", "a = int(S) if S.isdigit() else a",
     "a = {'k': 1}[S] if S == 'k' else a", "assert a < 100",
+    # found by an attacker's review: starred arity, chains, assert messages, unbound and aliased mutation
+    "Y = [*T]", "a = len((*T, 1))", "Z = {*T}", "a = max(*T, 0, 1)", "s = '{} {}'.format(*T, 0, 0)",
+    "a = int(X > 0 == log(x=1))", "a = int(0 < X < len(M.copy()))", "assert X < 9, send(x=1)",
+    "list.append(M, 1) if X else None", "if X:\n    list.append(M, 1)", "if X:\n    M += [1]",
+    "if X:\n    y2 = 1", "z2 = y2 if 'y2' == s else 0", "if X:\n    len = str",
+    "if S == 'p':\n    send = log", "N = [M]\nif X:\n    N[0].append(1)", "M = N if X else M",
 ]
 
 
