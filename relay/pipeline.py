@@ -28,6 +28,7 @@ from . import session_store
 from .config import ModelStringError, parse_model_string, resolve_config
 from .formats import FORMATS, RequestError, error_body, parse_json_body
 from .formats.model import DecodedRequest, Usage
+from .guardrails.memo import bind_session_state
 from .headers import DocumentError, parse_document
 from .meta import DEFAULT_META, Meta
 from .providers import UpstreamError
@@ -295,7 +296,9 @@ def tool_call_id(session_id: str) -> str:
 
 
 def sse_response(chunks, call: Call) -> StreamingHttpResponse:
-    resp = StreamingHttpResponse(chunks, content_type="text/event-stream")
+    from .streaming import ClosingStreamingResponse  # closes ``chunks`` at once when the client goes away
+
+    resp = ClosingStreamingResponse(chunks, content_type="text/event-stream")
     resp["Cache-Control"] = "no-cache"
     resp["X-Accel-Buffering"] = "no"
     resp["X-Session-ID"] = call.session_id
@@ -358,6 +361,7 @@ async def handle(request, route: Route) -> HttpResponse:
             call.session_id = session_store.new_session_id()
             call.state = new_state(call, docs)
             call.is_new_session = True
+        bind_session_state(call.state)  # guardrail memo (relay.guardrails.memo) of this session, for both archs
         await resolve_credentials(call, request)
         if call.state["config"]["arch"] == "dual-llm":
             from .dual_view import run_dual

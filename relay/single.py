@@ -74,6 +74,25 @@ def decode_result(content: str) -> Any:
         return content
 
 
+def wrapped_value_text(content: str) -> str | None:
+    """The text of the value inside a caller's manual metadata wrapper (sqrt.md §7): what the model is given
+    (and the guardrails scan) in place of the wrapper. None when ``content`` is not a (valid) wrapper."""
+    from .sqrt import ManualWrapperError, unwrap_manual_result
+
+    if "is_sequrity_var" not in content:
+        return None
+    decoded = decode_result(content)
+    try:
+        value, _ = unwrap_manual_result(decoded, DEFAULT_META)
+    except ManualWrapperError:
+        return None
+    if value is decoded:
+        return None
+    import json
+
+    return value if isinstance(value, str) else json.dumps(value)
+
+
 def apply_tool_results(engine, pending: dict[str, dict], results: list[ToolResult], session_meta: Meta,
                        initial_meta: dict[str, Meta] | None = None) -> tuple[Meta, dict[str, Any]]:
     """Run result / session-after blocks for results answering pending calls.

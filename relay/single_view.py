@@ -1,20 +1,27 @@
 """Single-LLM mode: forward to the provider in its own format, police the tool calls and results.
 
 Tool results the client sends are checked against the pending calls (result / session-after blocks,
-manual wrapper, guardrails) and rewritten before they reach the model; proposed tool calls are checked
-(session-before and check rules, guardrails) before they reach the client, and get ``tc-`` ids that we map
-back to the upstream's ids when the conversation returns.
+manual wrapper, guardrails) and rewritten before they reach the model; every other tool result and tool call
+of the history the client resends is guarded too (``SessionGuardrails.guard_request``: whoever produced it,
+on every turn, from the session's memo when seen before). Proposed tool calls are checked (session-before and
+check rules, guardrails) before they reach the client, and get ``tc-`` ids that we map back to the upstream's
+ids when the conversation returns.
+
+Metering: a streamed answer is metered and its session saved as soon as the upstream's end is known and
+before the client receives the final event (``pump(..., on_done=)``), so a client that drops the connection
+right after ``data: [DONE]`` is metered like any other; a client that goes away earlier leaves a request
+marked cancelled (499) with the usage the upstream had reported by then.
 """
 
 from __future__ import annotations
 
-import json
+import asyncio
 
 from . import session_store
 from .formats import FORMATS, pump
 from .formats import chat as chat_format
 from .formats import responses as responses_format
-from .formats.model import ToolCall
+from .formats.model import ToolCall, Usage
 from .guardrails_glue import SessionGuardrails
 from .meta import DEFAULT_META
 from .pipeline import (
@@ -27,8 +34,9 @@ from .pipeline import (
     sse_response,
     tool_call_id,
 )
-from .providers import UpstreamError, generation_params, open_stream, post_json
-from .single import apply_tool_results, build_engine, check_proposed_calls
+from .providers import generation_params, open_stream, post_json
+from .single import apply_tool_results, build_engine, check_proposed_calls, wrapped_value_text
+from .streaming import shielded
 
 PATH_KIND = {"chat": "chat", "messages": "messages", "responses": "responses"}
 
@@ -51,30 +59,27 @@ def _start_turn(call: Call) -> None:
 
 
 async def _apply_results(call: Call, engine, guards: SessionGuardrails) -> dict:
-    """Record tool results for pending calls; returns the body rewritten for the model."""
+    """Record tool results for pending calls; returns the body as the model may see it: those results as
+    the policy and guardrails decided, and every other tool result and tool call of the history guarded
+    too (``SessionGuardrails.guard_request``)."""
     st = call.state
     results = [r for r in call.decoded.trailing_tool_results if r.call_id in st["pending"]]
-    body = call.body
-    if not results:
-        return body
-    scans = {r.call_id: await guards.scan_result(call, r.call_id, r.content) for r in results}
-    session_meta, unwrapped = apply_tool_results(engine, st["pending"], results, meta_of(st),
-                                                 {cid: scan.meta for cid, scan in scans.items()})
-    st["session_meta"] = session_meta.to_json()
-    replaced: dict[str, str] = {}
-    for r in results:
-        text = scans[r.call_id].text
-        if r.call_id in unwrapped and not scans[r.call_id].block_reason:
-            value = unwrapped[r.call_id]
-            text = value if isinstance(value, str) else json.dumps(value)
-        if text != r.content:
-            replaced[r.call_id] = text
-        pending = st["pending"].pop(r.call_id)
-        session_event(call, "tool_result", call_id=r.call_id, tool=pending["tool"], content=text[:4000],
-                      meta=scans[r.call_id].meta.to_json())
-    if replaced:
-        body = FORMATS[call.route.api].rewrite_tool_results(body, lambda cid, content: replaced.get(cid))
-    return body
+    delivered: dict[str, str] = {}
+    if results:
+        # A caller's metadata wrapper (sqrt.md §7) is for us: the model gets (and the guardrails scan) its value.
+        scans = {r.call_id: await guards.scan_result(call, r.call_id, wrapped_value_text(r.content) or r.content)
+                 for r in results}
+        session_meta, _ = apply_tool_results(engine, st["pending"], results, meta_of(st),
+                                             {cid: scan.meta for cid, scan in scans.items()})
+        st["session_meta"] = session_meta.to_json()
+        for r in results:
+            text = scans[r.call_id].text
+            delivered[r.call_id] = text
+            guards.remember_delivered(r.content, scans[r.call_id])
+            pending = st["pending"].pop(r.call_id)
+            session_event(call, "tool_result", call_id=r.call_id, tool=pending["tool"], content=text[:4000],
+                          meta=scans[r.call_id].meta.to_json())
+    return await guards.guard_request(call, call.body, delivered)
 
 
 def _upstream_request(call: Call, body: dict, stream: bool) -> tuple[str, dict]:
@@ -195,37 +200,53 @@ async def run_single(call: Call, request):
     fmt = FORMATS[api]
     engine = build_engine(call.state["config"], dual_llm=False)
     guards = SessionGuardrails.for_state(call.state)
-    _start_turn(call)
-    body = await _apply_results(call, engine, guards)
-    body = await _filter_tools(call, body, guards)
-    stream = bool(call.decoded.stream)
-    path_kind, upstream = _upstream_request(call, body, stream)
-    azure_responses = api == "responses" and path_kind == "chat"
-
-    if not stream:
-        answer = await post_json(call.route.provider, path_kind, upstream, call.api_key)
-        if azure_responses:
-            answer = responses_format.from_chat_answer(answer, model=call.models[0],
-                                                       extra=responses_format.response_echo(call.body))
-        proposed = fmt.extract_tool_calls(answer)
-        if proposed:
-            allowed, denial = await _decide(call, engine, guards, proposed)
-            fmt.filter_tool_calls(answer, set(allowed), denial)
-            redactions = guards.pending_argument_rewrites
-            if redactions:
-                fmt.rewrite_answer_arguments(answer, lambda cid, name, args: redactions.get(cid))
-            fmt.rewrite_answer_ids(answer, _new_id_factory(call, {c.id: _redacted(c, redactions) for c in proposed}))
-        call.usage = fmt.extract_usage(answer) + guards.usage
-        remaining = fmt.extract_tool_calls(answer)
-        _end_of_answer(call, bool(remaining), fmt.extract_text(answer))
-        if api == "responses" and isinstance(answer.get("id"), str):
-            await session_store.aremember_response(answer["id"], call.session_id)
-        return json_response(answer, call)
-
+    answer_usage = Usage()
     try:
-        events = await open_stream(call.route.provider, path_kind, upstream, call.api_key)
-    except UpstreamError:
+        _start_turn(call)
+        body = await _apply_results(call, engine, guards)
+        body = await _filter_tools(call, body, guards)
+        stream = bool(call.decoded.stream)
+        path_kind, upstream = _upstream_request(call, body, stream)
+        azure_responses = api == "responses" and path_kind == "chat"
+        if stream:
+            events = await open_stream(call.route.provider, path_kind, upstream, call.api_key)
+            return _stream(call, engine, guards, events, azure_responses)
+        answer = await post_json(call.route.provider, path_kind, upstream, call.api_key)
+        answer_usage = fmt.extract_usage(answer)
+        return await _answer(call, engine, guards, answer, azure_responses)
+    except asyncio.CancelledError:
+        # The client went away (Django cancels the request's task): the LLM calls made so far are metered.
+        _cancelled(call, answer_usage + guards.usage)
         raise
+
+
+async def _answer(call: Call, engine, guards: SessionGuardrails, answer: dict, azure_responses: bool):
+    """A complete upstream answer: policy and guardrails on its tool calls, usage, session, response."""
+    api = call.route.api
+    fmt = FORMATS[api]
+    if azure_responses:
+        answer = responses_format.from_chat_answer(answer, model=call.models[0],
+                                                   extra=responses_format.response_echo(call.body))
+    proposed = fmt.extract_tool_calls(answer)
+    if proposed:
+        allowed, denial = await _decide(call, engine, guards, proposed)
+        fmt.filter_tool_calls(answer, set(allowed), denial)
+        redactions = guards.pending_argument_rewrites
+        if redactions:
+            fmt.rewrite_answer_arguments(answer, lambda cid, name, args: redactions.get(cid))
+        fmt.rewrite_answer_ids(answer, _new_id_factory(call, {c.id: _redacted(c, redactions) for c in proposed}))
+    call.usage = fmt.extract_usage(answer) + guards.usage
+    remaining = fmt.extract_tool_calls(answer)
+    _end_of_answer(call, bool(remaining), fmt.extract_text(answer))
+    if api == "responses" and isinstance(answer.get("id"), str):
+        await session_store.aremember_response(answer["id"], call.session_id)
+    return json_response(answer, call)
+
+
+def _stream(call: Call, engine, guards: SessionGuardrails, events, azure_responses: bool):
+    """Relay the upstream stream; the request is metered and saved as soon as its end is known."""
+    api = call.route.api
+    fmt = FORMATS[api]
     proposed_by_id: dict[str, ToolCall] = {}
     if azure_responses:
         relay = responses_format.ChatToResponsesRelay(
@@ -243,20 +264,45 @@ async def run_single(call: Call, request):
             proposed_by_id[c.id] = c
         return await _decide(call, engine, guards, pending)
 
-    async def chunks():
-        call.streamed = True
+    finished = False
+
+    async def complete() -> None:
+        """The upstream's answer is complete (usage, tool calls, text): meter and save the request now,
+        before the client receives the end of the stream (pump's ``on_done``)."""
+        nonlocal finished
+        finished = True
+        call.usage = relay.usage + guards.usage
         try:
-            async for chunk in pump(relay, events, decide):
-                yield chunk
-            call.usage = relay.usage + guards.usage
             _end_of_answer(call, bool(relay.tool_calls), relay.text)
             resp_id = getattr(relay, "response_id", None)
             if api == "responses" and resp_id:
                 await session_store.aremember_response(resp_id, call.session_id)
         finally:
-            await finish(call)
+            await shielded(finish(call))
+
+    async def chunks():
+        nonlocal finished
+        call.streamed = True
+        try:
+            async for chunk in pump(relay, events, decide, on_done=complete):
+                yield chunk
+        finally:
+            if not finished:
+                # The client went away before the end: what the upstream reported so far is metered, and the
+                # request is marked cancelled (closing pump has closed the upstream request).
+                finished = True
+                _cancelled(call, relay.usage + guards.usage)
+                await shielded(finish(call))
 
     return sse_response(chunks(), call)
+
+
+def _cancelled(call: Call, usage) -> None:
+    """The client went away before the answer was complete: the request is logged as cancelled (HTTP 499,
+    the usual "client closed request") with the usage the upstream reported until then."""
+    call.usage = usage
+    call.status, call.error_kind = 499, "cancelled"
+    call.error_message = "The client closed the connection before the answer was complete"
 
 
 def _redacted(c: ToolCall, redactions: dict) -> ToolCall:

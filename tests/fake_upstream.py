@@ -397,6 +397,7 @@ class FakeUpstream:
         self.reply: Callable[[RecordedRequest], Reply | None] | None = None
         self.aborted_streams = 0
         self.completed_streams = 0
+        self._epoch = 0  # bumped by reset(): a stream counts only for the test that started it
         self._queue: deque[Reply] = deque()
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -422,6 +423,7 @@ class FakeUpstream:
             self.reply = None
             self.aborted_streams = 0
             self.completed_streams = 0
+            self._epoch += 1
 
     @property
     def pending_replies(self) -> int:
@@ -558,6 +560,10 @@ class FakeUpstream:
         resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache",
                                            **reply.headers})
         await resp.prepare(request)
+        # A stream left behind by an earlier test (say one whose client timed out while this server slept
+        # between two events) notices that its client is gone only at its next write, maybe seconds later and
+        # in another test: it must not count there (that made "aborted_streams == 1" checks flaky).
+        epoch = self._epoch
         try:
             if reply.forever:
                 events = events[:1]
@@ -575,11 +581,14 @@ class FakeUpstream:
                 if request.transport is None or request.transport.is_closing():
                     raise ConnectionResetError("client went away")
             await resp.write_eof()
-            self.completed_streams += 1
+            if epoch == self._epoch:
+                self.completed_streams += 1
         except (ConnectionResetError, RuntimeError):  # the client went away (relay cancelled the request)
-            self.aborted_streams += 1
+            if epoch == self._epoch:
+                self.aborted_streams += 1
         except asyncio.CancelledError:
-            self.aborted_streams += 1
+            if epoch == self._epoch:
+                self.aborted_streams += 1
             raise
         return resp
 

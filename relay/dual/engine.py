@@ -840,14 +840,19 @@ class DualEngine:
         try:
             out = g.scan_deterministic(value, where=where)
             from relay.guardrails import text_for_classification
+            from relay.guardrails.memo import session_memo
 
-            for req in g.classifier_requests(text_for_classification(out.value)):
-                try:
-                    c = await self._call_llm("qllm", req.system_prompt, [{"role": "user", "content": req.user_prompt}],
-                                             req.json_schema)
-                    finding = g.interpret_classification(req.name, _parsed(c) if _parsed(c) is not None else c.text)
-                except (LLMFailure, ValueError) as e:
-                    finding = g.classification_error(req.name, e)
+            async def ask(req):
+                c = await self._call_llm("qllm", req.system_prompt, [{"role": "user", "content": req.user_prompt}],
+                                         req.json_schema)
+                return _parsed(c) if _parsed(c) is not None else c.text
+
+            # LLM classifier verdicts are remembered by content hash in the session's state (the same content,
+            # e.g. a force_to_cache hit or a repeated tool result, is classified once).
+            memo = getattr(self, "_guard_memo", None)
+            if memo is None:
+                memo = self._guard_memo = session_memo(g)
+            for finding in await g.classify(text_for_classification(out.value), ask, memo):
                 out = out.with_finding(finding)
         except Exception as e:  # noqa: BLE001 - a guardrail bug must not break the turn
             self.events.append({"type": "guardrail", "where": where, "tool": tool, "call_id": call_id,

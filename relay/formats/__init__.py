@@ -11,7 +11,10 @@ name through ``FORMATS[api]``:
     filter_tool_calls(answer, allowed_ids, denial_text)         (drop denied upstream calls)
     rewrite_answer_ids(answer, new_id) / rewrite_ids_in_request(body, mapping)
     rewrite_tool_results(body, fn) / rewrite_answer_arguments(answer, fn)   (guardrails, manual wrapper)
-    <Api>StreamRelay(new_id, ...)                               (upstream stream -> client stream, sse.pump)
+    rewrite_call_arguments(body, fn)                            (guardrails on the history's tool calls)
+    <Api>StreamRelay(new_id, ...)                               (upstream stream -> client stream, sse.pump;
+                                                                 ``done`` once the final events are out,
+                                                                 ``pump(..., on_done=)`` meters before them)
 """
 
 from . import chat, messages, responses

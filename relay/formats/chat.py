@@ -23,6 +23,7 @@ from .model import (
     now,
     opt_type,
     parse_arguments,
+    replace_tool_text,
     req_str,
     tool_text,
 )
@@ -428,17 +429,50 @@ def sanitize_answer(answer: dict) -> dict:
 
 
 def rewrite_tool_results(body: dict, fn: Callable[[str, str], str | None]) -> dict:
-    """Copy of ``body`` whose tool messages' text is ``fn(call_id, text)`` (None keeps it; copy-on-write)."""
+    """Copy of ``body`` whose tool messages' text is ``fn(call_id, text)`` (None keeps it; copy-on-write).
+
+    Every tool (and legacy ``function``) message of the history is passed to ``fn``, in order."""
     msgs = body.get("messages")
     if not isinstance(msgs, list):
         return body
     out, changed = [], False
     for m in msgs:
-        if isinstance(m, dict) and m.get("role") == "tool":
+        if isinstance(m, dict) and m.get("role") in ("tool", "function"):
             text = tool_text(m.get("content"))
-            new = fn(str(m.get("tool_call_id") or ""), text) if text is not None else None
+            cid = m.get("tool_call_id") if m.get("role") == "tool" else m.get("name")
+            new = fn(str(cid or ""), text) if text is not None else None
             if new is not None and new != text:
-                m, changed = {**m, "content": new}, True
+                m, changed = {**m, "content": replace_tool_text(m.get("content"), new)}, True
+        out.append(m)
+    return {**body, "messages": out} if changed else body
+
+
+def rewrite_call_arguments(body: dict, fn: Callable[[str, Any], Any]) -> dict:
+    """Copy of ``body`` whose assistant tool calls' wire arguments (a JSON string) are ``fn(call_id, raw)``
+    (None keeps them; copy-on-write). Every tool call of the history is passed to ``fn``, in order."""
+    msgs = body.get("messages")
+    if not isinstance(msgs, list):
+        return body
+    out, changed = [], False
+    for m in msgs:
+        if isinstance(m, dict) and m.get("role") == "assistant":
+            calls = m.get("tool_calls")
+            if isinstance(calls, list):
+                new_calls, touched = [], False
+                for c in calls:
+                    fn_obj = c.get("function") if isinstance(c, dict) else None
+                    if isinstance(fn_obj, dict) and fn_obj.get("arguments") is not None:
+                        new = fn(str(c.get("id") or ""), fn_obj["arguments"])
+                        if new is not None and new != fn_obj["arguments"]:
+                            c, touched = {**c, "function": {**fn_obj, "arguments": new}}, True
+                    new_calls.append(c)
+                if touched:
+                    m, changed = {**m, "tool_calls": new_calls}, True
+            fc = m.get("function_call")
+            if isinstance(fc, dict) and fc.get("arguments") is not None:
+                new = fn(str(fc.get("name") or ""), fc["arguments"])
+                if new is not None and new != fc["arguments"]:
+                    m, changed = {**m, "function_call": {**fc, "arguments": new}}, True
         out.append(m)
     return {**body, "messages": out} if changed else body
 
@@ -490,6 +524,10 @@ class ChatStreamRelay:
     @property
     def awaiting_decision(self) -> bool:
         return self._awaiting
+
+    @property
+    def done(self) -> bool:
+        return self._done
 
     @property
     def pending(self) -> list[ToolCall]:

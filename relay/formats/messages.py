@@ -21,6 +21,7 @@ from .model import (
     normalise_json_schema_format,
     opt_type,
     parse_arguments,
+    replace_tool_text,
     req_str,
     tool_text,
 )
@@ -442,9 +443,32 @@ def rewrite_tool_results(body: dict, fn: Callable[[str, str], str | None]) -> di
                     text = tool_text(b.get("content")) if b.get("content") is not None else ""
                     new = fn(str(b.get("tool_use_id") or ""), text) if text is not None else None
                     if new is not None and new != text:
-                        b, changed = {**b, "content": new}, True
+                        b, changed = {**b, "content": replace_tool_text(b.get("content"), new)}, True
                 blocks.append(b)
             m = {**m, "content": blocks}
+        out.append(m)
+    return {**body, "messages": out} if changed else body
+
+
+def rewrite_call_arguments(body: dict, fn: Callable[[str, Any], Any]) -> dict:
+    """Copy of ``body`` whose ``tool_use`` blocks' ``input`` (an object) is ``fn(id, input)`` (None keeps it;
+    copy-on-write). Every tool call of the history is passed to ``fn``, in order."""
+    msgs = body.get("messages")
+    if not isinstance(msgs, list):
+        return body
+    out, changed = [], False
+    for m in msgs:
+        content = m.get("content") if isinstance(m, dict) and m.get("role") == "assistant" else None
+        if isinstance(content, list):
+            blocks, touched = [], False
+            for b in content:
+                if isinstance(b, dict) and b.get("type") == "tool_use" and b.get("input") is not None:
+                    new = fn(str(b.get("id") or ""), b["input"])
+                    if new is not None and new != b["input"]:
+                        b, touched = {**b, "input": new}, True
+                blocks.append(b)
+            if touched:
+                m, changed = {**m, "content": blocks}, True
         out.append(m)
     return {**body, "messages": out} if changed else body
 
@@ -495,6 +519,10 @@ class MessagesStreamRelay:
     @property
     def awaiting_decision(self) -> bool:
         return self._awaiting
+
+    @property
+    def done(self) -> bool:
+        return self._done
 
     @property
     def pending(self) -> list[ToolCall]:

@@ -338,3 +338,22 @@ def tool_text(content: Any) -> str | None:
         return "".join(p.get("text", "") for p in content
                        if isinstance(p, dict) and p.get("type") in ("text", "input_text"))
     return None
+
+
+def replace_tool_text(content: Any, new: str) -> Any:
+    """A tool result's content with its text replaced by ``new`` (the inverse of ``tool_text``).
+
+    A string becomes ``new``; in a list of parts the first text part gets ``new``, the other text parts are
+    dropped and every other part (images, files) is kept where it was."""
+    if not isinstance(content, list):
+        return new
+    out: list[Any] = []
+    placed = False
+    for part in content:
+        if isinstance(part, dict) and part.get("type") in ("text", "input_text"):
+            if not placed:
+                out.append({**part, "text": new})
+                placed = True
+            continue
+        out.append(part)
+    return out if placed else new

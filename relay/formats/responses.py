@@ -24,6 +24,7 @@ from .model import (
     now,
     opt_type,
     parse_arguments,
+    replace_tool_text,
     req_str,
     tool_text,
 )
@@ -511,7 +512,23 @@ def rewrite_tool_results(body: dict, fn: Callable[[str, str], str | None]) -> di
             text = tool_text(it.get("output"))
             new = fn(str(it.get("call_id") or ""), text) if text is not None else None
             if new is not None and new != text:
-                it, changed = {**it, "output": new}, True
+                it, changed = {**it, "output": replace_tool_text(it.get("output"), new)}, True
+        out.append(it)
+    return {**body, "input": out} if changed else body
+
+
+def rewrite_call_arguments(body: dict, fn: Callable[[str, Any], Any]) -> dict:
+    """Copy of ``body`` whose ``function_call`` items' ``arguments`` (a JSON string) are ``fn(call_id, raw)``
+    (None keeps them; copy-on-write). Every tool call of the input is passed to ``fn``, in order."""
+    items = body.get("input")
+    if not isinstance(items, list):
+        return body
+    out, changed = [], False
+    for it in items:
+        if isinstance(it, dict) and it.get("type") == "function_call" and it.get("arguments") is not None:
+            new = fn(str(it.get("call_id") or ""), it["arguments"])
+            if new is not None and new != it["arguments"]:
+                it, changed = {**it, "arguments": new}, True
         out.append(it)
     return {**body, "input": out} if changed else body
 
@@ -561,6 +578,17 @@ class ResponsesStreamRelay:
     @property
     def awaiting_decision(self) -> bool:
         return self._awaiting
+
+    @property
+    def done(self) -> bool:
+        return self._done
+
+    @property
+    def response_id(self) -> str | None:
+        """The id of the response the client receives (to find the session by ``previous_response_id``)."""
+        final = (self._final or {}).get("response") if isinstance(self._final, dict) else None
+        rid = (final or {}).get("id") if isinstance(final, dict) else None
+        return rid or self._em.base.get("id")
 
     @property
     def pending(self) -> list[ToolCall]:
@@ -865,6 +893,11 @@ class ChatToResponsesRelay(_chat.ChatStreamRelay):
         self._em = ResponsesEmitter(model=model, id=id, extra=extra)
         self._r_finish: str | None = None
         self.status: str | None = None
+
+    @property
+    def response_id(self) -> str | None:
+        """The id of the response the client receives (to find the session by ``previous_response_id``)."""
+        return self._em.base.get("id")
 
     def _emit(self, obj: dict, raw: str) -> list[bytes]:
         em = self._em

@@ -6,11 +6,14 @@ preceded by an ``event:`` line (Anthropic and Responses streams name their event
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from typing import Any, NamedTuple, Protocol
 
 from ._json import dumps
 from .model import ToolCall, Usage
+
+logger = logging.getLogger(__name__)
 
 
 class SSEEvent(NamedTuple):
@@ -128,6 +131,12 @@ class StreamRelay(Protocol):
     @property
     def awaiting_decision(self) -> bool: ...
 
+    @property
+    def done(self) -> bool:
+        """True once the stream's final event(s) were produced (by ``feed``, ``decide``, ``end`` or ``abort``):
+        everything the upstream reported (``usage``, ``tool_calls``, ``text``) is known from then on."""
+        ...
+
     def feed(self, ev: SSEEvent) -> list[bytes]: ...
 
     def decide(self, allowed_ids: Collection[str], denial_text: str | None = None) -> list[bytes]: ...
@@ -147,13 +156,28 @@ async def pump(
     decide: Callable[[list[ToolCall]], Awaitable[Decision]] | None = None,
     *,
     error_message: Callable[[BaseException], str] = str,
+    on_done: Callable[[], Awaitable[None]] | None = None,
 ) -> AsyncIterator[bytes]:
     """Drive ``relay`` over upstream ``events``; yields the bytes to send to the client.
 
     ``decide(pending_calls)`` is awaited when complete tool calls are held back; None allows every call.
     Exceptions from ``events`` (UpstreamError, …) after the first event become ``relay.abort(message)``.
+    ``on_done()`` is awaited once, as soon as the relay has produced its final event(s) and *before* the first
+    of them is yielded: the upstream's usage, the tool calls and the text are complete by then, so the caller
+    can meter and save the request before the client holds the end of the stream (a client that drops the
+    connection right after ``data: [DONE]`` must not escape metering). It is not called when the stream is
+    closed before its end.
     Closing this generator (client disconnect) closes ``events`` and so cancels the upstream request.
     """
+    called = on_done is None
+
+    async def _finished() -> None:
+        nonlocal called
+        called = True
+        try:
+            await on_done()
+        except Exception:  # noqa: BLE001 - bookkeeping must not cut the client's stream short
+            logger.exception("stream on_done callback failed")
 
     async def _decision() -> list[bytes]:
         pending = relay.pending
@@ -167,19 +191,23 @@ async def pump(
             async for ev in events:
                 out = relay.feed(ev)
                 for chunk in out:
+                    if not called and relay.done:
+                        await _finished()
                     yield chunk
                 while relay.awaiting_decision:
                     for chunk in await _decision():
+                        if not called and relay.done:
+                            await _finished()
                         yield chunk
             out = relay.end()
-            for chunk in out:
-                yield chunk
             while relay.awaiting_decision:
-                for chunk in await _decision():
-                    yield chunk
+                out += await _decision()
         except Exception as exc:  # noqa: BLE001 - any upstream failure ends the stream cleanly
-            for chunk in relay.abort(error_message(exc)):
-                yield chunk
+            out = relay.abort(error_message(exc))
+        if not called:
+            await _finished()
+        for chunk in out:
+            yield chunk
     finally:
         aclose = getattr(events, "aclose", None)
         if aclose is not None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 from relay.meta import Meta
@@ -16,7 +16,16 @@ from .classifiers import (
     interpret,
 )
 from .detectors import Detector, Span
-from .scan import apply_spans, argument_name, collect, find_spans, format_path, rebuild
+from .scan import (
+    apply_edits,
+    apply_spans,
+    argument_name,
+    collect,
+    find_spans,
+    format_path,
+    rebuild,
+    text_edits,
+)
 from .types import (
     BLOCKER_NAMES,
     CLASSIFIER_NAMES,
@@ -29,6 +38,7 @@ from .types import (
     ClassifierRequest,
     Finding,
     GuardrailOutcome,
+    TextScan,
 )
 
 # kind -> (singular, plural) for log sentences
@@ -119,10 +129,34 @@ class Guardrails:
         the arguments) and are masked in ``value``. ``where="tool_result"``: PII is redacted and URLs/file paths
         are masked; nothing blocks. Keys and non-string scalars are kept (integers that are payment card
         numbers are replaced by the placeholder string)."""
+        return self._scan(value, where)[0]
+
+    def scan_text(self, text: str, *, where: str = "tool_result") -> TextScan:
+        """``scan_deterministic`` on a tool result's (or arguments') text, JSON or not, answering with the text
+        to forward: the input with each redacted/masked span replaced *in place* (its JSON formatting kept,
+        so the same input always gives the same output), and the ``edits`` that make it
+        (``[(start, end, kind), ...]`` in the input; ``relay.guardrails.scan.apply_edits``), which are all a
+        cache needs to keep. ``edits`` is None in the rare cases only a re-serialised copy of the redacted
+        value could be made (a card number written as a JSON number, duplicate keys)."""
+        try:
+            value, is_json = json.loads(text), True
+        except ValueError:
+            value, is_json = text, False
+        outcome, c, per, keep = self._scan(value, where)
+        if not outcome.changed:
+            return TextScan(outcome, text, [])
+        edits = text_edits(text, is_json, c, per, keep) if c is not None else None
+        if edits is not None:
+            return TextScan(outcome, apply_edits(text, edits), edits)
+        new = json.dumps(outcome.value, ensure_ascii=False) if is_json else outcome.value
+        return TextScan(outcome, new if isinstance(new, str) else json.dumps(new), None)
+
+    def _scan(self, value: Any, where: str) -> tuple[GuardrailOutcome, Any, dict, frozenset]:
+        """The outcome, and what produced it: the collected strings, their spans, the guardrails kept."""
         if where not in WHERES:
             raise ValueError(f"where must be one of {WHERES}, not {where!r}")
         if not self.has_deterministic:
-            return GuardrailOutcome(value=value, where=where)
+            return GuardrailOutcome(value=value, where=where), None, {}, frozenset()
         args = where == "tool_args"
         c = collect(
             value,
@@ -132,10 +166,10 @@ class Guardrails:
             min_score=self._detector.min_score,
         )
         per = find_spans(c, self._detector)
-        if not per and not c.ints:
-            return GuardrailOutcome(value=value, where=where)
-
         keep = frozenset({PII}) if self._pii_monitor else frozenset()
+        if not per and not c.ints:
+            return GuardrailOutcome(value=value, where=where), c, per, keep
+
         replacements: dict[int, str] = {}
         # (guardrail, kind) -> [count, paths]
         groups: dict[tuple[str, str], list[Any]] = {}
@@ -162,7 +196,7 @@ class Guardrails:
             if action == "blocked":
                 block_reasons.append(_block_reason(guardrail, kind, paths))
         findings.sort(key=lambda f: (f.guardrail, f.kind))
-        return GuardrailOutcome(
+        outcome = GuardrailOutcome(
             value=rebuild(value, replacements, int_replacements),
             where=where,
             findings=tuple(findings),
@@ -170,6 +204,7 @@ class Guardrails:
             blocked=bool(block_reasons),
             block_reason="; ".join(sorted(block_reasons)) if block_reasons else None,
         )
+        return outcome, (c if not int_replacements else None), per, keep
 
     # -- LLM classifiers -------------------------------------------------------------------------------
 
@@ -195,6 +230,36 @@ class Guardrails:
         if setting is None:
             return None
         return interpret(setting, parsed)
+
+    async def classify(
+        self, text: str, ask: Callable[[ClassifierRequest], Awaitable[Any]], memo: Any = None
+    ) -> list[Finding]:
+        """Run the LLM classifiers on ``text``: ``await ask(request)`` returns the parsed reply (or its text).
+
+        With a ``memo`` (``relay.guardrails.memo.ScanMemo``) each classifier's verdict on a text is asked once
+        and remembered; a failed call or an unusable reply becomes ``classification_error`` (not remembered,
+        so a later request tries again). Returns the findings (verdicts below the threshold give none)."""
+        from .memo import MISS, verdict_key
+
+        out: list[Finding] = []
+        for req in self.classifier_requests(text):
+            key = verdict_key(req) if memo is not None else ""
+            if memo is not None:
+                hit = memo.get_verdict(key)
+                if hit is not MISS:
+                    if hit is not None:
+                        out.append(hit)
+                    continue
+            try:
+                finding = self.interpret_classification(req.name, await ask(req))
+            except Exception as exc:  # noqa: BLE001 - a failed classification is logged, not fatal
+                finding = self.classification_error(req.name, exc)
+            else:
+                if memo is not None:
+                    memo.put_verdict(key, finding)
+            if finding is not None:
+                out.append(finding)
+        return out
 
     @staticmethod
     def classification_error(name: str, error: Exception | str) -> Finding:

@@ -8,6 +8,7 @@ untouched value is returned as the very same object.
 
 from __future__ import annotations
 
+import re
 from bisect import bisect_right
 from functools import lru_cache
 from typing import Any
@@ -188,3 +189,95 @@ def argument_name(path: tuple) -> str:
     """How a block reason names a tool-call argument: ``url``, ``options.urls[1]``."""
     text = format_path(path)
     return text[2:] if text.startswith("$.") else text
+
+
+# ------------------------------------------------------------------------------- in-place edits of a text
+
+_STRING_LITERAL = re.compile(r'"(?:[^"\\]|\\.)*"', re.S)
+_SPACE = frozenset(" \t\r\n")
+
+
+def _value_literals(text: str) -> list[tuple[int, int]]:
+    """(start, end) of the string literals of a JSON text that are values (not object keys), in order."""
+    out = []
+    n = len(text)
+    for m in _STRING_LITERAL.finditer(text):
+        end = m.end()
+        j = end
+        while j < n and text[j] in _SPACE:
+            j += 1
+        if j < n and text[j] == ":":
+            continue
+        out.append((m.start(), end))
+    return out
+
+
+def _offset_map(body: str) -> list[int]:
+    """For a JSON string literal's body (between the quotes): raw offset of each decoded character, plus the
+    end. Escapes (``\\n``, ``\\"``, ``\\uXXXX``, surrogate pairs) take several raw characters for one."""
+    offsets = []
+    i, n = 0, len(body)
+    while i < n:
+        offsets.append(i)
+        if body[i] != "\\":
+            i += 1
+        elif body[i + 1] != "u":
+            i += 2
+        else:
+            code = int(body[i + 2 : i + 6], 16)
+            if 0xD800 <= code < 0xDC00 and body[i + 6 : i + 8] == "\\u" and \
+                    0xDC00 <= int(body[i + 8 : i + 12], 16) < 0xE000:
+                i += 12  # one non-BMP character
+            else:
+                i += 6
+    offsets.append(n)
+    return offsets
+
+
+def text_edits(text: str, is_json: bool, c: _Collected, per: dict[int, list[Span]],
+               keep: frozenset[str]) -> list[tuple[int, int, str]] | None:
+    """The spans of ``per`` (offsets in the collected strings) as ``(start, end, kind)`` edits of ``text``,
+    the text the strings were decoded from; None when they cannot be located (duplicate keys...)."""
+    if not is_json:
+        if len(c.strings) != 1 or c.strings[0] != text:
+            return None
+        return [(sp.start, sp.end, sp.kind) for sp in per.get(0, ()) if sp.guardrail not in keep]
+    literals = _value_literals(text)
+    if len(literals) != len(c.strings):
+        return None
+    edits: list[tuple[int, int, str]] = []
+    for i in sorted(per):
+        spans = [sp for sp in per[i] if sp.guardrail not in keep]
+        if not spans:
+            continue
+        start, end = literals[i]
+        body = text[start + 1 : end - 1]
+        if "\\" in body:
+            offsets = _offset_map(body)
+            if len(offsets) != len(c.strings[i]) + 1:
+                return None
+        elif len(body) == len(c.strings[i]):
+            offsets = None
+        else:
+            return None
+        base = start + 1
+        for sp in spans:
+            if offsets is None:
+                edits.append((base + sp.start, base + sp.end, sp.kind))
+            else:
+                edits.append((base + offsets[sp.start], base + offsets[sp.end], sp.kind))
+    return edits
+
+
+def apply_edits(text: str, edits) -> str:
+    """``text`` with each ``(start, end, kind)`` span (in order, not overlapping) replaced by its placeholder."""
+    if not edits:
+        return text
+    parts: list[str] = []
+    pos = 0
+    for start, end, kind in edits:
+        parts.append(text[pos:start])
+        parts.append(PLACEHOLDERS[kind])
+        pos = end
+    parts.append(text[pos:])
+    return "".join(parts)

@@ -130,6 +130,17 @@ class GuardrailOutcome:
 
 
 @dataclass(frozen=True, slots=True)
+class TextScan:
+    """``Guardrails.scan_text``: the outcome, the text to forward and the in-place edits that made it
+    (``(start, end, kind)`` spans of the input replaced by ``PLACEHOLDERS[kind]``; None: ``text`` is a
+    re-serialised copy)."""
+
+    outcome: GuardrailOutcome
+    text: str
+    edits: list[tuple[int, int, str]] | None
+
+
+@dataclass(frozen=True, slots=True)
 class ClassifierRequest:
     """One structured-output call to make to the session's QLLM (PLLM in single-LLM mode).
 
