@@ -780,7 +780,8 @@ class DualEngine:
                 is_error = regex_error(content, fsm.get("detect_tool_error_regex_pattern"),
                                        _int_or(fsm.get("detect_tool_error_max_result_length"), None))
             elif detect == "llm":
-                is_error = await self._llm_detect_error(content)
+                shown = await self._guarded_llm_input(content, tool)
+                is_error = shown is None or await self._llm_detect_error(shown)
         initial = pe.initial_result_meta(args)
         wrap = bool(fsm.get("wrap_tool_result"))
         ok = True
@@ -862,6 +863,19 @@ class DualEngine:
             self.events.append({"type": "guardrail", "tool": tool, "call_id": call_id, **out.to_log()})
         return out
 
+    async def _guarded_llm_input(self, text: str, tool: str) -> str | None:
+        """What a quarantined-side LLM (parse_with_ai, verify_hypothesis, the tool-error detector) may see:
+        the configured guardrails apply to it as to every message the relay sends to an LLM, whoever
+        produced the data (tool results, or context variables the client passed). None when they block it,
+        or fail (closed)."""
+        if self.guardrails is None:
+            return text
+        out = await self._guard(text, "tool_result", tool, None)
+        if out is None or out.blocked:
+            return None
+        v = out.value
+        return v if isinstance(v, str) else json.dumps(v, ensure_ascii=False, default=str)
+
     # -------------------------------------------------------------------------- internal tools
     async def _run_internal(self, state: dict, turn: dict, tool: str, kwargs: dict[str, ValueWithMeta]) -> None:
         pe = self._policy(state)
@@ -896,6 +910,9 @@ class DualEngine:
             schema, wrapped = normalise_output_schema(spec.value if spec is not None else None)
         except SchemaError as e:
             return f"parse_with_ai: invalid output_schema: {e}", False
+        q = await self._guarded_llm_input(q, "parse_with_ai")
+        if q is None:
+            return "parse_with_ai: the input was blocked by guardrails", False
         messages = [{"role": "user", "content": q}]
         last = ""
         for _ in range(QLLM_ATTEMPTS):
@@ -925,6 +942,9 @@ class DualEngine:
         if data is not None:
             d = data.value if isinstance(data.value, str) else json.dumps(data.value, ensure_ascii=False, default=str)
             body += f"\n\nData:\n{d}"
+        body = await self._guarded_llm_input(body, "verify_hypothesis")
+        if body is None:
+            return "verify_hypothesis: the input was blocked by guardrails", False
         for _ in range(2):
             c = await self._call_llm("qllm", P.VERIFY_SYSTEM, [{"role": "user", "content": body}], P.VERIFY_SCHEMA)
             parsed = _parsed(c)

@@ -589,3 +589,36 @@ def test_policy_writes_to_argument_metadata_reach_the_program_variable():
     out = ChatClient(make_config(policy=policy), llm, tools=DOC_TOOLS).run("q", lambda n, a: "contents")
     frv = json.loads(out.content)["final_return_value"]
     assert frv["value"] == "DOC1" and "looked_up" in frv["meta"]["tags"]
+
+
+PII_FEATURES = {"classifiers": [{"name": "pii_redaction", "threshold": 0.5, "mode": None}], "blockers": []}
+
+
+def test_guardrails_cover_what_the_quarantined_llm_sees():
+    """parse_with_ai input from client context variables (not a tool result) is redacted before the QLLM
+    sees it, like every message the relay sends to an LLM."""
+    cfg = make_config(endpoint="lang-graph", fsm={"disable_rllm": True})
+    cfg["features"] = PII_FEATURES
+    prog = ('r = parse_with_ai(query=str(initial_state), output_schema={"type": "object", '
+            '"properties": {"ok": {"type": "boolean"}}, "required": ["ok"]})\nfinal_return_value = r')
+    llm = FakeLLM(qllm=[{"ok": True}])
+    initial = {"note": "mail jane.doe@example.com, card 4111 1111 1111 1111"}
+    client = ChatClient(cfg, llm, extra_body={
+        "user_provided_program": prog,
+        "context_vars": {"initial_state": {"value": initial, "meta": {"producers": [], "consumers": ["*"], "tags": []}}},
+    })
+    out = client.ask("summarise")
+    assert json.loads(out.content)["status"] == "success"
+    seen = json.dumps(llm.role_calls("qllm"))
+    assert "jane.doe@example.com" not in seen and "4111 1111 1111 1111" not in seen
+
+
+def test_guardrails_cover_the_tool_error_detector():
+    cfg = make_config(fsm={"detect_tool_errors": "llm", "disable_rllm": True})
+    cfg["features"] = PII_FEATURES
+    llm = FakeLLM(pllm=[py('d = get_internal_document(doc_id="D1")\nfinal_return_value = "ok"')],
+                  tool_result_error_detector_llm=[{"is_error": False}])
+    out = ChatClient(cfg, llm, tools=DOC_TOOLS).run("q", lambda n, a: "write to jane.doe@example.com")
+    assert json.loads(out.content)["status"] == "success"
+    detector = llm.role_calls("tool_result_error_detector_llm")
+    assert detector and "jane.doe@example.com" not in json.dumps(detector)
