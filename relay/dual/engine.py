@@ -594,10 +594,11 @@ class DualEngine:
             return None
         mode = self.fsm.get("reduced_grammar_for_rllm_review", "text")
         mode = {True: "text", False: "none", None: "text"}.get(mode, mode)
-        if mode == "bool":
+        tainted = res.final_return_value is not None and res.final_return_value.meta != DEFAULT_META
+        if mode == "bool" or tainted:
+            # A reviewer that read tool data may have been steered: only whether it passed reaches the planner.
             return "A reviewer judged that the final value does not fulfil the user's request. Write a new program."
-        if mode == "none" and res.final_return_value is not None and res.final_return_value.meta == DEFAULT_META:
-            # The reviewer's own words reach the planner only when it saw no tool data.
+        if mode == "none":
             return ("A reviewer judged that the final value does not fulfil the user's request: "
                     f"{str(review.get('explanation') or problem)[:500]}. Write a new program.")
         return (f"A reviewer judged that the final value does not fulfil the user's request "
@@ -692,7 +693,10 @@ class DualEngine:
         self.events.append(event)
         if not dec.allowed:
             if self.retry_policy and not turn["user"]:
-                fb = (f"The call to `{pname}` was denied by the security policy. "
+                # Which tool the program reached may depend on tool data: named only when it does not.
+                which = (f"The call to `{pname}`" if getattr(s, "context_meta", None) in (None, DEFAULT_META)
+                         else "A tool call")
+                fb = (f"{which} was denied by the security policy. "
                       "Write a program that accomplishes the request without that call, or with arguments "
                       "the policy allows.")
                 await self._next_attempt(state, turn, res, fb, failed=True, reason=dec.denial_message)

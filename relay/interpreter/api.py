@@ -67,6 +67,16 @@ class RunResult:
     pc: Meta = DEFAULT_META
 
     def _serialize(self, x: V, left: list[int] | None = None) -> ValueWithMeta:
+        # the same value under several names (final_return_value = a) is converted once
+        cache = self.__dict__.setdefault("_serialized", {})
+        hit = cache.get(id(x))
+        if hit is not None and hit[0] is x:
+            return hit[1]
+        vm = self._serialize_uncached(x, left)
+        cache[id(x)] = (x, vm)
+        return vm
+
+    def _serialize_uncached(self, x: V, left: list[int] | None = None) -> ValueWithMeta:
         vm = self._serialize_raw(x, left)
         if self.pc is DEFAULT_META or self.pc == DEFAULT_META:
             return vm
@@ -81,10 +91,14 @@ class RunResult:
         except (InterpreterError, RecursionError) as e:
             # (a namespace snapshot never fails; final_return_value was checked by run_program)
             meta = x.m if type(x.v) not in CONTAINERS or type(x.v) is tuple else mm(x.m, x.v.sm)
+            if left is not None:  # the shared budget ran out because of the values before this one
+                meta = mm(meta, left[1])
             return ValueWithMeta(f"<unserializable value: {getattr(e, 'reason', None) or e}>", meta)
         finally:
             if left is not None:
                 left[0] -= budget - w.budget
+        if left is not None:
+            left[1] = mm(left[1], meta)
         return ValueWithMeta(value, meta)
 
     @cached_property
@@ -98,8 +112,22 @@ class RunResult:
         """All program variables (context variables included), JSON-safe: sets/tuples -> lists (sets
         sorted), other objects -> str; each with the merge of its metadata (control-api.md §11.1)."""
         # Bounded as a whole (2x the value-size limit in nodes): many names for one huge value stay cheap.
-        left = [2 * self.limits.max_value_size]
-        return {name: self._serialize(x, left) for name, x in self.variables.items()}
+        left: list = [2 * self.limits.max_value_size, DEFAULT_META]  # nodes left, metas spent
+        # Values that do not depend on tool data go first: whether one of them still fits the shared
+        # budget must not depend on how large a tool-derived value was.
+        items = list(self.variables.items())
+        clean = {name for name, x in items if self._untainted(x)}
+        done = {name: self._serialize(x, left) for name, x in items if name in clean}
+        done.update({name: self._serialize(x, left) for name, x in items if name not in clean})
+        return {name: done[name] for name, _ in items}
+
+    def _untainted(self, x: V) -> bool:
+        if self.pc != DEFAULT_META:
+            return False
+        try:
+            return Walker(self.limits.max_nesting_depth, self.limits.max_value_size).eff(x) == DEFAULT_META
+        except (InterpreterError, RecursionError):
+            return False
 
 
 def _wrap_context(it: Interp, value: Any) -> V:

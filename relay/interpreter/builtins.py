@@ -220,6 +220,7 @@ def to_set(it: Any, x: V) -> VSet:
             return x.v
         s = VSet(x.v)
         s.sm = mm(x.v.sm, x.m)
+        it.alloc_slots(len(s))
         return s
     s = VSet()
     m = it.shallow(x)
@@ -320,7 +321,10 @@ def b_enumerate(it, args, kwargs):
 
 def b_zip(it, args, kwargs):
     (strict,) = bind(it, "zip", [], kwargs, ("strict",), 0)
-    lists = [it.iter_elems(a) for a in args]
+    lists = []
+    for a in args:  # zip(*[big] * 10**6): each argument is copied
+        lists.append(it.iter_elems(a))
+        it.w.tick(1 + (len(lists[-1]) >> 4))
     m = D
     for a in args:
         m = mm(m, it.shallow(a))
@@ -911,7 +915,7 @@ def d_get(it, recv, args, kwargs):
     k = args[0]
     d = recv.v
     e = d.get(it.hkey(k))
-    base = mm(mm(recv.m, d.sm), k.m)
+    base = mm(mm(recv.m, d.sm), it.kmeta(k))
     if e is None:
         e = args[1] if len(args) > 1 else NONE
     return V(e.v, mm(e.m, base))
@@ -959,10 +963,10 @@ def d_pop(it, recv, args, kwargs):
     k = args[0]
     d = recv.v
     key = it.hkey(k)
-    base = mm(mm(recv.m, d.sm), k.m)
+    base = mm(mm(recv.m, d.sm), it.kmeta(k))
+    it.touch(d, it.kmeta(k))  # whether anything was removed depends on the key
     if key in d:
         e = d.pop(key)
-        it.touch(d, k.m)
         return V(e.v, mm(e.m, base))
     if len(args) > 1:
         return V(args[1].v, mm(args[1].m, base))
@@ -976,13 +980,13 @@ def d_setdefault(it, recv, args, kwargs):
     k = args[0]
     d = recv.v
     key = it.hkey(k)
-    base = mm(mm(recv.m, d.sm), k.m)
+    base = mm(mm(recv.m, d.sm), it.kmeta(k))
+    it.touch(d, it.kmeta(k))  # whether anything was added depends on the key
     e = d.get(key)
     if e is None:
         e = it.store(args[1] if len(args) > 1 else NONE)
         it.check_size(len(d) + 1, "dict")
         d[key] = e
-        it.touch(d, k.m)
     return V(e.v, mm(e.m, base))
 
 
@@ -1032,11 +1036,15 @@ def st_add(it, recv, args, kwargs):
 def st_update(it, recv, args, kwargs):
     _no_kwargs(it, "update", kwargs)
     s = recv.v
+    before = len(s)
     for a in args:
         o = to_set(it, a)
+        it.w.tick(1 + (len(o) >> 6))
         s |= o
         it.touch(s, o.sm)
-    it.check_size(len(s), "set")
+        it.check_size(len(s), "set")
+    if len(s) > before:
+        it.alloc_slots(len(s) - before)
     return NONE
 
 
@@ -1049,7 +1057,9 @@ def _set_op(name: str) -> Any:
         m = recv.v.sm
         for a in args:
             o = to_set(it, a)
+            it.w.tick(1 + ((len(r) + len(o)) >> 6))  # s.union(*[s] * 10**6): each argument costs |r| + |o|
             r = VSet(op(r, o))
+            it.check_size(len(r), "set")
             m = mm(m, o.sm)
         if m is not D:
             r.sm = m
@@ -1072,7 +1082,7 @@ def _set_pred(name: str) -> Any:
 def st_discard(it, recv, args, kwargs):
     x = _one(it, "discard", args, kwargs)
     recv.v.discard(it.hkey(x))
-    it.touch(recv.v, x.m)
+    it.touch(recv.v, it.kmeta(x))
     return NONE
 
 
@@ -1080,9 +1090,9 @@ def st_remove(it, recv, args, kwargs):
     x = _one(it, "remove", args, kwargs)
     k = it.hkey(x)
     if k not in recv.v:
-        raise it.err("KeyError", k, mm(mm(recv.m, recv.v.sm), x.m))
+        raise it.err("KeyError", k, mm(mm(recv.m, recv.v.sm), it.kmeta(x)))
     recv.v.discard(k)
-    it.touch(recv.v, x.m)
+    it.touch(recv.v, it.kmeta(x))
     return NONE
 
 

@@ -227,6 +227,10 @@ class Interp:
     def plain(self, x: V) -> Any:
         return self.w.plain(x) if type(x.v) in CONTAINERS else x.v
 
+    def kmeta(self, x: V) -> Meta:
+        """The meta of a value used as a dict key or set element: a tuple's elements are part of it."""
+        return self.eff(x) if type(x.v) is tuple else x.m
+
     def hkey(self, x: V) -> Any:
         """A plain hashable key for dict/set operations (TypeError for unhashable values)."""
         v = x.v
@@ -440,7 +444,7 @@ class Interp:
                 self.check_size(len(v) + 1, "dict")
                 self.alloc_slots(1)
             v[k] = self.store(val)
-            self.touch(v, idx.m)
+            self.touch(v, self.kmeta(idx))
         elif t is VList:
             i = idx.v
             if type(i) is not int and type(i) is not bool:
@@ -537,7 +541,7 @@ class Interp:
                         pair.m,
                     )
                 d[self.hkey(items[0])] = self.store(items[1])
-                self.touch(d, items[0].m)
+                self.touch(d, self.kmeta(items[0]))
             self.touch(d, self.shallow(src))
         self.check_size(len(d), "dict")
 
@@ -666,7 +670,7 @@ class Interp:
             if not self.handling:
                 raise self.err("RuntimeError", "No active exception to reraise")
             pe = self.handling[-1]
-            raise ProgErr(pe.exc, self.lineno)
+            raise ProgErr(V(pe.exc.v, mm(pe.exc.m, self.ctx)), self.lineno)
         x = self.ev(n.exc)
         if n.cause is not None:
             self.ev(n.cause)
@@ -709,7 +713,7 @@ class Interp:
         tt = type(t)
         if tt is ast.Name:
             if t.id not in self.ns:
-                raise self.err("NameError", f"name '{t.id}' is not defined")
+                raise self.err("NameError", f"name '{t.id}' is not defined", self.absent.get(t.id, D))
             del self.ns[t.id]
         elif tt is ast.Subscript:
             c = self.ev(t.value)
@@ -726,7 +730,7 @@ class Interp:
             if type(v) is VDict:
                 k = self.hkey(idx)
                 if k not in v:
-                    raise self.err("KeyError", k, mm(idx.m, v.sm))
+                    raise self.err("KeyError", k, mm(self.kmeta(idx), v.sm))
                 del v[k]
             elif type(v) is VList:
                 i = idx.v
@@ -740,7 +744,7 @@ class Interp:
                     raise self.err("IndexError", "list assignment index out of range", idx.m) from None
             else:
                 raise self.err("TypeError", f"'{type_name(v)}' object does not support item deletion")
-            self.touch(v, idx.m)
+            self.touch(v, self.kmeta(idx))
         elif tt is ast.Tuple or tt is ast.List:
             for e in t.elts:
                 self.delete(e)
@@ -828,9 +832,10 @@ class Interp:
             if type(k) is not str and type(k) is not int:
                 k = self.hkey(idx)
             e = v.get(k)
+            km = idx.m if type(k) is not tuple else self.kmeta(idx)
             if e is None:
-                raise self.err("KeyError", k, mm(mm(c.m, v.sm), idx.m))
-            m = mm(mm(mm(e.m, c.m), v.sm), idx.m)
+                raise self.err("KeyError", k, mm(mm(c.m, v.sm), km))
+            m = mm(mm(mm(e.m, c.m), v.sm), km)
             return V(e.v, m)
         if t is VList or t is tuple or t is str or t is range:
             i = idx.v
@@ -1189,7 +1194,7 @@ class Interp:
                 )
             return x.v in v, mm(c.m, x.m)
         if t is VDict or t is VSet:
-            return self.hkey(x) in v, mm(mm(c.m, v.sm), x.m)
+            return self.hkey(x) in v, mm(mm(c.m, v.sm), self.kmeta(x))
         if t is VList or t is tuple:
             # Walker.index: bounded (a long string repeated a million times costs a million comparisons)
             found = self.w.index(v, x) >= 0
@@ -1272,7 +1277,7 @@ class Interp:
             k = self.ev(kn)
             val = self.ev(vn)
             d[self.hkey(k)] = val
-            if k.m is not D:
+            if k.m is not D or type(k.v) is tuple:
                 km = mm(km, self.eff(k))
         if km is not D:
             d.sm = mm(d.sm, km)
@@ -1333,7 +1338,7 @@ class Interp:
             k = self.ev(n.key)
             val = self.ev(n.value)
             out[self.hkey(k)] = val
-            if k.m is not D:
+            if k.m is not D or type(k.v) is tuple:
                 metas[0] = mm(metas[0], self.eff(k))
 
         sm = self.comprehension(n, add)

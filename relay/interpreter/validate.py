@@ -307,6 +307,8 @@ def _region(
                 if type(n.value) is not ast.Name:
                     return _STICKY
                 roots.add(n.value.id)
+            elif t is ast.AugAssign and type(n.target) is ast.Subscript:
+                return _STICKY  # ``d[k] += [x]`` extends the list d[k] names in place
             elif t is ast.Name and type(n.ctx) is not ast.Load:
                 if type(n.ctx) is ast.Del:
                     return _STICKY

@@ -563,7 +563,40 @@ class Walker:
     def json_meta(self, x: V, budget: int | None = None) -> tuple[Any, Meta]:
         self.budget = self.max_nodes if budget is None else budget
         self.chars = self.max_chars
+        if type(x.v) in CONTAINERS:
+            self.expanded_size(x.v, self.budget)  # a DAG bomb or a cycle fails at once, not after the budget
         return self._json(x, 0)
+
+    def expanded_size(self, v: Any, most: int) -> int:
+        """The number of elements of container ``v`` counted with repetition (what a walk would visit), in
+        time linear in its *distinct* containers; ``_too_big`` beyond ``most``, ``_too_deep`` for a cycle or
+        nesting deeper than ``maxd``."""
+        return self._size(v, 0, {}, most)
+
+    def _size(self, v: Any, depth: int, memo: dict[int, int], most: int) -> int:
+        key = id(v)
+        n = memo.get(key)
+        if n is not None:
+            if n < 0:
+                _too_deep()  # on the current path: the container contains itself
+            return n
+        if depth > self.maxd:
+            _too_deep()
+        memo[key] = -1
+        t = type(v)
+        n = len(v)
+        if n > most:
+            _too_big()
+        if t is not VSet:
+            d1 = depth + 1
+            for e in v.values() if t is VDict else v:
+                ev = e.v
+                if type(ev) in CONTAINERS:
+                    n += self._size(ev, d1, memo, most)
+                    if n > most:
+                        _too_big()
+        memo[key] = n
+        return n
 
     def _json(self, x: V, depth: int) -> tuple[Any, Meta]:
         v = x.v
@@ -629,7 +662,11 @@ class Walker:
             return k
         if t is int:
             return _json_int(k, m)
-        if t is float or t is bool or k is None:
+        if t is float:
+            if k != k or k == _INF or k == -_INF:
+                return "NaN" if k != k else "Infinity" if k > 0 else "-Infinity"  # as JSON writes such keys
+            return k
+        if t is bool or k is None:
             return k
         if t is tuple:
             s = plain_repr(k)  # bounded: a key's expanded size is bounded when it is made
@@ -813,6 +850,8 @@ def json_scalar_deep(v: Any) -> Any:
 
 def json_key(k: Any) -> Any:
     t = type(k)
+    if t is float and (k != k or k == _INF or k == -_INF):
+        return "NaN" if k != k else "Infinity" if k > 0 else "-Infinity"
     if t is str or t is float or t is bool or k is None:
         return k
     if t is int:
