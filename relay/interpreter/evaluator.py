@@ -272,23 +272,24 @@ class Interp:
     def enter_region(self, node: ast.AST, cm: Meta) -> Meta:
         """A decision on data with meta ``cm`` governs ``node``'s region: returns the context to restore
         with ``leave_region``. Pure regions are tainted by scope (plus the containers they may mutate, on
-        entry, so aliases see it whether the branch runs or not); others raise the sticky pc."""
+        entry); others raise the sticky pc."""
         outer = self.ctx
         if cm is D:
             return outer
         region = self.prog.regions.get(node)
-        if region is None or region.sticky or not self.taint_roots(region.roots, cm):
+        if region is None or region.sticky:
             self.raise_pc(cm)
         else:
+            self.taint_roots(region.roots, cm)
             self.ctx = mm(outer, cm)
         return outer
 
     def leave_region(self, outer: Meta) -> None:
         self.ctx = outer if self.pc is D else mm(outer, self.pc)
 
-    def taint_roots(self, roots: frozenset[str], m: Meta) -> bool:
+    def taint_roots(self, roots: frozenset[str], m: Meta) -> None:
         """Add ``m`` to the structure meta of the containers ``roots`` name: the only objects a pure region
-        can mutate (see validate.Region). Always succeeds (kept boolean for the caller's fallback)."""
+        can mutate (see validate.Region), so every alias sees the decision whether the region runs or not."""
         ns = self.ns
         for name in roots:
             x = ns.get(name)
@@ -296,7 +297,6 @@ class Interp:
                 t = type(x.v)
                 if t is VList or t is VDict or t is VSet:
                     x.v.sm = mm(x.v.sm, m)
-        return True
 
     def mutate_through(self, ref: V) -> None:
         """A container is mutated through a reference that depends on data: which container changes

@@ -207,8 +207,8 @@ class Region:
     ``sticky``: the region's effects cannot be enumerated statically (it may call a tool or a callable the
     program chose, break out of an enclosing loop, delete a name, or mutate a container that is not reached
     from a fixed name). A decision on tool data over such a region taints the rest of the run.
-    ``roots``: names from which every container the region may mutate is reached: a decision on tool data
-    taints every container reachable from them on entry, so aliases see it whether or not the branch runs.
+    ``roots``: names of the containers the region may mutate (the only ones it can): a decision on tool data
+    taints them on entry, so every alias sees it whether or not the branch runs.
     """
 
     sticky: bool
