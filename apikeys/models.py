@@ -77,3 +77,38 @@ class ProviderCredential(models.Model):
 
     def __str__(self) -> str:
         return self.get_provider_display()
+
+
+class AccessToken(models.Model):
+    """A personal access token of the management API (``/api/v1/``; see ``apikeys.tokens``).
+
+    Like a relay key, the token (``sqat-`` + 32 random bytes) is stored only as a SHA-256 hash and looked up by
+    its non-secret ``prefix``; the distinct ``sqat-`` prefix keeps tokens and relay keys apart (the relay only
+    accepts ``sq-`` secrets, the management API only ``sqat-`` ones).
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="access_tokens")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=16, unique=True)
+    token_hash = models.CharField(max_length=64, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "access token"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def is_expired(self) -> bool:
+        from django.utils import timezone
+
+        return self.expires_at is not None and self.expires_at <= timezone.now()
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None and not self.is_expired

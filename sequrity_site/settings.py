@@ -51,6 +51,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "apikeys",
     "sessions.apps.AgentSessionsConfig",
     "relay",
@@ -197,9 +199,39 @@ RELAY_PROGRAM_TIMEOUT = env.float("RELAY_PROGRAM_TIMEOUT", default=0.0)
 RELAY_PROGRAM_MEMORY_MB = env.int("RELAY_PROGRAM_MEMORY_MB", default=1024)
 LOG_SPOOL_DIR = env.path("LOG_SPOOL_DIR", default=BASE_DIR / "var" / "spool")
 
+# The management API (/api/, apikeys/api/): personal access tokens (`Authorization: Bearer sqat-...`), JSON
+# errors naming the field, paginated lists, throttles (429 + Retry-After) counted in the default cache:
+# per token owner, per client address without a valid token (failed authentications count), and policy
+# generations per user.
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["apikeys.api.common.AccessTokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_THROTTLE_CLASSES": ["apikeys.api.common.AnonThrottle", "apikeys.api.common.UserThrottle"],
+    "DEFAULT_THROTTLE_RATES": {
+        "api_user": env.str("API_THROTTLE_USER", default="600/minute"),
+        "api_anon": env.str("API_THROTTLE_ANON", default="60/minute"),
+        "api_generate": env.str("API_THROTTLE_GENERATE", default="30/hour"),
+    },
+    "NUM_PROXIES": 0,  # client addresses are REMOTE_ADDR (uvicorn applies trusted X-Forwarded-For itself)
+    "DEFAULT_PAGINATION_CLASS": "apikeys.api.common.Pagination",
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "EXCEPTION_HANDLER": "apikeys.api.common.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Sequrity Control management API",
+    "DESCRIPTION": "Relay keys, sessions, usage and policies. Authenticate with a personal access token: "
+                   "`Authorization: Bearer sqat-...` (dashboard → API tokens, or `manage.py create_access_token`).",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",  # Swagger UI and Redoc from drf-spectacular-sidecar's static files: no CDN
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums",
+                             "apikeys.api.schema.add_error_responses"],
 }
 
 # Logs (sequrity_site/logs.py): JSON lines by default in production, plain text with DEBUG; one access line

@@ -1,4 +1,5 @@
-"""Site routes: the dashboard, accounts, the admin console and the Control API under /control/."""
+"""Site routes: the dashboard, accounts, the admin console, the management API under /api/ and the Control API
+under /control/."""
 
 from django.contrib import admin
 from django.urls import include, path
@@ -12,6 +13,8 @@ urlpatterns = [
     path("accounts/", include("apikeys.account_urls")),
     path("keys/", include("apikeys.urls")),
     path("dashboard/", include("sessions.urls")),
+    path("tokens/", include("apikeys.token_urls")),
+    path("api/", include("apikeys.api.urls")),
     path("control", relay_views.index),
     path("control/", include("relay.urls")),
 ]
