@@ -1,13 +1,23 @@
-"""Reads: relay authentication by key (one indexed query, briefly cached) and provider credentials."""
+"""Reads: relay authentication by key (one indexed query, briefly cached) and provider credentials.
+
+Both caches are per process and short (``RELAY_KEY_CACHE_SECONDS``, 5 s for credentials). When refreshing an
+entry fails because the database is unreachable (a restart, a failover), an entry that authenticated a key
+(or found a credential) within ``RELAY_KEY_STALE_SECONDS`` keeps being served (stale-while-error), and the
+database is asked again once per cache period only: a brief outage does not stop clients the relay already
+knows, while a key it has not seen recently gets the relay's 503. The cost: a revocation made just before
+the outage may take up to ``RELAY_KEY_STALE_SECONDS`` to apply in a worker that had the key cached.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import time
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.db import DatabaseError
 
 from sequrity_site.aio import run_sync
 
@@ -28,9 +38,12 @@ class KeyPrincipal:
     content_logging: str = "metadata"  # see relay.session_log
 
 
-# prefix -> (expires_at, secret_hash, principal or None). Per process; entries live
-# RELAY_KEY_CACHE_SECONDS, so a revocation reaches every worker within that time.
-_KEY_CACHE: dict[str, tuple[float, str, KeyPrincipal | None]] = {}
+logger = logging.getLogger(__name__)
+
+# prefix -> (expires_at, secret_hash, principal or None, stale_until). Per process; entries live
+# RELAY_KEY_CACHE_SECONDS, so a revocation reaches every worker within that time; while the database is
+# unreachable a positive entry is served until stale_until (read from the database + RELAY_KEY_STALE_SECONDS).
+_KEY_CACHE: dict[str, tuple[float, str, KeyPrincipal | None, float]] = {}
 _FIELDS = ("id", "user_id", "prefix", "name", "arch", "features", "policy", "config", "content_logging",
            "secret_hash", "revoked_at")
 
@@ -52,8 +65,8 @@ def _principal(row: dict | None) -> tuple[str, KeyPrincipal | None]:
     return row["secret_hash"], principal
 
 
-def _check(secret: str, entry: tuple[float, str, KeyPrincipal | None]) -> KeyPrincipal | None:
-    _, secret_hash, principal = entry
+def _check(secret: str, entry: tuple) -> KeyPrincipal | None:
+    secret_hash, principal = entry[1], entry[2]
     if principal is None:
         return None
     digest = hashlib.sha256(secret.encode()).hexdigest()
@@ -76,9 +89,17 @@ async def aauthenticate(secret: str) -> KeyPrincipal | None:
     now = time.monotonic()
     entry = _KEY_CACHE.get(prefix)
     if entry is None or entry[0] < now:
-        row = await run_sync(lambda: ApiKey.objects.filter(prefix=prefix).values(*_FIELDS).first())
-        secret_hash, principal = _principal(row)
-        entry = (now + settings.RELAY_KEY_CACHE_SECONDS, secret_hash, principal)
+        try:
+            row = await run_sync(lambda: ApiKey.objects.filter(prefix=prefix).values(*_FIELDS).first())
+        except DatabaseError as exc:
+            if entry is None or entry[2] is None or len(entry) < 4 or entry[3] < now:
+                raise
+            logger.warning("database unavailable; key %s served from the cache (stale): %s", prefix, exc)
+            entry = (now + settings.RELAY_KEY_CACHE_SECONDS, *entry[1:])  # ask again after one cache period
+        else:
+            secret_hash, principal = _principal(row)
+            entry = (now + settings.RELAY_KEY_CACHE_SECONDS, secret_hash, principal,
+                     now + settings.RELAY_KEY_CACHE_SECONDS + settings.RELAY_KEY_STALE_SECONDS)
         if len(_KEY_CACHE) > 10_000:
             _KEY_CACHE.clear()
         _KEY_CACHE[prefix] = entry
@@ -92,7 +113,7 @@ def authenticate(secret: str) -> KeyPrincipal | None:
         return None
     row = ApiKey.objects.filter(prefix=prefix).values(*_FIELDS).first()
     secret_hash, principal = _principal(row)
-    return _check(secret, (0.0, secret_hash, principal))
+    return _check(secret, (0.0, secret_hash, principal, 0.0))
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +123,11 @@ class ServerCredential:
     allowed_models: tuple[str, ...]
 
 
-_CRED_CACHE: dict[str, tuple[float, ServerCredential | None]] = {}
+_CRED_SECONDS = 5.0
+
+
+# provider -> (expires_at, credential or None, stale_until); stale-while-error as for keys.
+_CRED_CACHE: dict[str, tuple[float, ServerCredential | None, float]] = {}
 
 
 async def aget_server_credential(provider: str) -> ServerCredential | None:
@@ -111,16 +136,23 @@ async def aget_server_credential(provider: str) -> ServerCredential | None:
     hit = _CRED_CACHE.get(provider)
     if hit and hit[0] >= now:
         return hit[1]
-    row = await run_sync(
-        lambda: ProviderCredential.objects.filter(provider=provider, enabled=True)
-        .values("encrypted_api_key", "allowed_models")
-        .first()
-    )
+    try:
+        row = await run_sync(
+            lambda: ProviderCredential.objects.filter(provider=provider, enabled=True)
+            .values("encrypted_api_key", "allowed_models")
+            .first()
+        )
+    except DatabaseError as exc:
+        if hit is None or hit[1] is None or hit[2] < now:
+            raise
+        logger.warning("database unavailable; %s credential served from the cache (stale): %s", provider, exc)
+        _CRED_CACHE[provider] = (now + _CRED_SECONDS, hit[1], hit[2])
+        return hit[1]
     cred = None
     if row is not None:
         cred = ServerCredential(provider, crypto.decrypt(row["encrypted_api_key"]),
                                 tuple(row["allowed_models"] or ()))
-    _CRED_CACHE[provider] = (now + 5.0, cred)
+    _CRED_CACHE[provider] = (now + _CRED_SECONDS, cred, now + _CRED_SECONDS + settings.RELAY_KEY_STALE_SECONDS)
     return cred
 
 

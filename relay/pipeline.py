@@ -150,8 +150,9 @@ async def find_session(call: Call, request) -> None:
         lock = session_store.alocked(sid)
         try:
             await lock.__aenter__()
-        except session_store.SessionBusy:
-            raise RelayError(409, "Another request of this session is still running", "busy") from None
+        except session_store.SessionBusy as exc:
+            raise RelayError(409, "Another request of this session is still running", "busy",
+                             {"Retry-After": str(exc.retry_after)}) from None
         state = await session_store.aload(sid)  # re-read under the lock
         if state is None:
             await lock.__aexit__(None, None, None)
@@ -161,9 +162,29 @@ async def find_session(call: Call, request) -> None:
 
 
 async def release(call: Call) -> None:
+    """Release the session lock; never raises (a lock left behind lapses with its lease, session_store)."""
     if call.locked is not None:
         lock, call.locked = call.locked, None
-        await lock.__aexit__(None, None, None)
+        try:
+            await lock.__aexit__(None, None, None)
+        except Exception:  # noqa: BLE001 - the usage event after it must not be skipped
+            logger.exception("releasing the lock of session %s failed", call.session_id)
+
+
+def store_failed(call: Call, exc: session_store.StoreUnavailable) -> None:
+    """The session store did not take the session's new state: a non-streamed answer becomes a 503 (the
+    client retries from the last saved state; ``handle``), a stream already sent stays as it is; the session
+    is logged as failed either way."""
+    from sequrity_site.logs import current_request_id
+
+    logger.error("session %s could not be saved: %s", call.session_id, exc, exc_info=exc)
+    if call.status < 400:
+        call.state.update(status="error", error_reason="session store unavailable")
+    if call.is_new_session:
+        call.state["closed"] = True
+    if not call.streamed and call.status < 400:
+        call.status, call.error_kind = 503, "session_store"
+        call.error_message = f"{exc.public_message} (request id {current_request_id()})"
 
 
 _CONFIG_CACHE: dict[tuple, tuple[KeyPrincipal, dict]] = {}
@@ -269,11 +290,14 @@ async def finish(call: Call) -> None:
                               message=call.error_message[:2000])
                 if call.is_new_session:
                     call.state["closed"] = True
-            if call.state.get("closed"):
-                if not call.is_new_session:
-                    await session_store.adelete(call.session_id)
-            else:
-                await session_store.asave(call.session_id, call.state)
+            try:
+                if call.state.get("closed"):
+                    if not call.is_new_session:
+                        await session_store.adelete(call.session_id)
+                else:
+                    await session_store.asave(call.session_id, call.state)
+            except session_store.StoreUnavailable as exc:
+                store_failed(call, exc)
             level = call.principal.content_logging
             for ev in call.events:
                 emit("session_event", **redact(ev, level))
@@ -361,6 +385,10 @@ async def handle(request, route: Route) -> HttpResponse:
             call.session_id = session_store.new_session_id()
             call.state = new_state(call, docs)
             call.is_new_session = True
+            # Lock the new session: also the check that the store can keep it, before any upstream call.
+            lock = session_store.alocked(call.session_id)
+            await lock.__aenter__()
+            call.locked = lock
         bind_session_state(call.state)  # guardrail memo (relay.guardrails.memo) of this session, for both archs
         await resolve_credentials(call, request)
         if call.state["config"]["arch"] == "dual-llm":
@@ -371,7 +399,12 @@ async def handle(request, route: Route) -> HttpResponse:
             from .single_view import run_single
 
             response = await run_single(call, request)
-        streaming_handed_off = isinstance(response, StreamingHttpResponse)
+        streaming_handed_off = True  # a stream finishes itself; anything else is finished here, before answering
+        if not isinstance(response, StreamingHttpResponse):
+            await finish(call)
+            if call.error_kind == "session_store" and response.status_code < 400:
+                return error_response(503, call.error_message, api,
+                                      {"Retry-After": str(session_store.RETRY_AFTER_SECONDS)})
         return response
     except RelayError as exc:
         call.status, call.error_kind, call.error_message = exc.status, exc.kind, exc.message
@@ -379,6 +412,13 @@ async def handle(request, route: Route) -> HttpResponse:
     except UpstreamError as exc:
         call.status, call.error_kind, call.error_message = exc.status, _error_kind(exc), exc.message
         return error_response(exc.status, exc.message, api, exc.headers())
+    except session_store.StoreUnavailable as exc:
+        from sequrity_site.logs import current_request_id
+
+        logger.error("session store unavailable: %s", exc, exc_info=exc)
+        call.status, call.error_kind = 503, "session_store"
+        call.error_message = f"{exc.public_message} (request id {current_request_id()})"
+        return error_response(503, call.error_message, api, {"Retry-After": str(session_store.RETRY_AFTER_SECONDS)})
     except Exception as exc:
         from django.db import DatabaseError
 
@@ -390,7 +430,8 @@ async def handle(request, route: Route) -> HttpResponse:
         call.error_message = f"{type(exc).__name__} (request id {current_request_id()})"
         message = "The relay's database is unavailable; retry later" if status == 503 else \
             "Internal error in the relay; the request was not completed"
-        return error_response(status, f"{message} (request id {current_request_id()})", api)
+        return error_response(status, f"{message} (request id {current_request_id()})", api,
+                              {"Retry-After": "5"} if status == 503 else None)
     finally:
         if not streaming_handed_off:
             # A refused new session is logged as failed (finish), but not kept: its id continues nothing.

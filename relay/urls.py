@@ -13,5 +13,5 @@ urlpatterns = [
     path("v1/validate-headers", views.validate_headers_view, name="relay-validate-headers"),
     re_path(rf"^(?P<endpoint_type>[a-z-]+)/v1/{SUFFIX}$", views.api, name="relay-api-default"),
     re_path(rf"^(?P<endpoint_type>[a-z-]+)/(?P<provider>[a-z_]+)/v1/{SUFFIX}$", views.api, name="relay-api"),
-    re_path(r"^(?P<rest>.*)$", views.not_found),
+    re_path(r"^(?P<rest>[\s\S]*)$", views.not_found),  # any path at all, newlines included: a JSON 404
 ]

@@ -1,8 +1,8 @@
 """Control API views: thin async functions; the work is in ``relay.pipeline`` and the engines.
 
-Every view answers in the API's JSON error shape whatever fails (``json_errors``): a database that went away
-is a 503, any other unexpected exception a 500; both name the request id (also the ``X-Request-ID`` header),
-under which the traceback is in the server log.
+Every view answers in the API's JSON error shape whatever fails (``json_errors``): a database or session store
+that went away is a 503 with ``Retry-After``, any other unexpected exception a 500; both name the request id
+(also the ``X-Request-ID`` header), under which the traceback is in the server log.
 """
 
 from __future__ import annotations
@@ -33,10 +33,15 @@ def _api_of(request) -> str:
 
 def unexpected_error_response(request, exc: BaseException) -> JsonResponse:
     """Log ``exc`` with its traceback and the request id; the JSON answer names the id."""
+    from .session_store import StoreUnavailable
+
     rid = current_request_id()
     if isinstance(exc, DatabaseError):
         logger.error("database unavailable serving %s %s", request.method, request.path, exc_info=exc)
         status, message = 503, "The relay's database is unavailable; retry later"
+    elif isinstance(exc, StoreUnavailable):
+        logger.error("session store unavailable serving %s %s", request.method, request.path, exc_info=exc)
+        status, message = 503, exc.public_message
     else:
         logger.error("unexpected error serving %s %s", request.method, request.path, exc_info=exc)
         status, message = 500, "Internal error in the relay; the request was not completed"

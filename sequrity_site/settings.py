@@ -191,6 +191,16 @@ RELAY_UPSTREAM_TIMEOUT = env.float("RELAY_UPSTREAM_TIMEOUT", default=120.0)
 # How long an authenticated key stays cached in-process; revocation also clears it through the shared cache.
 RELAY_KEY_CACHE_SECONDS = env.float("RELAY_KEY_CACHE_SECONDS", default=1.0)
 RELAY_SESSION_IDLE_SECONDS = env.int("RELAY_SESSION_IDLE_SECONDS", default=24 * 3600)
+# While the database is unreachable, a key authenticated within this many seconds keeps working from the
+# in-process cache (stale-while-error; it also bounds how late a revocation made just before an outage applies).
+RELAY_KEY_STALE_SECONDS = env.float("RELAY_KEY_STALE_SECONDS", default=60.0)
+# Lease of a session's lock (renewed while its request runs; a crashed request's lock lapses after it):
+# 0 means the upstream timeout + 5 s. See relay/session_store.py.
+RELAY_SESSION_LOCK_SECONDS = env.float("RELAY_SESSION_LOCK_SECONDS", default=0.0)
+# Control API request bodies: at most RELAY_MAX_BODY_BYTES (413 beyond; long LLM histories are large),
+# received within RELAY_BODY_READ_TIMEOUT seconds (408 otherwise). See sequrity_site/asgi.py.
+RELAY_MAX_BODY_BYTES = env.int("RELAY_MAX_BODY_BYTES", default=16 * 1024 * 1024)
+RELAY_BODY_READ_TIMEOUT = env.float("RELAY_BODY_READ_TIMEOUT", default=30.0)
 # Dual-LLM programs run in a pool of worker processes per relay process (relay.interpreter.pool): a run is
 # killed after RELAY_PROGRAM_TIMEOUT seconds (0: the interpreter's wall-time limit + 1 s) and a worker may grow
 # by RELAY_PROGRAM_MEMORY_MB; RELAY_PROGRAM_WORKERS=0 runs programs in a thread instead (no hard bound).

@@ -125,11 +125,18 @@ class _Echo:
         return value
 
 
+# A cell a spreadsheet would read as a formula (OWASP "CSV injection"): client-chosen text (a model string, a
+# key name) must never start one. Such a cell gets a leading apostrophe, which shows it as text.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _csv_cell(value):
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, list | tuple):
-        return ",".join(str(v) for v in value)
+        value = ",".join(str(v) for v in value)
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        return "'" + value
     return value
 
 
