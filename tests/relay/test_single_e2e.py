@@ -176,13 +176,28 @@ def test_server_credentials_and_allow_list(relay, single_key, fake_upstream):
     services.do_set_provider_credential(provider="openrouter", api_key="sk-server", allowed_models=["gpt-5-mini"])
     import time
 
-    time.sleep(5.2)  # the relay caches credentials for a few seconds
-    fake_upstream.push(fu.text("ok"))
-    r = httpx.post(f"{relay}/control/chat/v1/chat/completions", json=BODY, headers=h)
-    assert r.status_code == 200, r.text
-    assert fake_upstream.requests[-1].api_key == "sk-server"
-    r = httpx.post(f"{relay}/control/chat/v1/chat/completions", json={**BODY, "model": "gpt-9"}, headers=h)
-    assert r.status_code == 403 and "gpt-9" in r.json()["detail"]
+    from apikeys.models import ProviderCredential
+
+    try:
+        time.sleep(5.2)  # the relay caches credentials for a few seconds
+        fake_upstream.push(fu.text("ok"))
+        r = httpx.post(f"{relay}/control/chat/v1/chat/completions", json=BODY, headers=h)
+        assert r.status_code == 200, r.text
+        assert fake_upstream.requests[-1].api_key == "sk-server"
+        r = httpx.post(f"{relay}/control/chat/v1/chat/completions", json={**BODY, "model": "gpt-9"}, headers=h)
+        assert r.status_code == 403 and "gpt-9" in r.json()["detail"]
+    finally:
+        # The live server is shared by later tests: leave it without a server credential, and wait until
+        # its credential cache has seen that (not a fixed sleep).
+        ProviderCredential.objects.filter(provider="openrouter").delete()
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            fake_upstream.push(fu.text("ok"))
+            r = httpx.post(f"{relay}/control/chat/v1/chat/completions", json=BODY, headers=h)
+            if r.status_code == 403:
+                break
+            time.sleep(0.5)
+        fake_upstream.reset()
 
 
 def test_revoked_key_stops_working(relay, transactional_db, fake_upstream):
