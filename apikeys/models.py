@@ -17,6 +17,11 @@ class ContentLogging(models.TextChoices):
     FULL = "full", "Full content: tool results too"
 
 
+class BudgetPeriod(models.TextChoices):
+    DAY = "day", "Per day (UTC)"
+    MONTH = "month", "Per calendar month (UTC)"
+
+
 class ApiKey(models.Model):
     """A relay key. The secret (``sq-`` + 32 random bytes) is stored only as a SHA-256 hash.
 
@@ -40,6 +45,30 @@ class ApiKey(models.Model):
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
 
+    # Governance (``apikeys.governance``): expiry, model/provider lists, rate limits, budget, stored credential.
+    expires_at = models.DateTimeField(
+        null=True, blank=True, help_text="After this moment the key is refused (HTTP 401). Empty: never expires.")
+    allowed_providers = models.JSONField(
+        default=list, blank=True, help_text="Providers this key may use (empty: any).")
+    allowed_models = models.JSONField(
+        default=list, blank=True, help_text="Model names this key may use; * and ? wildcards (empty: any).")
+    rpm_limit = models.PositiveIntegerField(
+        "requests per minute", null=True, blank=True, help_text="Empty: no limit. Shared by every worker.")
+    tpm_limit = models.PositiveBigIntegerField(
+        "tokens per minute", null=True, blank=True, help_text="Empty: no limit. Shared by every worker.")
+    budget_nano = models.PositiveBigIntegerField(
+        "budget (nano-USD)", null=True, blank=True,
+        help_text="Spend limit per period in nano-dollars (1e-9 USD), priced like credits. Empty: no budget.")
+    budget_period = models.CharField(max_length=8, choices=BudgetPeriod.choices, default=BudgetPeriod.MONTH)
+    budget_soft_percent = models.PositiveSmallIntegerField(
+        "soft threshold (%)", default=80, help_text="The dashboard warns when this share of the budget is used.")
+    # The key's own provider credential ("virtual key"): Fernet token (apikeys.crypto), never shown again.
+    encrypted_provider_key = models.TextField(blank=True, default="", editable=False)
+    provider_key_provider = models.CharField(
+        "stored credential's provider", max_length=32, blank=True, default="",
+        help_text="Which provider the stored credential is for (empty: every provider).")
+    provider_key_set_at = models.DateTimeField(null=True, blank=True, editable=False)
+
     class Meta:
         ordering = ["-created_at"]
         verbose_name = "API key"
@@ -54,6 +83,16 @@ class ApiKey(models.Model):
     @property
     def documents(self) -> dict:
         return {"features": self.features, "policy": self.policy, "config": self.config}
+
+    @property
+    def is_expired(self) -> bool:
+        from django.utils import timezone
+
+        return self.expires_at is not None and self.expires_at <= timezone.now()
+
+    @property
+    def has_provider_key(self) -> bool:
+        return bool(self.encrypted_provider_key)
 
 
 class Provider(models.TextChoices):
@@ -112,3 +151,25 @@ class AccessToken(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None and not self.is_expired
+
+
+class LimitCounter(models.Model):
+    """A key's usage in one window, for the embedded (database) governance store (``apikeys.governance``):
+    requests (``r``) or tokens (``t``) in one minute, spend in nano-dollars (``b``) in one budget period.
+
+    Reservations are ``UPDATE ... SET used = used + n WHERE ... AND used < limit`` in one transaction, so they
+    are race-free on PostgreSQL (row lock, condition re-checked) and SQLite (one writer). With Redis the
+    counters live there instead and this table stays empty.
+    """
+
+    api_key = models.ForeignKey(ApiKey, on_delete=models.CASCADE, related_name="limit_counters")
+    kind = models.CharField(max_length=1)
+    window = models.BigIntegerField(help_text="Epoch minute (r, t) or period id YYYYMMDD / YYYYMM (b).")
+    used = models.BigIntegerField(default=0)
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["api_key", "kind", "window"], name="limit_counter_window")]
+
+    def __str__(self) -> str:
+        return f"{self.api_key_id}:{self.kind}:{self.window}={self.used}"

@@ -21,7 +21,7 @@ from django.db import DatabaseError
 
 from sequrity_site.aio import run_sync
 
-from . import crypto
+from . import crypto, governance
 from .models import ApiKey, ProviderCredential
 
 
@@ -36,6 +36,7 @@ class KeyPrincipal:
     arch: str
     documents: dict
     content_logging: str = "metadata"  # see relay.session_log
+    governance: governance.Governance | None = None  # expiry, lists, limits, stored credential (None: none set)
 
 
 logger = logging.getLogger(__name__)
@@ -45,7 +46,7 @@ logger = logging.getLogger(__name__)
 # unreachable a positive entry is served until stale_until (read from the database + RELAY_KEY_STALE_SECONDS).
 _KEY_CACHE: dict[str, tuple[float, str, KeyPrincipal | None, float]] = {}
 _FIELDS = ("id", "user_id", "prefix", "name", "arch", "features", "policy", "config", "content_logging",
-           "secret_hash", "revoked_at")
+           "secret_hash", "revoked_at", *governance.ROW_FIELDS)
 
 
 def forget_cached_key(prefix: str) -> None:
@@ -60,7 +61,7 @@ def _principal(row: dict | None) -> tuple[str, KeyPrincipal | None]:
         principal = KeyPrincipal(
             id=row["id"], user_id=row["user_id"], prefix=row["prefix"], name=row["name"], arch=row["arch"],
             documents={"features": row["features"], "policy": row["policy"], "config": row["config"]},
-            content_logging=row["content_logging"],
+            content_logging=row["content_logging"], governance=governance.from_row(row),
         )
     return row["secret_hash"], principal
 

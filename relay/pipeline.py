@@ -20,7 +20,7 @@ from typing import Any
 
 from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
 
-from apikeys import crypto
+from apikeys import crypto, governance
 from apikeys.selectors import KeyPrincipal, aauthenticate, aget_server_credential
 from sessions.emit import emit
 
@@ -69,6 +69,7 @@ class Call:
     streamed: bool = False
     locked: Any = None
     events: list[dict] = field(default_factory=list)
+    reservation: Any = None  # apikeys.governance: this request's share of the key's limits, settled in finish
 
 
 def error_response(status: int, message: str, api: str, headers: dict | None = None) -> JsonResponse:
@@ -222,7 +223,9 @@ def new_state(call: Call, docs: dict[str, Any]) -> dict:
 
 
 async def resolve_credentials(call: Call, request) -> None:
-    """BYOK from X-Api-Key (remembered, encrypted, for the session), else the server's credential."""
+    """BYOK from X-Api-Key (remembered, encrypted, for the session), else the key's stored credential, else the
+    server's. Before any provider is called: the key's limits must have admitted the request (429/402)."""
+    await governance.admitted(call)
     try:
         pllm, qllm = parse_model_string(call.body.get("model"))
     except ModelStringError as exc:
@@ -240,6 +243,10 @@ async def resolve_credentials(call: Call, request) -> None:
         return
     if call.state.get("byok"):
         call.api_key = crypto.decrypt(call.state["byok"])
+        return
+    stored = governance.stored_credential(call.principal.governance, provider)  # the key's own credential
+    if stored:
+        call.api_key = stored
         return
     cred = await aget_server_credential(provider)
     if cred is None:
@@ -304,6 +311,7 @@ async def finish(call: Call) -> None:
             emit_session_row(call)
     finally:
         await release(call)
+        await governance.settle(call)  # actual tokens and cost into the key's limits (never raises)
         emit("usage", key_id=call.principal.id, session_id=call.session_id,
              endpoint_type=call.route.endpoint_type, api=call.route.api, provider=call.route.provider,
              arch=(call.state or {}).get("config", {}).get("arch", ""), models=list(dict.fromkeys(call.models)),
@@ -371,6 +379,7 @@ async def handle(request, route: Route) -> HttpResponse:
             call.body = parse_json_body(request.body)
         except RequestError as exc:
             raise RelayError(exc.status, exc.message, "bad_request") from None
+        await governance.admit(call, request)  # expiry, provider/model lists, reserve rate limits and budget
         docs = parse_header_documents(request)
         if api == "generate":
             from .policy_gen import handle_generate
