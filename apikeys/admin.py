@@ -1,20 +1,110 @@
 """Operator console: users, keys (never a hash or secret) and encrypted provider credentials."""
 
+from decimal import Decimal
+
 from django import forms
 from django.contrib import admin, messages
 
 from . import services
-from .models import ApiKey, ProviderCredential
+from .models import ApiKey, Provider, ProviderCredential
+from .selectors import forget_cached_key
+
+
+class ApiKeyAdminForm(forms.ModelForm):
+    """Governance fields in operator terms: the budget in USD, model names one per line, and the key's own
+    provider credential write-only (encrypted, never shown; empty keeps it)."""
+
+    allowed_providers = forms.MultipleChoiceField(
+        choices=Provider.choices, required=False, widget=forms.CheckboxSelectMultiple,
+        help_text="None ticked: any provider.")
+    allowed_models_text = forms.CharField(
+        label="Allowed models", required=False, widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="One per line; * and ? wildcards. Empty: any model.")
+    budget_usd = forms.DecimalField(
+        label="Budget (USD)", required=False, min_value=Decimal(0), max_digits=15, decimal_places=6,
+        help_text="Spend limit per period, priced like credits. Empty: no budget.")
+    provider_key = forms.CharField(
+        label="Provider API key", required=False, widget=forms.PasswordInput(render_value=False),
+        help_text="The key's own provider credential, stored encrypted. Leave empty to keep the current one.")
+    remove_provider_key = forms.BooleanField(label="Remove the stored provider key", required=False)
+
+    class Meta:
+        model = ApiKey
+        fields = ("user", "name", "arch", "content_logging", "features", "policy", "config", "expires_at",
+                  "rpm_limit", "tpm_limit", "budget_period", "budget_soft_percent", "provider_key_provider")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["provider_key_provider"] = forms.ChoiceField(
+            label="Provider key is for", required=False, choices=[("", "Any provider"), *Provider.choices])
+        key = self.instance
+        if key.pk:
+            self.initial["allowed_providers"] = list(key.allowed_providers or [])
+            self.initial["allowed_models_text"] = "\n".join(key.allowed_models or [])
+            if key.budget_nano is not None:
+                self.initial["budget_usd"] = (Decimal(key.budget_nano) / 10**9).normalize()
+
+    def clean(self):
+        data = super().clean()
+        if data.get("provider_key") and data.get("remove_provider_key"):
+            self.add_error("remove_provider_key", "Either enter a new provider key or remove the stored one.")
+        return data
+
+    def save(self, commit=True):
+        from django.utils import timezone
+
+        from . import crypto
+        from .forms import _lines
+
+        key = super().save(commit=False)
+        data = self.cleaned_data
+        key.allowed_providers = list(data.get("allowed_providers") or [])
+        key.allowed_models = _lines(data.get("allowed_models_text") or "")
+        budget = data.get("budget_usd")
+        key.budget_nano = None if budget is None else int((budget * 10**9).to_integral_value())
+        if data.get("provider_key"):
+            key.encrypted_provider_key = crypto.encrypt(data["provider_key"].strip())
+            key.provider_key_set_at = timezone.now()
+        elif data.get("remove_provider_key"):
+            key.encrypted_provider_key, key.provider_key_set_at = "", None
+        if commit:
+            key.save()
+        return key
 
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(admin.ModelAdmin):
-    list_display = ("name", "prefix", "user", "arch", "created_at", "last_used_at", "revoked_at")
+    form = ApiKeyAdminForm
+    list_display = ("name", "prefix", "user", "arch", "limits", "created_at", "last_used_at", "revoked_at")
     list_filter = ("arch", ("revoked_at", admin.EmptyFieldListFilter))
     search_fields = ("name", "prefix", "user__username", "user__email")
-    readonly_fields = ("prefix", "created_at", "updated_at", "last_used_at", "revoked_at")
-    fields = ("user", "name", "prefix", "arch", "content_logging", "features", "policy", "config", *readonly_fields[1:])
+    readonly_fields = ("prefix", "created_at", "updated_at", "last_used_at", "revoked_at", "provider_key_set_at")
+    fieldsets = (
+        (None, {"fields": ("user", "name", "prefix", "arch", "content_logging", "features", "policy", "config",
+                           "created_at", "updated_at", "last_used_at", "revoked_at")}),
+        ("Limits and access", {"fields": (
+            "expires_at", "allowed_providers", "allowed_models_text", "rpm_limit", "tpm_limit", "budget_usd",
+            "budget_period", "budget_soft_percent", "provider_key", "provider_key_provider", "remove_provider_key",
+            "provider_key_set_at")}),
+    )
     actions = ["revoke_selected"]
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        forget_cached_key(obj.prefix)
+
+    @admin.display(description="Limits")
+    def limits(self, obj):
+        parts = []
+        if obj.rpm_limit:
+            parts.append(f"{obj.rpm_limit} req/min")
+        if obj.tpm_limit:
+            parts.append(f"{obj.tpm_limit} tok/min")
+        if obj.budget_nano is not None:
+            parts.append(f"${Decimal(obj.budget_nano) / 10**9:.2f}/{obj.budget_period}")
+        if obj.expires_at:
+            parts.append(f"expires {obj.expires_at:%Y-%m-%d}")
+        return ", ".join(parts) or "—"
 
     def has_add_permission(self, request):
         # A key's secret must be shown once to its owner: keys are created in the dashboard or by command.

@@ -25,6 +25,7 @@ import copy
 import json
 import re
 import secrets
+from decimal import Decimal
 
 from django import forms
 from django.contrib.auth.forms import UserCreationForm
@@ -33,7 +34,7 @@ from django.core.cache import cache
 
 from relay.config import PRESETS, preset_documents
 
-from .models import Architecture, ContentLogging
+from .models import Architecture, BudgetPeriod, ContentLogging
 
 DOCUMENTS = ("features", "policy", "config")
 HEADER_NAMES = {"features": "X-Features", "policy": "X-Policy", "config": "X-Config"}
@@ -375,3 +376,108 @@ class ConfigureKeyForm(forms.Form):
             if match and int(match.group(1)) < len(items):
                 return f"{items[int(match.group(1))]['name']}_{match.group(2)}"
         return f"{doc}_json" if doc in DOCUMENTS else "features_json"
+
+
+# --- governance: expiry, lists, limits, budget, stored provider credential (apikeys.governance) ----------------
+
+
+def _lines(raw: str) -> list[str]:
+    return list(dict.fromkeys(part.strip() for part in (raw or "").replace(",", "\n").splitlines() if part.strip()))
+
+
+class KeyLimitsForm(forms.Form):
+    """The "Limits and access" section of the configure page (form prefix ``limits``).
+
+    Posted together with :class:`ConfigureKeyForm`; a POST without this section's marker field (an older page,
+    a script) leaves the key's governance as it is. The stored provider credential is write-only: the field is
+    never filled in, an empty value keeps the stored one, and "remove" deletes it."""
+
+    present = forms.CharField(widget=forms.HiddenInput, initial="1")
+    expires_at = forms.DateTimeField(
+        label="Expires", required=False, input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%d"],
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        help_text="UTC. After this moment the key is refused (HTTP 401). Empty: never expires.")
+    allowed_providers = forms.MultipleChoiceField(
+        label="Allowed providers", required=False, widget=forms.CheckboxSelectMultiple,
+        help_text="None ticked: any provider.")
+    allowed_models = forms.CharField(
+        label="Allowed models", required=False,
+        widget=forms.Textarea(attrs={"rows": 3, "spellcheck": "false", "class": "mono",
+                                     "placeholder": "gpt-5-mini\nopenai/*"}),
+        help_text="One per line; <code>*</code> and <code>?</code> match any text / one character. Empty: any "
+                  "model. Others are refused (HTTP 403).")
+    rpm_limit = forms.IntegerField(label="Requests per minute", required=False, min_value=1,
+                                   widget=forms.NumberInput(attrs={"placeholder": "no limit"}))
+    tpm_limit = forms.IntegerField(label="Tokens per minute", required=False, min_value=1,
+                                   widget=forms.NumberInput(attrs={"placeholder": "no limit"}),
+                                   help_text="Prompt and completion tokens. Over a limit: HTTP 429 with Retry-After.")
+    budget_usd = forms.DecimalField(
+        label="Budget (USD)", required=False, min_value=Decimal(0), max_digits=15, decimal_places=6,
+        widget=forms.NumberInput(attrs={"step": "0.01", "min": "0", "placeholder": "no budget"}),
+        help_text="Spend limit, priced like credits. When it is used up: HTTP 402 until the period resets.")
+    budget_period = forms.ChoiceField(label="Per", choices=BudgetPeriod.choices, initial=BudgetPeriod.MONTH,
+                                      required=False)
+    budget_soft_percent = forms.IntegerField(
+        label="Warn at (%)", min_value=1, max_value=100, initial=80, required=False,
+        help_text="The key list flags the key once this share of the budget is used.")
+    provider_key = forms.CharField(
+        label="Provider API key", required=False, strip=True,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password",
+                                                              "placeholder": "sk-…"}),
+        help_text="Stored encrypted and never shown again; used when a request has no X-Api-Key. Leave empty "
+                  "to keep the stored one.")
+    provider_key_provider = forms.ChoiceField(label="For provider", required=False)
+    remove_provider_key = forms.BooleanField(label="Remove the stored provider key", required=False)
+
+    def __init__(self, *args, key, **kwargs):
+        from .models import Provider
+
+        self.key = key
+        kwargs.setdefault("prefix", "limits")
+        super().__init__(*args, **kwargs)
+        self.fields["allowed_providers"].choices = Provider.choices
+        self.fields["provider_key_provider"].choices = [("", "Any provider"), *Provider.choices]
+        if not self.is_bound:
+            self.initial.update({
+                "expires_at": key.expires_at, "allowed_providers": list(key.allowed_providers or []),
+                "allowed_models": "\n".join(key.allowed_models or []), "rpm_limit": key.rpm_limit,
+                "tpm_limit": key.tpm_limit, "budget_period": key.budget_period,
+                "budget_soft_percent": key.budget_soft_percent, "provider_key_provider": key.provider_key_provider,
+                "budget_usd": None if key.budget_nano is None else (Decimal(key.budget_nano) / 10**9).normalize(),
+            })
+
+    def clean_allowed_models(self) -> list[str]:
+        names = _lines(self.cleaned_data.get("allowed_models"))
+        for name in names:
+            if len(name) > 200:
+                raise forms.ValidationError("A model name is at most 200 characters.")
+        return names
+
+    def clean(self):
+        data = super().clean()
+        if data.get("provider_key") and data.get("remove_provider_key"):
+            self.add_error("remove_provider_key", "Either enter a new provider key or remove the stored one.")
+        return data
+
+    def values(self) -> dict:
+        """The ``ApiKey`` fields to save."""
+        from django.utils import timezone
+
+        from . import crypto
+
+        data = self.cleaned_data
+        budget = data.get("budget_usd")
+        out = {
+            "expires_at": data.get("expires_at"), "allowed_providers": list(data.get("allowed_providers") or []),
+            "allowed_models": data.get("allowed_models") or [], "rpm_limit": data.get("rpm_limit"),
+            "tpm_limit": data.get("tpm_limit"),
+            "budget_nano": None if budget is None else int((budget * 10**9).to_integral_value()),
+            "budget_period": data.get("budget_period") or BudgetPeriod.MONTH,
+            "budget_soft_percent": data.get("budget_soft_percent") or 80,
+            "provider_key_provider": data.get("provider_key_provider") or "",
+        }
+        if data.get("provider_key"):
+            out.update(encrypted_provider_key=crypto.encrypt(data["provider_key"]), provider_key_set_at=timezone.now())
+        elif data.get("remove_provider_key"):
+            out.update(encrypted_provider_key="", provider_key_set_at=None)
+        return out

@@ -14,6 +14,7 @@ from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
+from django.db import transaction
 from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -22,9 +23,9 @@ from django.views.decorators.http import require_http_methods
 
 from relay.config import PRESETS, enabled_defences
 
-from . import forms, services
+from . import forms, governance, services
 from .models import ApiKey
-from .selectors import keys_for_user
+from .selectors import forget_cached_key, keys_for_user
 from .validation import DocumentsInvalid
 
 REVEAL_SESSION_KEY = "apikeys.reveal"  # {key id: secret}, each popped by its first display
@@ -69,12 +70,23 @@ def _defences(key: ApiKey) -> list[dict]:
     return [{"name": name, "label": forms.DEFENCE_LABELS.get(name, name)} for name in enabled_defences(key.documents)]
 
 
+def _save_limits(key: ApiKey, values: dict) -> None:
+    """Save a key's governance fields (``forms.KeyLimitsForm.values``); workers see them within
+    ``RELAY_KEY_CACHE_SECONDS``."""
+    for name, value in values.items():
+        setattr(key, name, value)
+    key.save(update_fields=[*values, "updated_at"])
+    forget_cached_key(key.prefix)
+
+
 @login_required
 def key_list(request):
     request.session.pop(REVEAL_SESSION_KEY, None)  # a secret not displayed by now never will be
     keys = list(keys_for_user(request.user))
+    budgets = governance.budget_statuses([k for k in keys if k.is_active])
     for key in keys:
         key.defences = _defences(key)
+        key.budget = budgets.get(key.pk)
     return render(request, "apikeys/key_list.html", {"keys": keys})
 
 
@@ -153,13 +165,19 @@ def key_configure(request, pk: int):
         messages.error(request, "This key is revoked; its configuration can no longer be changed.")
         return redirect("apikeys:configure", pk=key.pk)
     form = forms.ConfigureKeyForm(request.POST if request.method == "POST" else None, key=key)
-    if request.method == "POST" and form.is_valid():
+    # The "Limits and access" section; a POST without it (an older page, a script) leaves them as they are.
+    limits_posted = request.method == "POST" and "limits-present" in request.POST
+    limits = forms.KeyLimitsForm(request.POST if limits_posted else None, key=key)
+    if request.method == "POST" and form.is_valid() and (not limits_posted or limits.is_valid()):
         try:
-            services.do_update_api_key_config(
-                key=key, arch=form.cleaned_data["arch"], name=form.cleaned_data["name"],
-                content_logging=form.cleaned_data.get("content_logging") or None,
-                **form.cleaned_data["documents"],
-            )
+            with transaction.atomic():
+                services.do_update_api_key_config(
+                    key=key, arch=form.cleaned_data["arch"], name=form.cleaned_data["name"],
+                    content_logging=form.cleaned_data.get("content_logging") or None,
+                    **form.cleaned_data["documents"],
+                )
+                if limits_posted:
+                    _save_limits(key, limits.values())
         except DocumentsInvalid as exc:
             key.refresh_from_db()
             form.add_document_errors(exc.errors)
@@ -168,7 +186,8 @@ def key_configure(request, pk: int):
             return redirect("apikeys:list")
     status = 400 if form.is_bound else 200
     context = {
-        "key": key, "form": form, "presets": PRESETS, "defence_labels": forms.DEFENCE_LABELS,
+        "key": key, "form": form, "limits": limits, "budget": governance.budget_statuses([key]).get(key.pk),
+        "presets": PRESETS, "defence_labels": forms.DEFENCE_LABELS,
         "header_names": forms.HEADER_NAMES,
     }
     return render(request, "apikeys/key_configure.html", context, status=status)

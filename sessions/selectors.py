@@ -266,7 +266,21 @@ def overview(scope: Scope, rng: Range, model: str | None = None) -> dict:
         "sessions_total": sum(status_counts.values()),
         "status_counts": {s: status_counts.get(s, 0) for s in SessionStatus.values},
         "chart": chart,
+        "refused": refused_by_limits(scope, rng),
     }
+
+
+REFUSAL_LABELS = {"limit_rpm": "requests/min", "limit_tpm": "tokens/min", "limit_budget": "budget",
+                  "limit_expired": "expired", "limit_model": "model", "limit_provider": "provider"}
+
+
+def refused_by_limits(scope: Scope, rng: Range) -> dict:
+    """Requests a key's governance refused in the range (``apikeys.governance``: 429, 402, 401, 403), by kind."""
+    qs = scope.filter(UsageEvent.objects.filter(created_at__gte=rng.start, created_at__lt=rng.end,
+                                                error_kind__in=list(REFUSAL_LABELS)))
+    counts = dict(qs.values_list("error_kind").annotate(n=Count("pk")).order_by())
+    return {"total": sum(counts.values()),
+            "by_kind": [(REFUSAL_LABELS[k], counts[k]) for k in REFUSAL_LABELS if counts.get(k)]}
 
 
 # --- sessions ---------------------------------------------------------------------------------------------------
