@@ -10,13 +10,43 @@ from relay.meta import Meta, ValueWithMeta
 CONTROL_FLOW_MESSAGE = "Control flow violation detected during program execution."
 
 
+_MAX_JSON_INT_BITS = 14_284  # at most 4300 decimal digits: what CPython converts, and what JSON readers take
+
+
+def _unserializable(reason: str) -> str:
+    return f"<unserializable value: {reason}>"
+
+
+def _json_key(k: Any) -> str:
+    if isinstance(k, str):
+        return k
+    if isinstance(k, int) and not isinstance(k, bool) and abs(k).bit_length() > _MAX_JSON_INT_BITS:
+        return _unserializable("integer too large (more than 4300 digits)")
+    try:
+        return str(k)
+    except Exception:  # noqa: BLE001
+        return _unserializable(type(k).__name__)
+
+
 def _json_safe(value: Any, depth: int = 0) -> Any:
-    if value is None or isinstance(value, (str, int, float, bool)):
+    """A JSON-encodable copy (strict JSON: no NaN/Infinity, no integer too long to print). The interpreter
+    already refuses such final values (a program error); this is the last line of defence for the answer."""
+    if value is None or isinstance(value, (str, bool)):
+        return value
+    if isinstance(value, int):
+        if abs(value).bit_length() > _MAX_JSON_INT_BITS:
+            return _unserializable("integer too large (more than 4300 digits)")
+        return value
+    if isinstance(value, float):
+        if value != value:
+            return _unserializable("NaN (not a number)")
+        if value in (float("inf"), float("-inf")):
+            return _unserializable("infinity")
         return value
     if depth > 200:
-        return str(value)
+        return _unserializable("nested too deeply")
     if isinstance(value, dict):
-        return {str(k): _json_safe(v, depth + 1) for k, v in value.items()}
+        return {_json_key(k): _json_safe(v, depth + 1) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_json_safe(v, depth + 1) for v in value]
     if isinstance(value, (set, frozenset)):
@@ -31,7 +61,10 @@ def _json_safe(value: Any, depth: int = 0) -> Any:
             return _json_safe(to_json(), depth + 1)
         except Exception:  # noqa: BLE001 - best effort
             pass
-    return str(value)
+    try:
+        return str(value)
+    except Exception:  # noqa: BLE001 - e.g. a range of huge integers
+        return _unserializable(type(value).__name__)
 
 
 def build_result(
@@ -71,13 +104,22 @@ def build_result(
 
 
 def render_content(doc: dict, *, strip: bool) -> str:
-    """``json.dumps`` with default settings (§11.2), or the plain value / error message when stripping (§11.5)."""
+    """``json.dumps`` with default settings (§11.2), or the plain value / error message when stripping (§11.5).
+    Always strict JSON (``allow_nan=False``): a value that slipped through unchecked is made safe, never
+    rendered as a bare ``NaN``."""
     if not strip:
-        return json.dumps(doc)
+        return _dumps(doc)
     if doc["status"] != "success":
         return doc["error"]["message"] if doc.get("error") else ""
     frv = doc.get("final_return_value") or {}
     value = frv.get("value")
     if isinstance(value, str):
         return value
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return _dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def _dumps(obj: Any, **kw: Any) -> str:
+    try:
+        return json.dumps(obj, allow_nan=False, **kw)
+    except (ValueError, TypeError, RecursionError):
+        return json.dumps(_json_safe(obj), allow_nan=False, **kw)

@@ -224,9 +224,11 @@ def to_set(it: Any, x: V) -> VSet:
         return s
     s = VSet()
     m = it.shallow(x)
+    w = it.w
     for e in it.iter_elems(x):
         s.add(it.hkey(e))
         m = mm(m, it.eff(e))
+        w.tick()  # hashing a big integer or a long new string costs its size
     if m is not D:
         s.sm = m
     it.alloc_slots(len(s))
@@ -692,10 +694,15 @@ def _g_replace(it, s, pa, pk):
     it.alloc(size)
 
 
+def _check_size(it: Any, n: int, what: str) -> None:
+    """``it.check_size`` for a size that may be astronomically large (never printed in full)."""
+    it.check_size(n if n < 10**18 else 10**18, what)
+
+
 def _g_width(it, s, pa, pk):
     w = pa[0] if pa else pk.get("width", 0)
     if type(w) is int and w > len(s):
-        it.check_size(w, "string")
+        _check_size(it, w, "string")
         it.alloc(w)
 
 
@@ -703,7 +710,7 @@ def _g_tabs(it, s, pa, pk):
     t = pa[0] if pa else pk.get("tabsize", 8)
     if type(t) is int and t > 0:
         size = len(s) + s.count("\t") * t
-        it.check_size(size, "string")
+        _check_size(it, size, "string")
         it.alloc(size)
 
 
@@ -749,7 +756,7 @@ def s_format(it, recv, args, kwargs):
                 raise it.err("IndexError", f"Replacement index {idx} out of range for positional args tuple")
             x = args[idx]
         elif field.isdigit():
-            idx = int(field)
+            idx = int(field) if len(field) < 19 else 10**18
             if idx >= len(args):
                 raise it.err("IndexError", f"Replacement index {idx} out of range for positional args tuple")
             x = args[idx]

@@ -936,7 +936,7 @@ class Interp:
         ):
             seq, k = (a, bv) if ta in (str, VList, tuple) else (b, av)
             size = len(seq.v) * max(k, 0)
-            self.check_size(size, type_name(seq.v))
+            self.check_size(size if size < 10**18 else 10**18, type_name(seq.v))  # (never print a huge int)
             if type(seq.v) is str:
                 self.alloc(size)
             else:
@@ -1066,6 +1066,8 @@ class Interp:
             self.check_spec(spec)
         v = x.v
         t = type(v)
+        if t in DATETIME_TYPES and len(spec) > 10_000:  # a datetime's spec is a strftime format
+            raise self.limit("strftime format too long")
         try:
             if conv == 114:
                 s: Any = self.w.repr(x)

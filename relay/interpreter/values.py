@@ -304,6 +304,13 @@ class NotJSON(InterpreterError):
         self.reason = reason
 
 
+def _int_text_cost(v: int) -> int:
+    """Characters charged for writing an integer in decimal: CPython's conversion is quadratic in the
+    number of digits (4300 digits: ~0.5 ms), so a long integer repeated by reference is expensive to print."""
+    digits = v.bit_length() * 30103 // 100_000 + 1
+    return digits + digits * digits // 64
+
+
 def _json_int(v: int, meta: Meta) -> int:
     if (v > 0 and v.bit_length() > MAX_JSON_INT_BITS) or (v < 0 and (-v).bit_length() > MAX_JSON_INT_BITS):
         raise NotJSON(f"integer too large (more than {INT_STR_DIGITS} digits)", meta)
@@ -486,6 +493,9 @@ class Walker:
             if t is str:
                 if len(v) > LONG_STR:
                     n += len(v)
+            elif t is int:
+                if not -0x1000 < v < 0x1000 and v.bit_length() > 256:
+                    n += v.bit_length() >> 3  # comparing big integers costs their size
             elif t in CONTAINERS:
                 self.budget = self.max_nodes
                 v = self._plain(v, 0)
@@ -497,8 +507,11 @@ class Walker:
     def _plain(self, v: Any, depth: int) -> Any:
         t = type(v)
         if t not in CONTAINERS:
-            if t is str and len(v) > LONG_STR:
-                self.spend_chars(len(v))
+            if t is str:
+                if len(v) > LONG_STR:
+                    self.spend_chars(len(v))
+            elif t is int and not -0x1000 < v < 0x1000 and v.bit_length() > 256:
+                self.spend_chars(v.bit_length() >> 3)
             return v
         if depth > self.maxd:
             _too_deep()
@@ -538,7 +551,7 @@ class Walker:
                     if not count:
                         return i
                     n += 1
-                if not i & 0xFFF:
+                if i & 0xFFF == 0xFFF:
                     self.tick(4096)
             return n if count else -1
         self.budget = self.max_nodes
@@ -554,7 +567,7 @@ class Walker:
                 if not count:
                     return i
                 n += 1
-            if not i & 0xFFF:
+            if i & 0xFFF == 0xFFF:
                 self.tick(4096)
         return n if count else -1
 
@@ -608,10 +621,16 @@ class Walker:
                     self.spend_chars(len(v))
                 return v, m
             if t is int:
+                if not -0x1000 < v < 0x1000 and v.bit_length() > 64:
+                    self.spend_chars(_int_text_cost(v))
                 return _json_int(v, m), m
             if t is float:
                 return _json_float(v, m), m
-            return json_scalar(v), m
+            r = json_scalar(v)
+            if type(r) is str and len(r) > LONG_STR:
+                # ranges of big integers print them (quadratic in their digits), other text once
+                self.spend_chars(len(r) * len(r) // 64 if t is range else len(r))
+            return r, m
         if depth > self.maxd:
             _too_deep()
         self._spend(len(v))
@@ -669,10 +688,13 @@ class Walker:
         if t is bool or k is None:
             return k
         if t is tuple:
-            s = plain_repr(k)  # bounded: a key's expanded size is bounded when it is made
+            try:
+                s = plain_repr(k)  # bounded: a key's expanded size is bounded when it is made
+            except ValueError:
+                raise NotJSON(f"integer too large (more than {INT_STR_DIGITS} digits)", m) from None
             self.spend_chars(len(s))
             return s
-        return str(k)
+        return json_scalar(k)
 
     # -- wrap a plain value (tool result, context variable) into V: the top gets ``m``, elements DEFAULT
     # (reading them merges the container's meta, so every element read carries ``m``).
@@ -857,5 +879,8 @@ def json_key(k: Any) -> Any:
     if t is int:
         return _json_int(k, D)
     if t is tuple:
-        return plain_repr(k)
-    return str(k)
+        try:
+            return plain_repr(k)
+        except ValueError:
+            raise NotJSON(f"integer too large (more than {INT_STR_DIGITS} digits)") from None
+    return json_scalar(k)
