@@ -13,7 +13,7 @@ class Limits:
     wall_time_seconds: float = 5.0  # interpreter time; time spent inside host.call_tool is not counted
     # cumulative string chars + 32 per container slot created by the program (a memory bound, ~ bytes)
     max_total_allocation: int = 64_000_000
-    max_int_bits: int = 65_536  # size of any integer produced by *, **, <<
+    max_int_bits: int = 65_536  # size of any integer an operator, int(), sum() or pow() produces
     max_nesting_depth: int = 100  # AST nesting of the source and nesting of values
     max_output_chars: int = 100_000  # captured print() output (truncated beyond, not an error)
 

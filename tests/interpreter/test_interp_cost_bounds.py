@@ -8,7 +8,7 @@ Two parts:
 * known offenders, one program each, at the default limits (only the wall time is shortened);
 * hypothesis: programs that build large, long, deeply shared or numerically extreme values and apply every
   builtin, every method of every value type, every operator and every formatting/serialisation path to them.
-  ``INTERP_COST_EXAMPLES`` (default 200 per test) raises the number of examples for a longer session.
+  ``INTERP_COST_EXAMPLES`` (default 100 per test) raises the number of examples for a longer session.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ SMALL = Limits(
     wall_time_seconds=WALL,
     max_total_allocation=8_000_000,
 )
-N = int(os.environ.get("INTERP_COST_EXAMPLES", "200"))
+N = int(os.environ.get("INTERP_COST_EXAMPLES", "100"))
 SETTINGS = settings(
     max_examples=N,
     deadline=None,
