@@ -213,7 +213,8 @@ It is shown to the user as it is, so make it a complete answer.
 over finite iterables, try/except, list/dict/set comprehensions, f-strings, and the usual built-in types \
 and functions (len, range, sorted, min, max, sum, any, all, abs, round, str, int, float, bool, list, dict, \
 set, tuple, enumerate, zip, isinstance, print, ...). `datetime`, `date`, `time`, `timedelta` and \
-`timezone` are predefined.
+`timezone` are predefined as the classes (as after `from datetime import datetime, date, time, timedelta, \
+timezone`); the current date and time are not available (pass them in from the request if needed).
 - Not available: import, def, class, lambda, while, with, return, yield, await, global, match, :=, and \
 attributes starting with an underscore. Write steps inline instead of defining functions.
 - Call tools like ordinary functions, preferably with keyword arguments. Every call really happens, once, \
