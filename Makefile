@@ -7,7 +7,7 @@ PORT ?= 8000
 WORKERS ?= 1
 ENV_FILE ?= .env
 
-.PHONY: run test install env migrate worker beat lint bench clean prod secrets
+.PHONY: run test install env migrate worker beat lint bench clean prod secrets fault-test
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -53,6 +53,11 @@ prod: install
 	ENV_FILE="$(ENV_FILE)" $(PY) manage.py check --deploy --fail-level ERROR
 	mkdir -p var
 	ENV_FILE="$(ENV_FILE)" PATH="$(abspath $(VENV))/bin:$$PATH" $(VENV)/bin/honcho -e "$(ENV_FILE)" -f Procfile start
+
+# The fault test (README, "Nothing is lost"): the production processes under load, one fault at a time, on a
+# database, RabbitMQ node and Redis of its own. FAULT_ARGS=--quick for the short form (CI).
+fault-test: install
+	$(PY) scripts/fault_test.py $(FAULT_ARGS)
 
 # Fresh SECRET_KEY and FIELD_ENCRYPTION_KEY (needs no settings).
 secrets: install

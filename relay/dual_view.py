@@ -8,6 +8,7 @@ Answers are complete before the first byte is sent, so streaming sends the finis
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 
 from django.http import StreamingHttpResponse
@@ -178,14 +179,30 @@ async def run_dual(call: Call, request):
 
 
 def _stream(call: Call, chunks: list[bytes]) -> StreamingHttpResponse:
+    """The answer is known before its first byte: it is metered and saved before its last event is sent (a
+    client that drops the connection right after it is logged like any other); a client that goes away
+    earlier leaves the request marked cancelled (499)."""
     from .pipeline import finish
+    from .streaming import shielded
 
     async def gen():
         call.streamed = True
+        finished = False
         try:
-            for chunk in chunks:
+            for i, chunk in enumerate(chunks):
+                if i == len(chunks) - 1:
+                    finished = True
+                    try:
+                        await shielded(finish(call))
+                    except Exception:  # noqa: BLE001 - bookkeeping must not cut the client's answer short
+                        logging.getLogger(__name__).exception("finishing a dual stream failed")
                 yield chunk
         finally:
-            await finish(call)
+            if not finished:
+                finished = True
+                if chunks and call.status < 400:
+                    call.status, call.error_kind = 499, "cancelled"
+                    call.error_message = "The client closed the connection before the answer was complete"
+                await shielded(finish(call))
 
     return sse_response(gen(), call)

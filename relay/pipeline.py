@@ -9,6 +9,7 @@ Every step that can refuse the request does so before a byte is sent, with the A
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import functools
 import logging
@@ -369,6 +370,9 @@ async def handle(request, route: Route) -> HttpResponse:
         observe_request(route=f"{route.endpoint_type}:{api}", provider=route.provider, arch="", status=exc.status,
                         seconds=time.perf_counter() - started)
         return error_response(exc.status, exc.message, api)
+    except Exception as exc:  # the key could not be checked (database down): the view answers 503 / 500
+        _log_unauthenticated(request, route, started, exc)
+        raise
     call = Call(route=route, principal=principal, started=started)
     streaming_handed_off = False
     try:
@@ -441,10 +445,37 @@ async def handle(request, route: Route) -> HttpResponse:
             "Internal error in the relay; the request was not completed"
         return error_response(status, f"{message} (request id {current_request_id()})", api,
                               {"Retry-After": "5"} if status == 503 else None)
+    except asyncio.CancelledError:
+        if call.status < 400:  # the client went away before its answer (a stream records its own end)
+            call.status, call.error_kind = 499, "cancelled"
+            call.error_message = "The client closed the connection before the answer was complete"
+        raise
     finally:
         if not streaming_handed_off:
             # A refused new session is logged as failed (finish), but not kept: its id continues nothing.
             await finish(call)
+
+
+def _log_unauthenticated(request, route: Route, started: float, exc: BaseException) -> None:
+    """A request whose key could not be checked because the database was down is logged all the same, with
+    the status the view answers (503; 500 for anything else), for the key the secret belongs to: resolved by
+    the log flusher once the database is back (``sessions.emit.emit_unauthenticated``)."""
+    from django.db import DatabaseError
+
+    from sessions.emit import emit_unauthenticated
+
+    scheme, _, token = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return
+    status = 503 if isinstance(exc, DatabaseError) else 500
+    try:
+        emit_unauthenticated(
+            token.strip(), session_id=None, endpoint_type=route.endpoint_type, api=route.api,
+            provider=route.provider, arch="", models=[], prompt_tokens=0, completion_tokens=0,
+            latency_ms=round((time.perf_counter() - started) * 1000, 3), status_code=status,
+            error_kind="database" if status == 503 else "internal", streamed=False)
+    except Exception:  # noqa: BLE001 - logging must not change the answer
+        logger.exception("could not log a request refused before authentication")
 
 
 async def _check_credit(principal: KeyPrincipal) -> str | None:

@@ -265,6 +265,11 @@ def _stream(call: Call, engine, guards: SessionGuardrails, events, azure_respons
         return await _decide(call, engine, guards, pending)
 
     finished = False
+    aborted: list[BaseException] = []
+
+    def abort_message(exc: BaseException) -> str:
+        aborted.append(exc)  # the upstream failed mid-stream: pump ends the stream with an error event
+        return str(exc)
 
     async def complete() -> None:
         """The upstream's answer is complete (usage, tool calls, text): meter and save the request now,
@@ -272,6 +277,8 @@ def _stream(call: Call, engine, guards: SessionGuardrails, events, azure_respons
         nonlocal finished
         finished = True
         call.usage = relay.usage + guards.usage
+        if aborted:  # a 200 and an error event, not an answer: logged as the failure it is, marked cut
+            _cut(call, aborted[0])
         try:
             _end_of_answer(call, bool(relay.tool_calls), relay.text)
             resp_id = getattr(relay, "response_id", None)
@@ -283,15 +290,22 @@ def _stream(call: Call, engine, guards: SessionGuardrails, events, azure_respons
     async def chunks():
         nonlocal finished
         call.streamed = True
+        failure: BaseException | None = None
         try:
-            async for chunk in pump(relay, events, decide, on_done=complete):
+            async for chunk in pump(relay, events, decide, error_message=abort_message, on_done=complete):
                 yield chunk
+        except Exception as exc:
+            failure = exc
+            raise
         finally:
             if not finished:
                 # The client went away before the end: what the upstream reported so far is metered, and the
-                # request is marked cancelled (closing pump has closed the upstream request).
+                # request is marked cancelled (closing pump has closed the upstream request). Or the relay
+                # failed mid-stream: marked cut.
                 finished = True
                 _cancelled(call, relay.usage + guards.usage)
+                if failure is not None:
+                    _cut(call, failure)
                 await shielded(finish(call))
 
     return sse_response(chunks(), call)
@@ -303,6 +317,19 @@ def _cancelled(call: Call, usage) -> None:
     call.usage = usage
     call.status, call.error_kind = 499, "cancelled"
     call.error_message = "The client closed the connection before the answer was complete"
+
+
+def _cut(call: Call, exc: BaseException) -> None:
+    """The stream was cut after its 200 by a failure (the upstream's mid-stream, or the relay's): logged with
+    the failure's status (the upstream's, else 502 / 500), ``error_kind="stream_cut"``."""
+    from .providers import UpstreamError
+
+    if isinstance(exc, UpstreamError):
+        status = exc.status if exc.status >= 400 else 502
+    else:
+        status = 502 if isinstance(exc, (OSError, TimeoutError)) else 500
+    call.status, call.error_kind = status, "stream_cut"
+    call.error_message = f"The stream was cut: {type(exc).__name__}: {exc}"[:500]
 
 
 def _redacted(c: ToolCall, redactions: dict) -> ToolCall:

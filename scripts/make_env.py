@@ -4,8 +4,8 @@
     python scripts/make_env.py --secrets          only a fresh SECRET_KEY and FIELD_ENCRYPTION_KEY
     python scripts/make_env.py --production relay.example.com [--workers 4]
                                                   a production .env: DEBUG off, TLS at a proxy (secure
-                                                  cookies, HSTS, X-Forwarded-Proto), PostgreSQL and Redis
-                                                  URLs to fill in, metrics behind a token
+                                                  cookies, HSTS, X-Forwarded-Proto), PostgreSQL,
+                                                  RabbitMQ and Redis URLs to fill in, metrics behind a token
 
 FIELD_ENCRYPTION_KEY takes several comma-separated keys, newest first: to rotate, put a new key in front
 and run `manage.py shell -c "from apikeys.services import do_rotate_provider_credentials as r; r()"`.
@@ -39,7 +39,9 @@ def production_lines(host: str, workers: int) -> list[str]:
         "SECURE_HSTS_INCLUDE_SUBDOMAINS=1",
         "SECURE_HSTS_PRELOAD=1",
         "DATABASE_URL=postgres://sequrity:CHANGE-ME@127.0.0.1:5432/sequrity",
-        "CELERY_BROKER_URL=redis://127.0.0.1:6379/0",
+        "# RabbitMQ is the broker (acknowledges tasks natively: a dead worker's task is redelivered at once);",
+        "# Redis the cache and session store. See the README, 'Nothing is lost'.",
+        "CELERY_BROKER_URL=amqp://sequrity:CHANGE-ME@127.0.0.1:5672/sequrity",
         "CACHE_URL=redis://127.0.0.1:6379/1",
         "# The production command (honcho, Procfile): uvicorn on HOST:PORT with WEB_CONCURRENCY workers.",
         "HOST=127.0.0.1",

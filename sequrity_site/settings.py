@@ -169,6 +169,15 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# The broker is RabbitMQ in production (README, "Nothing is lost"): a task is acknowledged only after it ran,
+# so a worker that dies (or loses the broker) mid-task has it redelivered at once to the next consumer; one
+# message prefetched per process; the worker reconnects forever instead of exiting; the relay's publishes
+# wait for the broker's confirm (a batch is removed from the relay's journal only once RabbitMQ has it).
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
+CELERY_BROKER_TRANSPORT_OPTIONS = {"confirm_publish": True} if CELERY_BROKER_URL.startswith(("amqp", "pyamqp")) \
+    else {}
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
 CELERY_BEAT_SCHEDULE = {
     "prune-session-log": {"task": "sessions.tasks.prune_log", "schedule": 3600.0},
