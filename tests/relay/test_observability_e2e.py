@@ -246,7 +246,10 @@ def test_database_going_away_is_a_json_error_with_a_request_id_in_the_log(
     key, secret = make_key(UserFactory(), arch="single-llm")
     url, cut, cleanup = _break_database_setup(tmp_path)
     live = start_uvicorn({**_relay_env(fake_upstream), "DATABASE_URL": url, "LOG_FORMAT": "json",
-                          "LOG_REQUESTS": "1", "RELAY_KEY_CACHE_SECONDS": "0", "CONN_MAX_AGE": "0"},
+                          "LOG_REQUESTS": "1", "RELAY_KEY_CACHE_SECONDS": "0", "CONN_MAX_AGE": "0",
+                          # no stale-while-error key cache here: every request needs the database
+                          # (tests/relay/test_key_cache_outage.py covers serving known keys through an outage)
+                          "RELAY_KEY_STALE_SECONDS": "0"},
                          log_dir=artifacts_dir)
     try:
         h = {"Authorization": f"Bearer {secret}", "X-Api-Key": "k"}
