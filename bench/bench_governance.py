@@ -30,6 +30,9 @@ PY = sys.executable
 _spec = importlib.util.spec_from_file_location("bench_relay", ROOT / "bench" / "bench_relay.py")
 bench_relay = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(bench_relay)
+# (bench_relay's body, a few words longer: its estimate, ~bytes/4 tokens, is not exactly the 19 tokens the fake
+# upstream reports, so that every request's settlement has something to write)
+BODY = {"model": "gpt-5-mini", "messages": [{"role": "user", "content": "Say hello to the relay, please"}]}
 
 GOVERN = """
 import os
@@ -97,27 +100,43 @@ def micro(n: int = 20000) -> None:
     g.set_store(None)
 
 
-def _alternate(port: int, secrets: dict[str, str], body: dict, n: int) -> dict[str, list[float]]:
-    """``n`` requests per key at concurrency 1, alternating keys request by request on keep-alive connections
-    (so load from anything else on the machine hits both keys alike); client-side latency in ms."""
+def _blocks(port: int, pid: int, secrets: dict[str, str], body: dict, rounds: int, block: int
+            ) -> tuple[dict[str, list[list[float]]], dict[str, list[float]]]:
+    """Concurrency 1, keep-alive: ``rounds`` rounds of one block of ``block`` requests per key, the keys' order
+    rotating from round to round. Blocks rather than single requests alternate, so that the work a request
+    leaves behind (a settlement written after its answer) lands on requests of the same key, as it would on a
+    server where every key has limits. Returns client latencies (ms) per key and round, and the relay
+    process's CPU time (user + system, µs) per request per key and round."""
     import http.client
     import json
 
+    tick = os.sysconf("SC_CLK_TCK")
+
+    def cpu() -> float:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / tick
+
     payload = json.dumps(body)
-    conns = {name: http.client.HTTPConnection("127.0.0.1", port) for name in secrets}
-    out: dict[str, list[float]] = {name: [] for name in secrets}
-    for i in range(n * len(secrets)):
-        name = list(secrets)[i % len(secrets)]
-        conn = conns[name]
-        t0 = time.perf_counter()
-        conn.request("POST", "/control/chat/v1/chat/completions", payload,
-                     {"Authorization": f"Bearer {secrets[name]}", "X-Api-Key": "sk-bench",
-                      "Content-Type": "application/json"})
-        r = conn.getresponse()
-        r.read()
-        out[name].append((time.perf_counter() - t0) * 1000)
-        assert r.status == 200, (name, r.status)
-    return out
+    names = list(secrets)
+    conns = {name: http.client.HTTPConnection("127.0.0.1", port) for name in names}
+    lat: dict[str, list[list[float]]] = {name: [] for name in names}
+    cpus: dict[str, list[float]] = {name: [] for name in names}
+    for r in range(rounds):
+        for name in names[r % len(names):] + names[:r % len(names)]:
+            conn, samples = conns[name], []
+            before = cpu()
+            for _ in range(block):
+                t0 = time.perf_counter()
+                conn.request("POST", "/control/chat/v1/chat/completions", payload,
+                             {"Authorization": f"Bearer {secrets[name]}", "X-Api-Key": "sk-bench",
+                              "Content-Type": "application/json"})
+                resp = conn.getresponse()
+                resp.read()
+                samples.append((time.perf_counter() - t0) * 1000)
+                assert resp.status == 200, (name, resp.status)
+            cpus[name].append((cpu() - before) / block * 1e6)
+            lat[name].append(samples)
+    return lat, cpus
 
 
 def _server_latencies(log: Path, prefixes: dict[str, str], since: int) -> tuple[dict[str, list[float]], int]:
@@ -180,27 +199,39 @@ def end_to_end(requests: int, sqlite: bool) -> None:
         bench_relay.wait_http(f"{relay}/control/health")
         bench_relay.wait_http(f"{upstream}/")
         prefixes = {name: secret[:12] for name, secret in secrets.items()}
+        rounds, block = max(3, requests // 200), 200
         print(f"\nend to end: {'SQLite (database store)' if sqlite else 'PostgreSQL + Redis (Redis store)'}; one "
-              f"uvicorn worker; concurrency 1, {requests} requests per key, alternating keys request by request")
-        print(f"{'':>10}{'':>10}{'client p50':>12}{'server p50':>12}{'server p90':>12}")
+              f"uvicorn worker; concurrency 1; {rounds} rounds of {block} requests per key (blocks alternate, the "
+              f"order rotates)")
+        print(f"{'':>10}{'':>10}{'client p50':>12}{'server p50':>12}{'server p90':>12}{'CPU/request':>13}")
+        pid = procs[-1].pid
         for stream in (False, True):
-            body = {**bench_relay.BODY, "stream": True} if stream else bench_relay.BODY
-            _alternate(relay_port, secrets, body, 200)  # warm up
+            body = {**BODY, "stream": True} if stream else BODY
+            _blocks(relay_port, pid, secrets, body, 1, 100)  # warm up
             _, since = _server_latencies(log, prefixes, 0)
-            client = _alternate(relay_port, secrets, body, requests)
+            client, cpus = _blocks(relay_port, pid, secrets, body, rounds, block)
             time.sleep(0.5)
-            server, _ = _server_latencies(log, prefixes, since)
+            server_all, _ = _server_latencies(log, prefixes, since)
+            server = {name: [v[i:i + block] for i in range(0, len(v), block)] for name, v in server_all.items()}
             kind = "streaming" if stream else "plain"
             for name in secrets:
-                sv = sorted(server[name])
-                print(f"{kind:>10}{name:>10}{statistics.median(client[name]):>12.3f}"
-                      f"{statistics.median(sv):>12.3f}{sv[int(len(sv) * 0.9)]:>12.3f}  ms")
-            def added(samples: dict, name: str) -> float:
-                return 1000 * (statistics.median(samples[name]) - statistics.median(samples["plain"]))
+                flat = sorted(x for b in server[name] for x in b)
+                print(f"{kind:>10}{name:>10}{statistics.median(x for b in client[name] for x in b):>12.3f}"
+                      f"{statistics.median(flat):>12.3f}{flat[int(len(flat) * 0.9)]:>12.3f}"
+                      f"{statistics.median(cpus[name]) / 1000:>10.3f} ms")
 
-            print(f"{kind:>10}: governance adds {added(client, 'governed'):+.0f} µs at the median seen by the "
-                  f"client, {added(server, 'governed'):+.0f} µs in the server (noise floor, a second key without "
-                  f"governance: {added(client, 'plain-2'):+.0f} / {added(server, 'plain-2'):+.0f} µs)")
+            def added(blocks: dict, name: str) -> float:
+                """Median over the rounds of the difference of the blocks' medians, in µs."""
+                return 1000 * statistics.median(statistics.median(b) - statistics.median(a)
+                                                for a, b in zip(blocks["plain"], blocks[name], strict=True))
+
+            def cpu_added(name: str, cpus=cpus) -> float:
+                return statistics.median(b - a for a, b in zip(cpus["plain"], cpus[name], strict=True))
+
+            print(f"{kind:>10}: governance adds {added(client, 'governed'):+.0f} µs at the median seen by the client, "
+                  f"{added(server, 'governed'):+.0f} µs in the server, {cpu_added('governed'):+.0f} µs of CPU "
+                  f"(noise floor, a second key without governance: {added(client, 'plain-2'):+.0f} / "
+                  f"{added(server, 'plain-2'):+.0f} / {cpu_added('plain-2'):+.0f} µs)")
     finally:
         for p in reversed(procs):
             p.terminate()

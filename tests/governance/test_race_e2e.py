@@ -78,8 +78,8 @@ async def _hammer(url: str, secret: str, body: dict) -> tuple[Counter, list[http
                 finally:
                     in_flight -= 1
                 statuses[r.status_code] += 1
-                if r.status_code != 200:
-                    refused.append(r)
+                if r.status_code != 200 or (body.get("stream") and b"[DONE]" not in r.content):
+                    refused.append(r)  # (a 200 here: a stream that did not end properly)
 
     await asyncio.gather(*(client() for _ in range(CLIENTS)))
     return statuses, refused, max_in_flight
@@ -104,7 +104,9 @@ def test_budget_for_100_requests(two_workers, fake_upstream, transactional_db):
           f"max {in_flight} in flight, {time.monotonic() - started:.1f} s")
     assert set(statuses) <= {200, 402}, statuses
     assert 100 <= served <= 100 + CLIENTS
-    assert all("budget" in r.json()["detail"] and "resets at" in r.json()["detail"] for r in refused)
+    assert all("budget" in r.json()["detail"] and "resets at" in r.json()["detail"] for r in refused
+               if r.status_code == 402)
+    time.sleep(0.3)  # the last settlements are written without waiting for them
     period = g.budget_period("day", time.time()).id
     used = g.make_store(two_workers.extra["store"]).read_many([(key.pk, "b", period)])[(key.pk, "b", period)]
     assert used == served * COST  # every reservation settled at its actual cost
@@ -122,7 +124,7 @@ def test_requests_per_minute_100(two_workers, fake_upstream, transactional_db):
           f"served {served}, refused {statuses[429]} with 429, max {in_flight} in flight, {windows} minute(s)")
     assert set(statuses) <= {200, 429}, statuses
     assert served == 100 if windows == 1 else 100 <= served <= 100 * windows
-    assert all(1 <= int(r.headers["retry-after"]) <= 60 for r in refused)
+    assert all(1 <= int(r.headers["retry-after"]) <= 60 for r in refused if r.status_code == 429)
 
 
 def test_tokens_per_minute_for_100_requests(two_workers, fake_upstream, transactional_db):
@@ -132,11 +134,13 @@ def test_tokens_per_minute_for_100_requests(two_workers, fake_upstream, transact
     window = g.minute(time.time())
     statuses, refused, in_flight = asyncio.run(_hammer(two_workers.url, secret, {**BODY, "stream": True}))
     windows = g.minute(time.time()) - window + 1
-    served = statuses[200]
+    # A stream the upstream broke off (a timeout on a loaded machine) used no tokens and does not count.
+    broken = sum(1 for r in refused if r.status_code == 200)
+    served = statuses[200] - broken
     print(f"\n[{two_workers.extra['store']}] 1,900 tokens (100 requests) per minute, streamed, {CLIENTS} clients on "
           f"2 workers, {TOTAL} sent: served {served} (over by {served - 100}), refused {statuses[429]} with 429, "
-          f"max {in_flight} in flight, {windows} minute(s)")
+          f"{broken} streams broken off upstream, max {in_flight} in flight, {windows} minute(s)")
     assert set(statuses) <= {200, 429}, statuses
     # (the estimate of a request in flight may exceed its actual tokens: a refusal then can come a little early)
     assert windows > 1 or 100 - CLIENTS <= served <= 100 + CLIENTS
-    assert all("tokens per minute" in r.json()["detail"] for r in refused)
+    assert all("tokens per minute" in r.json()["detail"] for r in refused if r.status_code == 429)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import time
 from datetime import UTC, datetime
+from decimal import Decimal
 
 import pytest
 
@@ -225,3 +227,68 @@ def test_unreachable_or_silent_redis_refuses_with_503():
     finally:
         g.set_store(None)
         silent.close()
+
+
+def test_integer_cost_equals_the_usage_tasks_cost():
+    from decimal import Decimal
+
+    from sessions.credits import cost_nano
+
+    for usd in ("0.10", "0.20", "0.41", "0.123456", "3.000001", "12"):
+        micro = int(Decimal(usd) * 10**6)
+        for tokens in (0, 1, 2, 3, 7, 19, 999, 10**6, 123_456_789):
+            assert g.cost_of(tokens, micro) == cost_nano(tokens, Decimal(usd)), (usd, tokens)
+
+
+def test_pipeline_hooks_on_redis_fast_path():
+    """admit / admitted / settle as the pipeline calls them, through Redis: the first request connects (a task),
+    later ones write their script at once; NOSCRIPT and a missing budget counter fall back to the full path."""
+    from types import SimpleNamespace
+
+    from relay.formats.model import Usage
+    from relay.pipeline import RelayError
+
+    url = _redis_url()
+    if url is None:
+        pytest.skip("no Redis on 127.0.0.1:6379")
+    import redis
+
+    sync = redis.Redis.from_url(url)
+    sync.flushdb()
+    store = g.RedisStore(url)
+    g.set_store(store)
+    G = gov(key_id=10**9 + 1, rpm=3, tpm=10**6, budget_nano=10**12, arch="single-llm")
+    g._prices[:] = [time.monotonic() + 60, type("T", (), {"per_million": lambda self, a, d: Decimal("0.2")})()]
+    g._micro_per_million.clear()
+
+    def call():
+        return SimpleNamespace(principal=SimpleNamespace(governance=G), body={"model": "m"}, reservation=None,
+                               route=SimpleNamespace(provider="openai"), usage=Usage(30, 10), state=None)
+
+    async def one(c):
+        await g.admit(c, SimpleNamespace(body=b"x" * 40))  # 10 tokens estimated
+        fast = not isinstance(c.reservation, asyncio.Task)
+        await g.admitted(c)
+        await g.settle(c)
+        return fast
+
+    async def scenario():
+        assert await one(call()) is False  # not connected yet: the full path
+        sync.script_flush()
+        assert await one(call()) is True  # written at once; NOSCRIPT -> the full path loads it
+        assert await one(call()) is True
+        c = call()
+        with pytest.raises(RelayError) as info:
+            await one(c)
+        assert info.value.status == 429 and info.value.headers["Retry-After"]
+        await asyncio.sleep(0.05)  # deferred settlements are written within 10 ms
+
+    try:
+        asyncio.run(scenario())
+        m, p = g.minute(time.time()), g.budget_period("month", time.time())
+        got = store.read_many([(G.key_id, "r", m), (G.key_id, "t", m), (G.key_id, "b", p.id)])
+        assert got[(G.key_id, "r", m)] == 3
+        assert got[(G.key_id, "t", m)] == 120 and got[(G.key_id, "b", p.id)] == 120 * 200  # 3 x 40 tokens, $0.20/1M
+    finally:
+        g.set_store(None)
+        g._prices[:] = [0.0, None]
