@@ -199,3 +199,20 @@ def test_sqrt_check_lint_reports_line_and_column(tmp_path):
     assert lint_files([str(f)], out) == 1
     text = out.getvalue()
     assert f"{f}:2:" in text and "lookahead" in text
+
+
+def test_python_fast_path_only_for_patterns_that_cannot_backtrack_badly():
+    import time
+
+    from relay.regex import _linear_for_python, compile_client_pattern
+
+    assert _linear_for_python(r".*@corp\.com") and _linear_for_python(r"^read_.*") and _linear_for_python("abc")
+    for hostile in (r"(a+)+$", "a*a*b", "a?a?a?aaa", r"a{1,9}b", "a|ab", r"x.*?y.*z"):
+        assert not _linear_for_python(hostile), hostile
+    # same answers as RE2 on the fast path, and a long hostile text stays fast
+    p = compile_client_pattern(r".*aaaaaaaaab")
+    assert p._py_full is not None
+    t0 = time.perf_counter()
+    assert p.fullmatch("a" * 200_000) is None and p.fullmatch("a" * 50 + "b")
+    assert time.perf_counter() - t0 < 2
+    assert p.search("xxaaaaaaaaabyy")  # search always goes through RE2
