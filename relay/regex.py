@@ -18,7 +18,8 @@ guardrail detectors and lexers included, are not client-supplied and stay on ``r
     rx.search("see bob@example.com")                       # True or None
 
 Matching uses RE2 (the ``google-re2`` package): time linear in the length of the text, whatever the pattern,
-so ``(a+)+$`` cannot stall a worker. What RE2 cannot do in linear time is refused when the pattern is compiled,
+so ``(a+)+$`` cannot stall a worker. (Full matches of the simplest patterns, which cannot backtrack more than
+text length x pattern length, use Python's matcher: see ``_linear_for_python``.) What RE2 cannot do in linear time is refused when the pattern is compiled,
 with a message naming the construct and its position in the pattern: backreferences (``\\1``,
 ``(?P=name)``), lookahead and lookbehind (``(?=``, ``(?!``, ``(?<=``, ``(?<!``), atomic groups ``(?>...)``,
 possessive quantifiers (``a*+``), conditionals ``(?(1)...)``, verbose mode ``(?x)``, and repetition counts
