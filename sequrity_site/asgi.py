@@ -245,7 +245,9 @@ async def application(scope, receive, send):
     finally:
         logs.access_logger.info(
             "request", extra={
-                "method": scope.get("method"), "path": path, "status": seen["status"],
+                # no response started: the client went away first (499, as nginx logs it)
+                "method": scope.get("method"), "path": path,
+                "status": seen["status"] if seen["status"] is not None else 499,
                 "latency_ms": round((time.perf_counter() - started) * 1000, 3),
                 "session_id": seen["session_id"], "key_prefix": _key_prefix(scope) if control else None,
             })
