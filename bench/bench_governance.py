@@ -248,6 +248,10 @@ def main() -> None:
     parser.add_argument("--skip-micro", action="store_true")
     args = parser.parse_args()
     if not args.skip_micro:
+        subprocess.run(["psql", "-q", "-h", "127.0.0.1", "-U", "postgres", "-c",
+                        "DROP DATABASE IF EXISTS sequrity_bench_gov_micro WITH (FORCE)", "-c",
+                        "CREATE DATABASE sequrity_bench_gov_micro"], check=True)
+        subprocess.run(["redis-cli", "-n", "7", "flushdb"], check=True, capture_output=True)
         subprocess.run([PY, __file__, "--micro-only"], cwd=ROOT, check=True,
                        env=dict(os.environ, DATABASE_URL="postgres://postgres@127.0.0.1:5432/sequrity_bench_gov_micro",
                                 DEBUG="1", PYTHONPATH=str(ROOT)))
