@@ -38,8 +38,61 @@ class DocumentField(serializers.JSONField):
     pass
 
 
+LIMIT_FIELDS = ("expires_at", "allowed_providers", "allowed_models", "rpm_limit", "tpm_limit", "budget_usd",
+                "budget_period", "budget_soft_percent", "provider_key", "provider_key_provider",
+                "remove_provider_key")
+
+
+def limits_of(key: ApiKey) -> dict:
+    """A key's governance (issue #16) as the API shows it: the stored provider key only as set or not."""
+    from decimal import Decimal
+
+    return {
+        "expires_at": key.expires_at.isoformat() if key.expires_at else None,
+        "allowed_providers": list(key.allowed_providers or []), "allowed_models": list(key.allowed_models or []),
+        "rpm_limit": key.rpm_limit, "tpm_limit": key.tpm_limit,
+        "budget_usd": None if key.budget_nano is None else str((Decimal(key.budget_nano) / 10**9).normalize()),
+        "budget_period": key.budget_period, "budget_soft_percent": key.budget_soft_percent,
+        "provider_key_set": bool(key.encrypted_provider_key), "provider_key_provider": key.provider_key_provider,
+    }
+
+
+def save_limits(key: ApiKey, changes: dict) -> None:
+    """PATCH ``limits``: the fields given change, validated by the dashboard's own form
+    (``forms.KeyLimitsForm``); errors name ``limits.<field>``."""
+    from apikeys.forms import KeyLimitsForm
+    from apikeys.views import _save_limits
+
+    if not isinstance(changes, dict):
+        raise FieldErrors([{"field": "limits", "message": "limits must be a JSON object."}])
+    unknown = sorted(set(changes) - set(LIMIT_FIELDS))
+    if unknown:
+        raise FieldErrors([{"field": f"limits.{name}", "message": f"unknown field; known: {', '.join(LIMIT_FIELDS)}"}
+                           for name in unknown])
+    current = limits_of(key)
+    merged = {name: current.get(name) for name in LIMIT_FIELDS if name in current}
+    merged.update(changes)
+    data = {"limits-present": "1"}
+    for name, value in merged.items():
+        if value is None or value is False:
+            continue
+        if name == "allowed_models" and isinstance(value, list):
+            value = "\n".join(str(v) for v in value)
+        if name == "remove_provider_key":
+            value = "on"
+        data[f"limits-{name}"] = value if isinstance(value, list) else str(value)
+    form = KeyLimitsForm(data, key=key)
+    if not form.is_valid():
+        raise FieldErrors([{"field": f"limits.{name}", "message": " ".join(str(m) for m in messages)}
+                           for name, messages in form.errors.items()])
+    _save_limits(key, form.values())
+
+
 class KeySerializer(serializers.ModelSerializer):
     owner = serializers.CharField(source="user.username", read_only=True)
+    limits = serializers.SerializerMethodField(
+        help_text="Governance: expiry, allowed providers and models, rate limits, budget (USD) and whether a "
+                  "provider key is stored (never shown).")
     is_active = serializers.BooleanField(read_only=True)
     features = DocumentField(read_only=True)
     policy = DocumentField(read_only=True)
@@ -48,8 +101,12 @@ class KeySerializer(serializers.ModelSerializer):
     class Meta:
         model = ApiKey
         fields = ("id", "name", "prefix", "arch", "content_logging", "features", "policy", "config", "is_active",
-                  "owner", "created_at", "updated_at", "last_used_at", "revoked_at")
+                  "owner", "created_at", "updated_at", "last_used_at", "revoked_at", "limits")
         read_only_fields = fields
+
+    @extend_schema_field({"type": "object", "additionalProperties": True})
+    def get_limits(self, key: ApiKey) -> dict:
+        return limits_of(key)
 
 
 class KeyWithSecretSerializer(KeySerializer):
@@ -70,6 +127,9 @@ class KeyCreateSerializer(serializers.Serializer):
 
 
 class KeyUpdateSerializer(serializers.Serializer):
+    limits = serializers.JSONField(
+        required=False, help_text=f"Governance fields to change: {', '.join(LIMIT_FIELDS)} (budget_usd in USD; "
+                                  "provider_key is write-only; null clears a limit).")
     name = serializers.CharField(max_length=100, required=False)
     arch = serializers.ChoiceField(choices=Architecture.choices, required=False)
     features = DocumentField(required=False, allow_null=True)
@@ -186,8 +246,12 @@ class KeyViewSet(ApiViewMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin,
         data = ser.validated_data
         arch, docs = _switched_documents(key, data)
         try:
-            services.do_update_api_key_config(key=key, arch=arch, name=data.get("name"),
-                                              content_logging=data.get("content_logging"), **docs)
+            with transaction.atomic():  # limits and documents change together or not at all
+                if "limits" in data:
+                    save_limits(key, data["limits"])
+                if set(data) - {"limits"}:
+                    services.do_update_api_key_config(key=key, arch=arch, name=data.get("name"),
+                                                      content_logging=data.get("content_logging"), **docs)
         except DocumentsInvalid as exc:
             raise documents_invalid(exc) from None
         key.refresh_from_db()

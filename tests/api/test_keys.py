@@ -192,3 +192,33 @@ def test_unexpected_errors_are_json(api, user, monkeypatch):
     monkeypatch.setattr(keys_api.services, "do_revoke_api_key", gone)
     r = api.post(f"/api/v1/keys/{key.pk}/revoke/")
     assert r.status_code == 503 and r.headers["Retry-After"] == "5" and r.json()["code"] == "unavailable"
+
+
+def test_patch_limits_uses_the_dashboards_validation_and_never_shows_the_provider_key(api, user):
+    key, _ = make_key(user, "single-llm")
+    url = f"/api/v1/keys/{key.pk}/"
+    assert api.get(url).json()["limits"]["rpm_limit"] is None
+    r = api.patch(url, {"limits": {"rpm_limit": 60, "budget_usd": "12.5", "budget_period": "day",
+                                   "allowed_models": ["gpt-5-mini", "openai/*"], "provider_key": "sk-stored"}},
+                  format="json")
+    assert r.status_code == 200, r.content
+    limits = r.json()["limits"]
+    assert (limits["rpm_limit"], limits["budget_usd"], limits["budget_period"]) == (60, "12.5", "day")
+    assert limits["allowed_models"] == ["gpt-5-mini", "openai/*"] and limits["provider_key_set"] is True
+    assert "sk-stored" not in r.content.decode()
+    key.refresh_from_db()
+    assert key.rpm_limit == 60 and key.budget_nano == 12_500_000_000 and key.encrypted_provider_key
+    # only the fields given change; null clears one
+    r = api.patch(url, {"limits": {"rpm_limit": None, "tpm_limit": 1000}}, format="json")
+    assert r.status_code == 200 and r.json()["limits"]["rpm_limit"] is None
+    assert r.json()["limits"]["budget_usd"] == "12.5" and r.json()["limits"]["tpm_limit"] == 1000
+    # errors name the field; nothing is half-written with an invalid document in the same PATCH
+    r = api.patch(url, {"limits": {"rpm_limit": 0}}, format="json")
+    assert r.status_code == 400 and r.json()["errors"][0]["field"] == "limits.rpm_limit"
+    r = api.patch(url, {"limits": {"bogus": 1}}, format="json")
+    assert r.status_code == 400 and r.json()["errors"][0]["field"] == "limits.bogus"
+    r = api.patch(url, {"limits": {"rpm_limit": 5}, "features": {"agent_arch": "single-llm", "bogus": 1}},
+                  format="json")
+    assert r.status_code == 400
+    key.refresh_from_db()
+    assert key.rpm_limit is None
