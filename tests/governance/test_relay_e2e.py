@@ -150,7 +150,10 @@ def test_streams_count_and_a_disconnect_cannot_escape(relay, fake_upstream):
             s.read_until(b"0\r\n\r\n")
         s.drop()
         sids.append(s.headers["x-session-id"])
-    assert wait_for(lambda: UsageEvent.objects.filter(session_id__in=sids).count() == 6)
+    # (the rows come through the journal, the broker and the worker, which may still be busy with earlier
+    # tests' batches in CI: wait for them as long as the metering tests do, and longer)
+    assert wait_for(lambda: UsageEvent.objects.filter(session_id__in=sids).count() == 6, timeout=60.0), \
+        list(UsageEvent.objects.filter(session_id__in=sids).values_list("session_id", "status_code"))
     time.sleep(0.3)
     rows = list(UsageEvent.objects.filter(api_key=key))
     assert len(rows) == 6 and any(r.status_code == 499 for r in rows)
