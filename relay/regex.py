@@ -127,24 +127,26 @@ class ClientPattern:
         py = self._py_full
         if py is not None:
             return True if py.fullmatch(text) is not None else None
-        try:
-            b = text.encode()
-        except UnicodeEncodeError:
-            b = _encode(text)
+        b = _utf8(text)
         raw = self._full_raw
         if raw is not None:
             return True if raw.Match(_BOTH, b, 0, len(b))[0] != _NO_MATCH else None
         return True if self._full.fullmatch(b) is not None else None
 
     def search(self, text: str) -> bool | None:
-        try:
-            b = text.encode()
-        except UnicodeEncodeError:
-            b = _encode(text)
+        b = _utf8(text)
         raw = self._search_raw
         if raw is not None:
             return True if raw.Match(_UNANCHORED, b, 0, len(b))[0] != _NO_MATCH else None
         return True if self._search.search(b) is not None else None
+
+
+def _utf8(text: str) -> bytes:
+    """What RE2 matches: the text's UTF-8 (lone surrogates, valid in JSON, as U+FFFD)."""
+    try:
+        return text.encode()
+    except UnicodeEncodeError:
+        return _encode(text)
 
 
 def _linear_for_python(p: str) -> bool:
