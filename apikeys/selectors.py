@@ -22,6 +22,7 @@ from django.db import DatabaseError
 from sequrity_site.aio import run_sync
 
 from . import crypto, governance
+from .key_format import PREFIX_LENGTH, SECRET_PREFIX
 from .models import ApiKey, ProviderCredential
 
 
@@ -75,8 +76,6 @@ def _check(secret: str, entry: tuple) -> KeyPrincipal | None:
 
 
 def _prefix_of(secret: str) -> str | None:
-    from .services import PREFIX_LENGTH, SECRET_PREFIX
-
     if not secret.startswith(SECRET_PREFIX) or len(secret) < 40 or len(secret) > 128:
         return None
     return secret[:PREFIX_LENGTH]

@@ -12,12 +12,10 @@ from django.utils import timezone
 from relay.config import preset_documents
 
 from . import crypto
+from .key_format import PREFIX_LENGTH, SECRET_PREFIX
 from .models import ApiKey, ContentLogging, ProviderCredential
 from .selectors import forget_cached_key
 from .validation import validate_documents
-
-SECRET_PREFIX = "sq-"
-PREFIX_LENGTH = 12  # "sq-" + 9 characters: shown in lists, used for the indexed lookup
 
 
 def hash_secret(secret: str) -> str:
