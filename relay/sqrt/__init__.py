@@ -29,7 +29,9 @@ fail_fast: bool | None = None, dual_llm: bool = True)``
         ``allowed``/``denied`` lists of {policy, rule, enforcement, description[, error]}),
         ``.denial_message`` (None when allowed, else ``Tool call to '<tool>' is denied by argument checking
         policies. Context: {...}`` with each argument's value/meta/value_type and ``'final_verdict'``),
-        ``.arg_meta_updates`` (``x.F`` writes made by session-before blocks; dual-LLM only).
+        ``.arg_meta_updates`` (``x.F`` writes made by session-before blocks; dual-LLM only), ``.decided_by``
+        (the entry of the rule that decided the final verdict: the first hard deny, else the first hard allow,
+        else the first soft rule of the top priority agreeing with the verdict, else the default policy).
     ``after_call(tool_name, args, result: ValueWithMeta, session_meta) -> ResultDecision``
         ``result.meta`` is the INITIAL result meta (see ``initial_result_meta`` and
         ``unwrap_manual_result``). Runs result blocks, then session-after blocks. ``ResultDecision``:

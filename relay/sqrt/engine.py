@@ -42,6 +42,10 @@ class CallDecision:
     record: dict
     denial_message: str | None
     arg_meta_updates: dict[str, Meta] = field(default_factory=dict)
+    # The record entry ({policy, rule, enforcement, description[, error]}) of the rule that decided the final
+    # verdict: the first hard deny, else the first hard allow, else the first soft rule of the top priority
+    # agreeing with the verdict, else the default policy. What a dry-run or an inspector names as "the rule".
+    decided_by: dict | None = None
 
 
 @dataclass
@@ -243,6 +247,7 @@ class PolicyEngine:
         denied: list[dict] = []
         hard_denied = hard_allowed = False
         soft: list[tuple[int, bool]] = []  # (priority, is_deny)
+        deciders: list[tuple[str, int, dict]] = []  # (verdict, priority, entry) in evaluation order
 
         for p in policies:
             for st in p.before:
@@ -258,10 +263,12 @@ class PolicyEngine:
                             _error_text(exc),
                         )
                     )
+                    deciders.append(("hard_denied", 0, denied[-1]))
                     hard_denied = True
 
         def take(verdict: str, priority: int, entry: dict) -> bool:
             nonlocal hard_denied, hard_allowed
+            deciders.append((verdict, priority, entry))
             if verdict.endswith("denied"):
                 denied.append(entry)
             else:
@@ -305,6 +312,7 @@ class PolicyEngine:
         else:
             final = self._default_verdict
             (allowed if final.endswith("allowed") else denied).append(dict(self._default_entry))
+            deciders.append((final, 0, self._default_entry))
 
         is_allowed = final in ("hard_allowed", "soft_allowed")
         record = {
@@ -315,7 +323,8 @@ class PolicyEngine:
             "denied": denied,
         }
         message = None if is_allowed else self.denial_message(tool_name, env.args, allowed, denied, final)
-        return CallDecision(final, is_allowed, env.session, record, message, dict(env.arg_updates))
+        return CallDecision(final, is_allowed, env.session, record, message, dict(env.arg_updates),
+                            _deciding_entry(final, deciders))
 
     @staticmethod
     def denial_message(tool_name: str, args: dict, allowed: list, denied: list, final: str) -> str:
@@ -388,6 +397,17 @@ class PolicyEngine:
                     f"{problem} (branching_meta_policy mode '{bmp['mode']}')."
                 )
         return None
+
+
+def _deciding_entry(final: str, deciders: list[tuple[str, int, dict]]) -> dict | None:
+    """The entry that produced ``final`` (see ``CallDecision.decided_by``)."""
+    candidates = [(prio, entry) for verdict, prio, entry in deciders if verdict == final]
+    if not candidates:
+        return None
+    if final.startswith("soft"):
+        top = max(prio for prio, _ in candidates)
+        candidates = [c for c in candidates if c[0] == top]
+    return dict(candidates[0][1])
 
 
 def _branch_violation(bmp: dict, meta: Meta) -> str | None:
