@@ -68,6 +68,9 @@ class ApiKey(models.Model):
         "stored credential's provider", max_length=32, blank=True, default="",
         help_text="Which provider the stored credential is for (empty: every provider).")
     provider_key_set_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # The saved configuration the relay enforces (``apikeys.versions``); recorded with each tool-call decision.
+    current_version = models.ForeignKey("KeyVersion", on_delete=models.SET_NULL, null=True, blank=True,
+                                        related_name="+", editable=False)
 
     class Meta:
         ordering = ["-created_at"]
@@ -173,3 +176,43 @@ class LimitCounter(models.Model):
 
     def __str__(self) -> str:
         return f"{self.api_key_id}:{self.kind}:{self.window}={self.used}"
+
+
+class VersionSource(models.TextChoices):
+    CREATED = "created", "Created"
+    INITIAL = "initial", "Configuration before versions were kept"
+    DASHBOARD = "dashboard", "Saved in the dashboard"
+    API = "api", "Saved through the management API"
+    REVERT = "revert", "Reverted"
+
+
+class KeyVersion(models.Model):
+    """One saved configuration of a key (architecture and its three documents), kept so an author can see who
+    changed what, diff two versions and go back. Versions are never edited; a revert saves a new one.
+
+    ``number`` counts a key's versions from 1; ``ApiKey.current_version`` is the one the relay enforces, and
+    every tool-call decision the session log records names it (``policy_version``).
+    """
+
+    api_key = models.ForeignKey(ApiKey, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    arch = models.CharField("architecture", max_length=16, choices=Architecture.choices)
+    features = models.JSONField(default=dict, blank=True)
+    policy = models.JSONField(default=dict, blank=True)
+    config = models.JSONField(default=dict, blank=True)
+    saved_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                 related_name="+")
+    saved_at = models.DateTimeField(auto_now_add=True)
+    source = models.CharField(max_length=16, choices=VersionSource.choices, default=VersionSource.DASHBOARD)
+    reverted_from = models.PositiveIntegerField(null=True, blank=True, help_text="The number this one restored.")
+
+    class Meta:
+        ordering = ["api_key", "-number"]
+        constraints = [models.UniqueConstraint(fields=["api_key", "number"], name="key_version_number")]
+
+    def __str__(self) -> str:
+        return f"{self.api_key_id} v{self.number}"
+
+    @property
+    def documents(self) -> dict:
+        return {"features": self.features, "policy": self.policy, "config": self.config}

@@ -38,6 +38,7 @@ class KeyPrincipal:
     documents: dict
     content_logging: str = "metadata"  # see relay.session_log
     governance: governance.Governance | None = None  # expiry, lists, limits, stored credential (None: none set)
+    version_id: int | None = None  # the KeyVersion enforced (apikeys.versions); logged with each tool decision
 
 
 logger = logging.getLogger(__name__)
@@ -47,7 +48,7 @@ logger = logging.getLogger(__name__)
 # unreachable a positive entry is served until stale_until (read from the database + RELAY_KEY_STALE_SECONDS).
 _KEY_CACHE: dict[str, tuple[float, str, KeyPrincipal | None, float]] = {}
 _FIELDS = ("id", "user_id", "prefix", "name", "arch", "features", "policy", "config", "content_logging",
-           "secret_hash", "revoked_at", *governance.ROW_FIELDS)
+           "secret_hash", "revoked_at", "current_version_id", *governance.ROW_FIELDS)
 
 
 def forget_cached_key(prefix: str) -> None:
@@ -63,6 +64,7 @@ def _principal(row: dict | None) -> tuple[str, KeyPrincipal | None]:
             id=row["id"], user_id=row["user_id"], prefix=row["prefix"], name=row["name"], arch=row["arch"],
             documents={"features": row["features"], "policy": row["policy"], "config": row["config"]},
             content_logging=row["content_logging"], governance=governance.from_row(row),
+            version_id=row.get("current_version_id"),
         )
     return row["secret_hash"], principal
 

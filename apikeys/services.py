@@ -13,9 +13,10 @@ from relay.config import preset_documents
 
 from . import crypto
 from .key_format import PREFIX_LENGTH, SECRET_PREFIX
-from .models import ApiKey, ContentLogging, ProviderCredential
+from .models import ApiKey, ContentLogging, ProviderCredential, VersionSource
 from .selectors import forget_cached_key
 from .validation import validate_documents
+from .versions import record_version
 
 
 def hash_secret(secret: str) -> str:
@@ -45,21 +46,28 @@ def do_create_api_key(*, user, name: str, arch: str, features=None, policy=None,
         prefix = secret[:PREFIX_LENGTH]
         if not ApiKey.objects.filter(prefix=prefix).exists():
             break
-    key = ApiKey.objects.create(
-        user=user,
-        name=name.strip() or "Untitled key",
-        prefix=prefix,
-        secret_hash=hash_secret(secret),
-        arch=arch,
-        content_logging=content_logging if content_logging in ContentLogging.values else ContentLogging.METADATA,
-        **docs,
-    )
+    with transaction.atomic():
+        key = ApiKey.objects.create(
+            user=user,
+            name=name.strip() or "Untitled key",
+            prefix=prefix,
+            secret_hash=hash_secret(secret),
+            arch=arch,
+            content_logging=content_logging if content_logging in ContentLogging.values else ContentLogging.METADATA,
+            **docs,
+        )
+        record_version(key=key, saved_by=user, source=VersionSource.CREATED)
     return key, secret
 
 
 def do_update_api_key_config(*, key: ApiKey, arch: str, features, policy, config, name: str | None = None,
-                             content_logging: str | None = None) -> ApiKey:
-    """Replace a key's architecture and documents after validating them; nothing is saved on error."""
+                             content_logging: str | None = None, saved_by=None,
+                             source: str = VersionSource.DASHBOARD, reverted_from: int | None = None) -> ApiKey:
+    """Replace a key's architecture and documents after validating them; nothing is saved on error.
+
+    A changed configuration becomes the key's next version (``apikeys.versions``) in the same transaction;
+    ``saved_by`` defaults to the key's owner (the dashboard only lets owners save).
+    """
     docs = validate_documents(arch, features, policy, config)
     key.arch = arch
     key.features, key.policy, key.config = docs["features"], docs["policy"], docs["config"]
@@ -67,7 +75,10 @@ def do_update_api_key_config(*, key: ApiKey, arch: str, features, policy, config
         key.name = name.strip()
     if content_logging in ContentLogging.values:
         key.content_logging = content_logging
-    key.save(update_fields=["arch", "features", "policy", "config", "name", "content_logging", "updated_at"])
+    with transaction.atomic():
+        key.save(update_fields=["arch", "features", "policy", "config", "name", "content_logging", "updated_at"])
+        record_version(key=key, saved_by=saved_by, source=source, reverted_from=reverted_from,
+                       force=source == VersionSource.REVERT)
     forget_cached_key(key.prefix)
     return key
 

@@ -220,6 +220,7 @@ def new_state(call: Call, docs: dict[str, Any]) -> dict:
         "created": time.time(), "turns": 0, "seq": 0, "closed": False, "status": "open",
         "session_meta": DEFAULT_META.to_json(), "id_map": {}, "pending": {}, "byok": None,
         "awaiting_tool_results": False,
+        "policy_version": None if docs.get("policy") is not None else call.principal.version_id,
     }
 
 
@@ -268,6 +269,8 @@ def _encrypted(secret: str) -> str:
 
 def session_event(call: Call, type_: str, **data) -> None:
     call.state["seq"] = call.state.get("seq", 0) + 1
+    if type_ == "tool_call":  # which saved key version decided it (None: the request's X-Policy replaced it)
+        data.setdefault("policy_version", call.state.get("policy_version"))
     call.events.append({"session_id": call.session_id, "key_id": call.principal.id,
                         "turn": call.state.get("turns", 0) + 1, "seq": call.state["seq"], "type": type_,
                         "data": data})

@@ -36,6 +36,10 @@ class CallCheck:
     records: list[dict] = field(default_factory=list)
     verdicts: dict[str, str] = field(default_factory=dict)
     session_meta: Meta = DEFAULT_META
+    # Per call id, for the session log (a dry-run replays calls from it): the session metadata the call was
+    # checked with and the record entry of the rule that decided it.
+    session_meta_before: dict[str, Meta] = field(default_factory=dict)
+    decided_by: dict[str, dict | None] = field(default_factory=dict)
 
     @property
     def denial_text(self) -> str | None:
@@ -54,7 +58,9 @@ def check_proposed_calls(engine, calls: list[ToolCall], session_meta: Meta,
     for call in calls:
         meta = (arg_meta or {}).get(call.id, DEFAULT_META)
         args = {name: ValueWithMeta(value, meta) for name, value in (call.arguments or {}).items()}
+        out.session_meta_before[call.id] = out.session_meta
         decision = engine.before_call(call.name, args, out.session_meta)
+        out.decided_by[call.id] = decision.decided_by
         out.session_meta = decision.session_meta
         out.records.append(decision.record)
         out.verdicts[call.id] = decision.verdict

@@ -128,7 +128,8 @@ async def _decide(call: Call, engine, guards: SessionGuardrails, calls: list[Too
         shown = guards.pending_argument_rewrites.get(c.id, c.arguments) or {}
         session_event(call, "tool_call", call_id=c.id, tool=c.name,
                       args={k: {"value": v, "meta": meta} for k, v in shown.items()},
-                      verdict=verdict, record=record, blocked=blocked)
+                      verdict=verdict, record=record, blocked=blocked, rule=check.decided_by.get(c.id),
+                      session_meta=check.session_meta_before[c.id].to_json())
     if len(allowed) < len(calls):
         call.state["denied_in_turn"] = True
     return allowed, (" ".join(texts) or None)

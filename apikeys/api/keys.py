@@ -19,7 +19,7 @@ from rest_framework.response import Response
 
 from apikeys import services
 from apikeys.forms import _strip_code
-from apikeys.models import ApiKey, Architecture, ContentLogging
+from apikeys.models import ApiKey, Architecture, ContentLogging, VersionSource
 from apikeys.selectors import forget_cached_key
 from apikeys.validation import DocumentsInvalid
 from relay.config import PRESETS, preset_documents
@@ -251,7 +251,8 @@ class KeyViewSet(ApiViewMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin,
                     save_limits(key, data["limits"])
                 if set(data) - {"limits"}:
                     services.do_update_api_key_config(key=key, arch=arch, name=data.get("name"),
-                                                      content_logging=data.get("content_logging"), **docs)
+                                                      content_logging=data.get("content_logging"),
+                                                      saved_by=request.user, source=VersionSource.API, **docs)
         except DocumentsInvalid as exc:
             raise documents_invalid(exc) from None
         key.refresh_from_db()

@@ -687,9 +687,11 @@ class DualEngine:
         dec = pe.before_call(tool, kwargs, smeta, getattr(s, "context_meta", None))
         state["smeta"] = meta_dump(dec.session_meta)
         turn["pch"].append(dec.record)
+        control = getattr(s, "context_meta", None)  # recorded with the session meta so a dry-run can replay
         event = {"type": "tool_call", "turn": turn["n"], "attempt": turn["att"], "index": index, "tool": tool,
                  "args": {k: {"value": v.value, "meta": v.meta.to_json()} for k, v in kwargs.items()},
-                 "verdict": dec.verdict, "record": dec.record, "call_id": None}
+                 "verdict": dec.verdict, "record": dec.record, "call_id": None, "rule": dec.decided_by,
+                 "session_meta": smeta.to_json(), "control_meta": None if control is None else control.to_json()}
         self.events.append(event)
         if not dec.allowed:
             if self.retry_policy and not turn["user"]:
