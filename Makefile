@@ -63,8 +63,13 @@ fault-test: install
 secrets: install
 	@$(PY) scripts/make_env.py --secrets
 
+# The checks CI runs before the tests (the same as .pre-commit-config.yaml): ruff's rules, ruff's format,
+# the import boundaries (pyproject.toml, [tool.importlinter]) and the engines' types ([tool.mypy]).
 lint: install
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache
