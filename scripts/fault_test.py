@@ -392,9 +392,12 @@ class Run:
             self.redis.wait(timeout=10)
         if self.fake is not None:
             self.fake.stop()
-        from django.db import connections
+        from django.conf import settings
 
-        connections.close_all()
+        if settings.configured:  # (not when the start failed before Django was set up)
+            from django.db import connections
+
+            connections.close_all()
         if not self.args.keep:
             try:
                 self.psql(f"DROP DATABASE IF EXISTS {self.db} WITH (FORCE)")
@@ -447,6 +450,13 @@ class Run:
                 phase.notes.append("no uvicorn master found")
             else:
                 os.kill(master, signal.SIGTERM)  # graceful; its supervisor starts it again
+                time.sleep(1.0)
+        elif name == "relay-reload":
+            supervisors = self.pids("sequrity_site.supervise --name web")
+            if not supervisors:
+                phase.notes.append("no web supervisor found")
+            else:  # uvicorn replaces its workers one at a time, each new one serving before the old stops
+                os.kill(supervisors[0], signal.SIGHUP)
                 time.sleep(1.0)
         else:
             raise ValueError(name)
@@ -627,8 +637,10 @@ LABELS = {
     "db-restart": "PostgreSQL down {db_down} s (backends killed, connections refused)",
     "uvicorn-kill": "uvicorn worker kill -9",
     "relay-restart": "graceful relay restart (SIGTERM)",
+    "relay-reload": "rolling relay reload (SIGHUP)",
 }
-ALL = ["none", "broker-stop", "broker-kill", "worker-kill", "db-restart", "uvicorn-kill", "relay-restart"]
+ALL = ["none", "broker-stop", "broker-kill", "worker-kill", "db-restart", "uvicorn-kill", "relay-restart",
+       "relay-reload"]
 
 
 def table(phases: list[Phase], args) -> str:

@@ -5,6 +5,8 @@
 With metrics on (``METRICS_ENABLED`` or ``METRICS_TOKEN``) it points ``PROMETHEUS_MULTIPROC_DIR`` at an emptied
 directory (default ``var/prometheus``) before the workers start, so ``/metrics`` sums every worker's samples.
 ``X-Forwarded-*`` headers are trusted from ``FORWARDED_ALLOW_IPS`` (default 127.0.0.1: a proxy on this host).
+Under ``sequrity_site.supervise --listen`` it serves the supervisor's socket (``SEQURITY_LISTEN_FD``), so a
+restart queues connections instead of refusing them; SIGHUP replaces the workers one at a time.
 """
 
 from __future__ import annotations
@@ -19,10 +21,16 @@ import environ
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
+def listen_args(env: environ.Env) -> list[str]:
+    inherited = os.environ.get("SEQURITY_LISTEN_FD", "")
+    if inherited:
+        return ["--fd", inherited]
+    return ["--host", env.str("HOST", default="127.0.0.1"), "--port", str(env.int("PORT", default=8000))]
+
+
 def uvicorn_args(env: environ.Env) -> list[str]:
     return [
-        sys.executable, "-m", "uvicorn", "sequrity_site.asgi:application",
-        "--host", env.str("HOST", default="127.0.0.1"), "--port", str(env.int("PORT", default=8000)),
+        sys.executable, "-m", "uvicorn", "sequrity_site.asgi:application", *listen_args(env),
         "--workers", str(env.int("WEB_CONCURRENCY", default=2)),
         "--http", "httptools", "--loop", "uvloop", "--no-access-log",  # our access log has the request ids
         "--proxy-headers", "--forwarded-allow-ips", env.str("FORWARDED_ALLOW_IPS", default="127.0.0.1"),

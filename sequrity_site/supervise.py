@@ -9,6 +9,14 @@ the child exits by itself (a crash, ``kill -9``, an unrecoverable broker error) 
 is killed and it is started again after a pause that grows from 0.5 s to 30 s while it keeps dying within
 ``--stable`` seconds of its start. The child gets SIGKILL if the supervisor itself dies (``PR_SET_PDEATHSIG``),
 so nothing is left behind.
+
+SIGHUP goes to the child alone, not its group: it means "reload" (uvicorn's master replaces its workers one
+at a time, each new one serving before the old one stops; a worker would simply die of it).
+
+``--listen HOST:PORT`` makes the supervisor own the listening socket: it binds it once and hands it to every
+child it starts (``SEQURITY_LISTEN_FD`` names the descriptor; ``sequrity_site.serve`` passes it to uvicorn as
+``--fd``). While the child is restarting, the kernel keeps accepting connections into the socket's backlog,
+so a restart delays clients instead of refusing them.
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ import argparse
 import ctypes
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -34,6 +43,23 @@ def _die_with_parent() -> None:  # runs in the child, between fork and exec
         pass
 
 
+LISTEN_FD_ENV = "SEQURITY_LISTEN_FD"
+LISTEN_BACKLOG = 2048  # uvicorn's default: connections that wait while a child (re)starts
+
+
+def listening_socket(address: str) -> socket.socket:
+    """The socket every child serves on, bound once for the supervisor's lifetime."""
+    host, _, port = address.rpartition(":")
+    host = host.strip("[]") or "127.0.0.1"
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, int(port)))
+    sock.listen(LISTEN_BACKLOG)
+    sock.set_inheritable(True)
+    return sock
+
+
 def log(name: str, message: str) -> None:
     print(f"supervise[{name}]: {message}", file=sys.stderr, flush=True)
 
@@ -44,6 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stable", type=float, default=30.0,
                         help="a child that ran this long resets the restart pause (seconds)")
     parser.add_argument("--max-pause", type=float, default=30.0)
+    parser.add_argument("--listen", default="", metavar="HOST:PORT",
+                        help="own this listening socket and hand it to every child (SEQURITY_LISTEN_FD)")
     parser.add_argument("command", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
@@ -52,13 +80,21 @@ def main(argv: list[str] | None = None) -> int:
     name = args.name or os.path.basename(command[0])
     stopping: list[int] = []
     child: subprocess.Popen | None = None
+    listener = listening_socket(args.listen) if args.listen else None
+    child_env = dict(os.environ)
+    if listener is not None:
+        child_env[LISTEN_FD_ENV] = str(listener.fileno())
+        log(name, f"listening on {args.listen} (fd {listener.fileno()}), kept across restarts")
 
     def on_signal(signum, frame):
         if signum in STOP_SIGNALS:
             stopping.append(signum)
         if child is not None and child.poll() is None:
             try:
-                os.killpg(child.pid, signum)
+                if signum == signal.SIGHUP:
+                    os.kill(child.pid, signum)
+                else:
+                    os.killpg(child.pid, signum)
             except ProcessLookupError:
                 pass
 
@@ -68,7 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     failures = 0
     while True:
         started = time.monotonic()
-        child = subprocess.Popen(command, process_group=0, preexec_fn=_die_with_parent)
+        child = subprocess.Popen(command, process_group=0, preexec_fn=_die_with_parent, env=child_env,
+                                 pass_fds=(listener.fileno(),) if listener is not None else ())
         log(name, f"started pid {child.pid}")
         if stopping:  # told to stop while starting it
             os.killpg(child.pid, stopping[0])
