@@ -4,7 +4,7 @@ Every regular expression that comes from a client goes through this module, neve
 
 * SQRT (``relay.sqrt.parser``): regex tool ids ``tool r"..."``, set elements ``r"..."``, ``str matching r"..."``
   and the wildcards ``w"..."`` / ``str like w"..."`` (globs are translated to a regular expression here too);
-* X-Config (``relay.headers``, checked when the document is parsed; used by ``relay.dual``):
+* X-Config (``relay.header_documents``, checked when the document is parsed; used by ``relay.dual``):
   ``fsm.force_to_cache`` (full match of a tool name) and ``fsm.detect_tool_error_regex_pattern`` (search in a
   tool result).
 
@@ -47,6 +47,7 @@ import functools
 import re
 import unicodedata
 import warnings
+from collections.abc import Callable
 from typing import Annotated
 
 import re2
@@ -120,7 +121,7 @@ class ClientPattern:
     def __repr__(self) -> str:
         return f"ClientPattern({self.pattern!r})"
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[Callable[[str], ClientPattern], tuple[str]]:
         return (compile_client_pattern, (self.pattern,))
 
     def fullmatch(self, text: str) -> bool | None:

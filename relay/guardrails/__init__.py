@@ -40,7 +40,7 @@ API
 
 Every message the relay forwards to an LLM is guarded, on every turn and whoever produced it (clients resend
 their whole history; some start a conversation elsewhere): in single-LLM mode every tool result and every
-tool call's arguments in the request (``relay.guardrails_glue``), in dual-LLM mode every tool result before
+tool call's arguments in the request (``relay.toolcalls.guard``), in dual-LLM mode every tool result before
 the program (and so the quarantined LLM) sees it. ``relay.guardrails.memo`` keeps what was decided about a
 content by its hash in the session state (bounded; in-place edits, never the detected text), so a resent
 history costs next to nothing (``bench/bench_guardrails.py``: ~0.3 ms for a 50-turn history) and the LLM

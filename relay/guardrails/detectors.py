@@ -622,6 +622,7 @@ def _urls(text: str, out: list[Span]) -> None:
         if _HOST.fullmatch(text, i, p + 1) is None:
             continue
         tail = _URL_TAIL.match(text, m.end())
+        assert tail is not None  # the tail pattern matches the empty string
         out.append(Span(i, _trim_url(text, i, tail.end()), "url", URL_BLOCKER, 0.9))
 
 

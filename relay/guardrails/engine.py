@@ -17,6 +17,7 @@ from .classifiers import (
 )
 from .detectors import Detector, Span
 from .scan import (
+    Collected,
     apply_edits,
     apply_spans,
     argument_name,
@@ -151,7 +152,7 @@ class Guardrails:
         new = json.dumps(outcome.value, ensure_ascii=False) if is_json else outcome.value
         return TextScan(outcome, new if isinstance(new, str) else json.dumps(new), None)
 
-    def _scan(self, value: Any, where: str) -> tuple[GuardrailOutcome, Any, dict, frozenset]:
+    def _scan(self, value: Any, where: str) -> tuple[GuardrailOutcome, Collected | None, dict[int, list[Span]], frozenset[str]]:
         """The outcome, and what produced it: the collected strings, their spans, the guardrails kept."""
         if where not in WHERES:
             raise ValueError(f"where must be one of {WHERES}, not {where!r}")
@@ -179,7 +180,7 @@ class Guardrails:
                 replacements[i] = new
             for sp in spans:
                 _count(groups, sp, c.paths[i])
-        int_replacements: dict[tuple, str] = {}
+        int_replacements: dict[tuple[Any, ...], str] = {}
         for path, kind in c.ints.items():
             _count(groups, Span(0, 0, kind, PII, 1.0), path)
             if not self._pii_monitor:
@@ -269,7 +270,7 @@ class Guardrails:
         )
 
 
-def _count(groups: dict[tuple[str, str], list[Any]], sp: Span, path: tuple) -> None:
+def _count(groups: dict[tuple[str, str], list[Any]], sp: Span, path: tuple[Any, ...]) -> None:
     entry = groups.get((sp.guardrail, sp.kind))
     if entry is None:
         groups[(sp.guardrail, sp.kind)] = [1, [path]]
@@ -279,7 +280,7 @@ def _count(groups: dict[tuple[str, str], list[Any]], sp: Span, path: tuple) -> N
             entry[1].append(path)
 
 
-def _finding(guardrail: str, kind: str, action: str, count: int, paths: list[tuple], where: str) -> Finding:
+def _finding(guardrail: str, kind: str, action: str, count: int, paths: list[tuple[Any, ...]], where: str) -> Finding:
     singular, plural = _LABELS[kind]
     shown = [format_path(p) for p in paths[:_MAX_PATHS_IN_DETAIL]]
     more = f" and {len(paths) - len(shown)} more" if len(paths) > len(shown) else ""
@@ -296,7 +297,7 @@ def _finding(guardrail: str, kind: str, action: str, count: int, paths: list[tup
     )
 
 
-def _block_reason(guardrail: str, kind: str, paths: list[tuple]) -> str:
+def _block_reason(guardrail: str, kind: str, paths: list[tuple[Any, ...]]) -> str:
     one, many = ("a URL", "URLs") if kind == "url" else ("a file path", "file paths")
     if paths == [()]:
         return f"{guardrail}: the tool call arguments contain {one}"
@@ -322,6 +323,7 @@ def tag_meta(meta: Meta, outcome: GuardrailOutcome | Finding | Iterable[Finding]
     """``meta`` plus the tags of an outcome, a finding or several findings (``pii``, ``url``, ``toxic``...)."""
     if outcome is None:
         return meta
+    tags: Iterable[str]
     if isinstance(outcome, GuardrailOutcome):
         tags = outcome.tags
     elif isinstance(outcome, Finding):

@@ -26,6 +26,7 @@ that has no handle on the session state, such as the dual-LLM engine's guard, fi
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable, Sequence
 from contextvars import ContextVar
 from typing import Any, NamedTuple
 
@@ -41,10 +42,10 @@ STATE_KEY = "guard_memo"
 MISS = object()
 """Returned by lookups that found nothing (None is a valid remembered verdict)."""
 
-_STATE: ContextVar[dict | None] = ContextVar("sequrity_guard_session_state", default=None)
+_STATE: ContextVar[dict[str, Any] | None] = ContextVar("sequrity_guard_session_state", default=None)
 
 
-def bind_session_state(state: dict | None) -> None:
+def bind_session_state(state: dict[str, Any] | None) -> None:
     """Make ``state`` the current request's session state for ``session_memo`` (a context variable)."""
     _STATE.set(state)
 
@@ -74,7 +75,7 @@ def fingerprint(guardrails: Any) -> str:
     return content_key("settings", repr(guardrails))[:16]
 
 
-def finding_from_json(data: dict) -> Finding:
+def finding_from_json(data: dict[str, Any]) -> Finding:
     return Finding(
         guardrail=data["guardrail"], kind=data["kind"], action=data["action"], detail=data.get("detail", ""),
         span_count=int(data.get("span_count") or 0), tag=data.get("tag"), paths=tuple(data.get("paths") or ()),
@@ -87,12 +88,12 @@ class ScanMemo:
 
     __slots__ = ("store", "entries", "hits", "misses")
 
-    def __init__(self, store: dict, fp: str) -> None:
+    def __init__(self, store: dict[str, Any], fp: str) -> None:
         if store.get("v") != MEMO_VERSION or store.get("fp") != fp or not isinstance(store.get("e"), dict):
             store.clear()
             store.update(v=MEMO_VERSION, fp=fp, e={}, n=0)
         self.store = store
-        self.entries: dict[str, list] = store["e"]
+        self.entries: dict[str, list[Any]] = store["e"]
         self.hits = 0
         self.misses = 0
 
@@ -114,15 +115,23 @@ class ScanMemo:
         self.hits += 1
         return ScanHit(entry[1], entry[2], entry[3], entry[4], entry[5])
 
-    def put_scan(self, key: str, *, replacement: str | None = None, edits=None, tags=(), block_reason=None,
-                 findings=()) -> bool:
+    def put_scan(
+        self,
+        key: str,
+        *,
+        replacement: str | None = None,
+        edits: Sequence[tuple[int, int, str]] | None = None,
+        tags: Iterable[str] = (),
+        block_reason: str | None = None,
+        findings: Iterable[tuple[str, str]] = (),
+    ) -> bool:
         """Remember what to forward for a content: nothing changed (the default), in-place ``edits``
         (``[(start, end, kind), ...]``, as ``Guardrails.scan_text`` gives them: a few bytes each), or a whole
         ``replacement`` text (kept only up to ``MAX_ENTRY_CHARS``; False when too long to keep). ``findings``:
         ``(guardrail, action)`` pairs, for the log."""
         if replacement is not None and len(replacement) > MAX_ENTRY_CHARS:
             return False
-        flat = None
+        flat: list[Any] | None = None
         if edits:
             flat = []
             for start, end, kind in edits:
@@ -147,7 +156,7 @@ class ScanMemo:
 
     # -- storage -------------------------------------------------------------------------------------------
 
-    def _put(self, key: str, entry: list, chars: int) -> None:
+    def _put(self, key: str, entry: list[Any], chars: int) -> None:
         entries = self.entries
         old = entries.pop(key, None)
         total = self.chars - (_chars(old) if old is not None else 0) + chars
@@ -171,7 +180,7 @@ class ScanHit(NamedTuple):
     edits: list[int] | None  # flat: start, end, index in EDIT_KINDS, ...
     tags: list[str]
     block_reason: str | None
-    findings: list  # [guardrail, action] pairs
+    findings: list[Any]  # [guardrail, action] pairs
 
     def text_for(self, text: str) -> str:
         """What to forward in place of ``text`` (the content this outcome was remembered for)."""
@@ -190,13 +199,13 @@ class ScanHit(NamedTuple):
         return "".join(parts)
 
 
-def _chars(entry: list) -> int:
+def _chars(entry: list[Any]) -> int:
     if entry and entry[0] == "s" and isinstance(entry[1], str):
         return len(entry[1])
     return 0
 
 
-def session_memo(guardrails: Any, state: dict | None = None) -> ScanMemo:
+def session_memo(guardrails: Any, state: dict[str, Any] | None = None) -> ScanMemo:
     """The memo of ``state`` (default: the session state bound to the current request), for ``guardrails``.
 
     Without a session state a throwaway memo is returned (it remembers for its own lifetime only)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_right
+from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -40,20 +41,20 @@ def _norm_key(key: str) -> str:
     return key.lower().replace("_", "").replace("-", "").replace(" ", "")
 
 
-class _Collected:
+class Collected:
     __slots__ = ("strings", "paths", "key_spans", "ints")
 
     def __init__(self) -> None:
         self.strings: list[str] = []
-        self.paths: list[tuple] = []
+        self.paths: list[tuple[Any, ...]] = []
         # index of string -> whole-string spans decided by the JSON key (person names, url/path arguments)
         self.key_spans: dict[int, list[Span]] = {}
         # path -> kind for integers that are card numbers
-        self.ints: dict[tuple, str] = {}
+        self.ints: dict[tuple[Any, ...], str] = {}
 
 
-def collect(value: Any, *, pii: bool, key_urls: bool, key_files: bool, min_score: float) -> _Collected:
-    c = _Collected()
+def collect(value: Any, *, pii: bool, key_urls: bool, key_files: bool, min_score: float) -> Collected:
+    c = Collected()
     names_on = pii and SCORES["person_name"] >= min_score
     cards_on = pii and SCORES["credit_card"] >= min_score
 
@@ -70,7 +71,7 @@ def collect(value: Any, *, pii: bool, key_urls: bool, key_files: bool, min_score
                 Span(start, end, "person_name", PII, SCORES["person_name"])
             )
 
-    def walk(v: Any, path: tuple, key: str | None, person_hint: bool) -> None:
+    def walk(v: Any, path: tuple[Any, ...], key: str | None, person_hint: bool) -> None:
         if isinstance(v, str):
             idx = len(c.strings)
             c.strings.append(v)
@@ -95,7 +96,7 @@ def collect(value: Any, *, pii: bool, key_urls: bool, key_files: bool, min_score
     return c
 
 
-def find_spans(c: _Collected, detector: Detector) -> dict[int, list[Span]]:
+def find_spans(c: Collected, detector: Detector) -> dict[int, list[Span]]:
     """Spans per string index, overlaps resolved, in text order."""
     per: dict[int, list[Span]] = {}
     if c.strings:
@@ -136,13 +137,13 @@ def apply_spans(s: str, spans: list[Span], keep: frozenset[str]) -> str:
     return "".join(parts)
 
 
-def rebuild(value: Any, replacements: dict[int, str], int_replacements: dict[tuple, str]) -> Any:
+def rebuild(value: Any, replacements: dict[int, str], int_replacements: dict[tuple[Any, ...], str]) -> Any:
     """A copy of ``value`` with string number ``i`` (walk order) replaced by ``replacements[i]``."""
     if not replacements and not int_replacements:
         return value
     counter = [0]
 
-    def go(v: Any, path: tuple) -> Any:
+    def go(v: Any, path: tuple[Any, ...]) -> Any:
         if isinstance(v, str):
             i = counter[0]
             counter[0] += 1
@@ -172,7 +173,7 @@ def rebuild(value: Any, replacements: dict[int, str], int_replacements: dict[tup
     return go(value, ())
 
 
-def format_path(path: tuple) -> str:
+def format_path(path: tuple[Any, ...]) -> str:
     """``$`` for the value itself, ``$.a.b[0]`` below it (keys that are not identifiers are quoted)."""
     out = ["$"]
     for p in path:
@@ -185,7 +186,7 @@ def format_path(path: tuple) -> str:
     return "".join(out)
 
 
-def argument_name(path: tuple) -> str:
+def argument_name(path: tuple[Any, ...]) -> str:
     """How a block reason names a tool-call argument: ``url``, ``options.urls[1]``."""
     text = format_path(path)
     return text[2:] if text.startswith("$.") else text
@@ -234,7 +235,7 @@ def _offset_map(body: str) -> list[int]:
     return offsets
 
 
-def text_edits(text: str, is_json: bool, c: _Collected, per: dict[int, list[Span]],
+def text_edits(text: str, is_json: bool, c: Collected, per: dict[int, list[Span]],
                keep: frozenset[str]) -> list[tuple[int, int, str]] | None:
     """The spans of ``per`` (offsets in the collected strings) as ``(start, end, kind)`` edits of ``text``,
     the text the strings were decoded from; None when they cannot be located (duplicate keys...)."""
@@ -269,7 +270,7 @@ def text_edits(text: str, is_json: bool, c: _Collected, per: dict[int, list[Span
     return edits
 
 
-def apply_edits(text: str, edits) -> str:
+def apply_edits(text: str, edits: Sequence[tuple[int, int, str]]) -> str:
     """``text`` with each ``(start, end, kind)`` span (in order, not overlapping) replaced by its placeholder."""
     if not edits:
         return text

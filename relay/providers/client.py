@@ -11,8 +11,8 @@ from __future__ import annotations
 import asyncio
 import weakref
 from collections import deque
-from collections.abc import AsyncIterator, Mapping
-from typing import Any
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from typing import Any, cast
 
 import aiohttp
 import httpx
@@ -43,7 +43,7 @@ def openrouter_model(model: Any) -> Any:
 
 _pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, httpx.AsyncClient]] = \
     weakref.WeakKeyDictionary()
-_last: tuple[weakref.ref, dict[str, httpx.AsyncClient]] | None = None
+_last: tuple[weakref.ref[Any], dict[str, httpx.AsyncClient]] | None = None
 
 
 def _new_client() -> httpx.AsyncClient:
@@ -59,10 +59,7 @@ def get_client(provider: str) -> httpx.AsyncClient:
     if last is not None and last[0]() is loop:
         clients = last[1]
     else:
-        clients = _pools.get(loop)
-        if clients is None:
-            clients = {}
-            _pools[loop] = clients
+        clients = _pools.setdefault(loop, {})
         _last = (weakref.ref(loop), clients)
     client = clients.get(provider)
     if client is None or client.is_closed:
@@ -149,7 +146,7 @@ def _url(provider: str, path_kind: str, settings: UpstreamSettings) -> str:
                             provider=provider) from None
 
 
-def _headers(provider: str, api_key: str | None, accept: str, extra: Mapping[str, str] | None) -> dict:
+def _headers(provider: str, api_key: str | None, accept: str, extra: Mapping[str, str] | None) -> dict[str, Any]:
     headers = {"content-type": "application/json", "accept": accept, **auth_headers(provider, api_key)}
     if extra:
         headers.update(extra)
@@ -161,7 +158,7 @@ def _headers(provider: str, api_key: str | None, accept: str, extra: Mapping[str
 
 async def post_json(provider: str, path_kind: str, body: Mapping[str, Any], api_key: str | None, *,
                     settings: UpstreamSettings | None = None,
-                    headers: Mapping[str, str] | None = None) -> dict:
+                    headers: Mapping[str, str] | None = None) -> dict[str, Any]:
     """POST ``body`` to the provider's ``path_kind`` endpoint (chat | messages | responses) and return its
     JSON answer. Raises :class:`UpstreamError`."""
     st = settings or get_settings()
@@ -232,7 +229,7 @@ class UpstreamStream:
             return
         self._closed = True
         try:
-            await self._chunks.aclose()
+            await cast(AsyncGenerator[bytes, None], self._chunks).aclose()  # httpx's is a generator
         except Exception:  # noqa: BLE001
             pass
         try:

@@ -27,10 +27,10 @@ class Completion:
     text: str
     parsed: Any | None
     usage: Usage
-    raw: dict
+    raw: dict[str, Any]
 
 
-def _wrap(schema: dict) -> tuple[dict, bool]:
+def _wrap(schema: dict[str, Any]) -> tuple[dict[str, Any], bool]:
     if schema.get("type") == "object":
         return schema, False
     return {"type": "object", "properties": {"value": schema}, "required": ["value"],
@@ -38,8 +38,8 @@ def _wrap(schema: dict) -> tuple[dict, bool]:
 
 
 async def complete(provider: str, model: str, api_key: str | None, *, system: str | None,
-                   messages: list[dict], json_schema: dict | None = None, schema_name: str = "output",
-                   params: dict | None = None, strict: bool = True, settings: UpstreamSettings | None = None,
+                   messages: list[dict[str, Any]], json_schema: dict[str, Any] | None = None, schema_name: str = "output",
+                   params: dict[str, Any] | None = None, strict: bool = True, settings: UpstreamSettings | None = None,
                    headers: Mapping[str, str] | None = None) -> Completion:
     """One completion. ``messages`` are ``{"role": "user"|"assistant"|"system", "content": str}``.
 
@@ -111,7 +111,7 @@ def _parse_json(text: str) -> Any | None:
         return None
 
 
-def generation_params(provider: str, llm: Mapping[str, Any] | None) -> dict:
+def generation_params(provider: str, llm: Mapping[str, Any] | None) -> dict[str, Any]:
     """X-Config ``llm.<role>`` generation config (control-api §4.7.4) -> provider-native request params."""
     if not llm:
         return {}

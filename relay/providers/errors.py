@@ -30,7 +30,7 @@ class UpstreamError(Exception):
         self.provider = provider
         self.upstream_status = upstream_status
 
-    def body(self, api: str = "chat") -> dict:
+    def body(self, api: str = "chat") -> dict[str, Any]:
         """The JSON error body for our client (``formats.error_body``)."""
         code = {"rate_limited": "rate_limit_exceeded", "timeout": "upstream_timeout"}.get(self.kind,
                                                                                            "upstream_error")
@@ -69,7 +69,7 @@ def provider_message(content: bytes, limit: int = 500) -> str:
     if msg is None:
         msg = text or "(empty body)"
     msg = str(msg)
-    return msg if len(msg) <= limit else msg[:limit] + "…"
+    return str(msg) if len(msg) <= limit else msg[:limit] + "…"
 
 
 def from_response(provider: str, status: int, content: bytes, retry_after: str | None) -> UpstreamError:

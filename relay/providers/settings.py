@@ -33,8 +33,8 @@ class UpstreamSettings:
     anthropic_base_url: str = DEFAULT_ANTHROPIC_BASE_URL
     sequrity_azure_base_url: str | None = None
     timeout: float = DEFAULT_TIMEOUT
-    _urls: dict = field(default_factory=dict, init=False, repr=False, compare=False)
-    _httpx_timeout: list = field(default_factory=list, init=False, repr=False, compare=False)
+    _urls: dict[tuple[str, str], str] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _httpx_timeout: list[httpx.Timeout] = field(default_factory=list, init=False, repr=False, compare=False)
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any] | Any) -> UpstreamSettings:
