@@ -1,20 +1,10 @@
 """API formats (framework-free): Chat Completions, Anthropic Messages, OpenAI Responses.
 
-Each API module (``chat``, ``messages``, ``responses``) offers the same functions, so callers can pick one by
-name through ``FORMATS[api]``:
-
-    decode_request(body) -> DecodedRequest                      (RequestError names the bad field)
-    upstream_body(body, *, stream=None) -> dict                 (client body -> provider body, pass-through)
-    text_answer / tool_call_answer(...) -> dict                 (our own JSON answers)
-    stream_text_answer / stream_tool_call_answer(...) -> list[bytes]   (our own SSE answers, §12)
-    extract_usage / extract_text / extract_tool_calls(answer)   (upstream JSON answers)
-    filter_tool_calls(answer, allowed_ids, denial_text)         (drop denied upstream calls)
-    rewrite_answer_ids(answer, new_id) / rewrite_ids_in_request(body, mapping)
-    rewrite_tool_results(body, fn) / rewrite_answer_arguments(answer, fn)   (guardrails, manual wrapper)
-    rewrite_call_arguments(body, fn)                            (guardrails on the history's tool calls)
-    <Api>StreamRelay(new_id, ...)                               (upstream stream -> client stream, sse.pump;
-                                                                 ``done`` once the final events are out,
-                                                                 ``pump(..., on_done=)`` meters before them)
+One conversation model (``model``: DecodedRequest, Turn, ToolCall …) that the three APIs decode into and
+encode from. Each API is a small package (``chat``, ``messages``, ``responses``: ``decode``, ``encode``,
+``answers``, ``stream``) on shared parts: ``validation`` (request checks), ``wire`` (tool-call shapes,
+copy-on-write rewrites), ``holdback`` (the streaming base: hold back, decide, release, abort) and ``sse``.
+``FORMATS[api]`` is the API's :class:`~relay.formats.protocol.ApiFormat`.
 """
 
 from . import chat, messages, responses
@@ -30,12 +20,13 @@ from .model import (
     error_body,
     parse_json_body,
 )
+from .protocol import ApiFormat
 from .sse import DONE, SSEEvent, SSEParser, StreamRelay, pump
 
-FORMATS = {"chat": chat, "messages": messages, "responses": responses}
+FORMATS: dict[str, ApiFormat] = {"chat": chat.FORMAT, "messages": messages.FORMAT, "responses": responses.FORMAT}
 
 __all__ = [
-    "FORMATS", "chat", "messages", "responses", "DecodedRequest", "NewId", "RequestError", "ToolCall",
-    "ToolDef", "ToolResult", "Turn", "Usage", "error_body", "parse_json_body", "DONE", "SSEEvent", "SSEParser",
-    "StreamRelay", "pump",
+    "FORMATS", "ApiFormat", "chat", "messages", "responses", "DecodedRequest", "NewId", "RequestError",
+    "ToolCall", "ToolDef", "ToolResult", "Turn", "Usage", "error_body", "parse_json_body", "DONE", "SSEEvent",
+    "SSEParser", "StreamRelay", "pump",
 ]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -256,104 +256,3 @@ def parse_json_body(raw: bytes | str) -> dict:
     if not isinstance(value, dict):
         raise RequestError("Request body must be a JSON object", 400)
     return value
-
-
-# ------------------------------------------------------------------------------------ validation helpers
-
-
-def req_str(obj: Mapping, key: str, where: str, *, allow_empty: bool = False) -> str:
-    if key not in obj or obj[key] is None:
-        raise RequestError(f"{where}{key}: field required")
-    value = obj[key]
-    if not isinstance(value, str):
-        raise RequestError(f"{where}{key}: must be a string")
-    if not allow_empty and not value:
-        raise RequestError(f"{where}{key}: must not be empty")
-    return value
-
-
-def opt_type(obj: Mapping, key: str, types: type | tuple[type, ...], what: str, where: str = "") -> Any:
-    value = obj.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, types) or (isinstance(value, bool) and bool not in _as_tuple(types)):
-        raise RequestError(f"{where}{key}: must be {what}")
-    return value
-
-
-def _as_tuple(types: type | tuple[type, ...]) -> tuple[type, ...]:
-    return types if isinstance(types, tuple) else (types,)
-
-
-def check_common_params(body: Mapping) -> None:
-    opt_type(body, "stream", bool, "a boolean")
-    opt_type(body, "temperature", (int, float), "a number")
-    opt_type(body, "top_p", (int, float), "a number")
-    opt_type(body, "seed", int, "an integer")
-
-
-def normalise_json_schema_format(fmt: Any, where: str) -> dict | None:
-    """``{"type": "json_schema", ...}`` in any of the three API shapes -> the normalised dict.
-
-    Accepts the client's ``schema_`` alias (control-api §8.1); ``schema`` wins when both appear.
-    """
-    if fmt is None:
-        return None
-    if not isinstance(fmt, dict):
-        raise RequestError(f"{where}: must be an object")
-    ftype = fmt.get("type")
-    if ftype in (None, "text"):
-        return None
-    if ftype == "json_object":
-        return {"type": "json_object"}
-    if ftype != "json_schema":
-        raise RequestError(f"{where}.type: must be one of text, json_object, json_schema")
-    inner = fmt.get("json_schema") if isinstance(fmt.get("json_schema"), dict) else fmt
-    schema = inner.get("schema")
-    if schema is None:
-        schema = inner.get("schema_")
-    if schema is not None and not isinstance(schema, dict):
-        raise RequestError(f"{where}.schema: must be an object")
-    name = inner.get("name") or "output"
-    if not isinstance(name, str):
-        raise RequestError(f"{where}.name: must be a string")
-    return {"type": "json_schema", "name": name, "schema": schema or {}, "strict": inner.get("strict"),
-            "description": inner.get("description")}
-
-
-def fix_schema_alias(fmt: dict) -> dict:
-    """Copy of a json_schema format object with ``schema_`` renamed to ``schema`` (for upstream bodies)."""
-    if "schema_" not in fmt:
-        return fmt
-    out = {k: v for k, v in fmt.items() if k != "schema_"}
-    out.setdefault("schema", fmt["schema_"])
-    return out
-
-
-def tool_text(content: Any) -> str | None:
-    """Tolerant text of a tool result's content (string or text parts); None for other shapes."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(p.get("text", "") for p in content
-                       if isinstance(p, dict) and p.get("type") in ("text", "input_text"))
-    return None
-
-
-def replace_tool_text(content: Any, new: str) -> Any:
-    """A tool result's content with its text replaced by ``new`` (the inverse of ``tool_text``).
-
-    A string becomes ``new``; in a list of parts the first text part gets ``new``, the other text parts are
-    dropped and every other part (images, files) is kept where it was."""
-    if not isinstance(content, list):
-        return new
-    out: list[Any] = []
-    placed = False
-    for part in content:
-        if isinstance(part, dict) and part.get("type") in ("text", "input_text"):
-            if not placed:
-                out.append({**part, "text": new})
-                placed = True
-            continue
-        out.append(part)
-    return out if placed else new

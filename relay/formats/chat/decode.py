@@ -1,0 +1,126 @@
+"""Chat Completions requests: validate and decode into the conversation model; the provider's copy."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from ..model import DecodedRequest, RequestError, ToolCall, ToolDef, ToolResult, Turn, parse_arguments
+from ..validation import (
+    JsonObject,
+    Params,
+    add_tool_result,
+    message_list,
+    normalise_json_schema_format,
+    object_list,
+    parts_text,
+    req_str,
+    role_of,
+    tool_def,
+    tool_defs,
+)
+from ..wire import upstream_copy
+
+API = "chat"
+ROLES = ("system", "developer", "user", "assistant", "tool", "function")
+TOOL_NAME_RE = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+SEQURITY_FIELDS = ("user_provided_program", "context_vars", "session_id")
+"""Body fields that belong to the Sequrity API and must not reach a provider."""
+
+
+class ChatParams(Params):
+    stream_options: JsonObject | None = None
+    user_provided_program: str | None = None
+    context_vars: JsonObject | None = None
+
+
+def content_text(content: Any, where: str) -> str:
+    """String or array of parts -> concatenated text of the text (and refusal) parts."""
+    return parts_text(content, where, ("text",), "content parts", refusals=True, bare_strings=True)
+
+
+def _function_tool(where: str, tool: JsonObject) -> ToolDef | None:
+    if tool.get("type", "function") != "function":
+        return None  # custom/other tool kinds are forwarded untouched but are not function tools
+    fn = tool.get("function")
+    if not isinstance(fn, dict):
+        raise RequestError(f"{where}.function: field required")
+    name = req_str(fn, "name", f"{where}.function.")
+    if not TOOL_NAME_RE.match(name):
+        raise RequestError(f"{where}.function.name: must match ^[a-zA-Z0-9_-]{{1,64}}$")
+    return tool_def(name, fn, f"{where}.function.", "parameters")
+
+
+def decode_tools(tools: Any) -> list[ToolDef]:
+    return tool_defs(tools, _function_tool)
+
+
+def _tool_calls(message: JsonObject, where: str) -> list[ToolCall]:
+    out = []
+    for path, call in object_list(message.get("tool_calls"), f"{where}.tool_calls"):
+        cid = req_str(call, "id", f"{path}.")
+        fn = call.get("function")
+        if not isinstance(fn, dict):
+            raise RequestError(f"{path}.function: field required")
+        name = req_str(fn, "name", f"{path}.function.")
+        out.append(ToolCall(cid, name, *parse_arguments(fn.get("arguments"))))
+    legacy = message.get("function_call")
+    if not out and isinstance(legacy, dict) and isinstance(legacy.get("name"), str):
+        out.append(ToolCall(legacy["name"], legacy["name"], *parse_arguments(legacy.get("arguments"))))
+    return out
+
+
+def decode_messages(messages: Any) -> list[Turn]:
+    turns: list[Turn] = []
+    for where, msg in message_list(messages):
+        role = role_of(msg, where, ROLES)
+        if role in ("system", "developer", "user", "tool") and "content" not in msg:
+            raise RequestError(f"{where}.content: field required")
+        text = content_text(msg.get("content"), f"{where}.content")
+        if role in ("system", "developer"):
+            turns.append(Turn("system", text))
+        elif role == "user":
+            turns.append(Turn("user", text))
+        elif role == "assistant":
+            turns.append(Turn("assistant", text, _tool_calls(msg, where)))
+        else:  # tool / function
+            call_id = req_str(msg, "tool_call_id" if role == "tool" else "name", f"{where}.")
+            add_tool_result(turns, ToolResult(call_id, text))
+    return turns
+
+
+def decode_request(body: Any) -> DecodedRequest:
+    """Validate a Chat Completions body and decode it (RequestError names the offending field)."""
+    params = ChatParams.read(body)
+    turns = decode_messages(body.get("messages"))
+    tools = decode_tools(body.get("tools"))
+    rf = body.get("response_format")
+    so = params.stream_options
+    return DecodedRequest(
+        api=API,
+        model=params.model,
+        stream=bool(params.stream),
+        tools=tools,
+        turns=turns,
+        body=body,
+        response_format=normalise_json_schema_format(rf, "response_format"),
+        include_usage=bool(so and so.get("include_usage")),
+        user_provided_program=params.user_provided_program,
+        context_vars=params.context_vars,
+    )
+
+
+def upstream_body(body: Mapping[str, Any], *, stream: bool | None = None) -> JsonObject:
+    """Copy of a client body fit for an OpenAI-style provider (single-LLM pass-through).
+
+    Drops Sequrity-only fields, fixes the ``schema_`` alias, and for streams asks for usage
+    (``stream_options.include_usage``) so the relay can account tokens.
+    """
+    out = upstream_copy(body, SEQURITY_FIELDS, ("response_format", "json_schema"), stream)
+    if out.get("stream"):
+        so = out.get("stream_options")
+        out["stream_options"] = {**(so if isinstance(so, dict) else {}), "include_usage": True}
+    else:
+        out.pop("stream_options", None)
+    return out
