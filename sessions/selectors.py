@@ -391,6 +391,7 @@ def session_timeline(session: RelaySession) -> dict:
                         args=_args(d.get("args") or record.get("args") or {}),
                         result=(results.get(d.get("call_id")).data if d.get("call_id") in results else None))
             item["deciding"] = record.get("denied") if item["denied"] else record.get("allowed")
+            item["policy_version"] = d.get("policy_version")  # a KeyVersion id; its number is set below
             tool_calls.append(item)
         elif s.type == "llm_call":
             llm_calls.append(d)
@@ -401,6 +402,7 @@ def session_timeline(session: RelaySession) -> dict:
                 else (fv, None)
             item["error"] = _error(d.get("error"))
         turns.setdefault(s.turn, []).append(item)
+    _number_versions(tool_calls)
     requests = list(UsageEvent.objects.filter(session_id=session.pk).order_by("created_at")[:500])
     return {
         "turns": sorted(turns.items()),
@@ -413,6 +415,16 @@ def session_timeline(session: RelaySession) -> dict:
         "requests": requests,
         "steps": len(steps),
     }
+
+
+def _number_versions(tool_calls: list[dict]) -> None:
+    """Which saved key version decided each call: its number (one query for the session)."""
+    from apikeys.models import KeyVersion
+
+    ids = {c["policy_version"] for c in tool_calls if isinstance(c.get("policy_version"), int)}
+    numbers = dict(KeyVersion.objects.filter(pk__in=ids).values_list("pk", "number")) if ids else {}
+    for c in tool_calls:
+        c["policy_version"] = numbers.get(c.get("policy_version"))
 
 
 def _error(error) -> dict | None:
@@ -547,4 +559,3 @@ def key_filter_choices(user) -> list[tuple[int, str]]:
         return [(k.pk, f"{k.name} · {k.prefix}… ({k.user.username})") for k in keys]
     keys = visible_keys(user).only("pk", "name", "prefix")
     return [(k.pk, f"{k.name} · {k.prefix}…") for k in keys]
-

@@ -25,6 +25,7 @@ from apikeys.validation import DocumentsInvalid
 from relay.config import PRESETS, preset_documents
 
 from .common import ApiViewMixin, Conflict, FieldErrors, message_position, positive_int
+from .versions import KeyVersionActions
 
 DOCUMENTS = ("features", "policy", "config")
 REVOKED = "This key is revoked; its configuration can no longer be changed."
@@ -196,7 +197,8 @@ def rotate_secret(key: ApiKey) -> tuple[ApiKey, str]:
     list=extend_schema(summary="List keys", description="Your keys, newest first (staff: every user's)."),
     retrieve=extend_schema(summary="Retrieve a key"),
 )
-class KeyViewSet(ApiViewMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class KeyViewSet(ApiViewMixin, KeyVersionActions, mixins.ListModelMixin, mixins.RetrieveModelMixin,
+                 viewsets.GenericViewSet):
     serializer_class = KeySerializer
     lookup_value_regex = r"[0-9]+"
     http_method_names = ["get", "post", "patch", "head", "options"]

@@ -1,0 +1,148 @@
+"""Replay recorded tool calls against another policy: what would it have decided? (framework-free)
+
+A recorded call is a session log ``tool_call`` step: the tool, each argument's value and metadata, the session
+metadata (and, dual-LLM, the program's control-flow metadata) the call was checked with, the verdict the policy
+gave then and the rule that decided it. Replaying runs the check phase of the edited policy on exactly those
+inputs (``PolicyEngine.before_call``) and compares the outcome with the recorded one.
+
+What a replay cannot know, it says rather than guesses: calls logged without their arguments (content logging
+``none``) are counted as not replayable; calls logged before the session metadata was recorded are replayed
+with empty session metadata and counted. A call a guardrail blocked stays blocked whatever the policy says.
+The session metadata is the one recorded: ``session after`` / ``result`` blocks of the edited policy are not
+re-simulated over the session's history.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .meta import DEFAULT_META, Meta, ValueWithMeta
+
+ALLOWED = ("hard_allowed", "soft_allowed")
+
+
+@dataclass(frozen=True)
+class RecordedCall:
+    """One ``tool_call`` step of the session log, as the replay needs it."""
+
+    session_id: str
+    seq: int
+    dual_llm: bool
+    tool: str
+    args: dict[str, dict] | None  # name -> {"value", "meta"}; None: logged without content
+    session_meta: dict | None
+    control_meta: dict | None
+    verdict: str  # the policy's verdict when the call was made
+    blocked: str | None = None  # a guardrail's block reason (then the call was refused whatever the policy)
+    rule: dict | None = None
+    policy_version: int | None = None
+    at: Any = None
+
+    @classmethod
+    def from_step(cls, *, session_id, seq: int, arch: str, data: dict, at=None) -> RecordedCall:
+        record = data.get("record") if isinstance(data.get("record"), dict) else {}
+        raw_args = data.get("args") if isinstance(data.get("args"), dict) else {}
+        withheld = data.get("withheld") == "none" or any(
+            not isinstance(a, dict) or a.get("withheld") or "value" not in a for a in raw_args.values())
+        return cls(
+            session_id=str(session_id), seq=seq, dual_llm=arch == "dual-llm", tool=str(data.get("tool") or ""),
+            args=None if withheld else raw_args, session_meta=data.get("session_meta"),
+            control_meta=data.get("control_meta"),
+            verdict=record.get("final_verdict") or data.get("verdict") or "soft_allowed",
+            blocked=data.get("blocked") or None, rule=data.get("rule"), policy_version=data.get("policy_version"),
+            at=at)
+
+    @property
+    def allowed_then(self) -> bool:
+        return self.verdict in ALLOWED and not self.blocked
+
+
+@dataclass(frozen=True)
+class Change:
+    call: RecordedCall
+    verdict: str
+    rule: dict | None
+
+    @property
+    def newly_denied(self) -> bool:
+        return self.verdict not in ALLOWED
+
+
+@dataclass
+class ReplayResult:
+    recorded: int = 0  # tool calls looked at
+    replayed: int = 0
+    not_replayable: int = 0  # logged without arguments (content logging "none")
+    without_session_meta: int = 0  # logged before the session metadata was; replayed with empty metadata
+    changes: list[Change] = field(default_factory=list)
+
+    @property
+    def newly_denied(self) -> list[Change]:
+        return [c for c in self.changes if c.newly_denied]
+
+    @property
+    def newly_allowed(self) -> list[Change]:
+        return [c for c in self.changes if not c.newly_denied]
+
+    def summary(self) -> str:
+        """One line, e.g. "would deny 3 of 187 recorded calls, in 2 sessions; would allow 1 call denied today"."""
+        if not self.replayed:
+            text = "no recorded tool calls to replay"
+        else:
+            denied, allowed = self.newly_denied, self.newly_allowed
+            parts = []
+            if denied:
+                sessions = len({c.call.session_id for c in denied})
+                parts.append(f"would deny {len(denied)} of {self.replayed} recorded {_plural(self.replayed, 'call')}, "
+                             f"in {sessions} {_plural(sessions, 'session')}")
+            if allowed:
+                parts.append(f"would allow {len(allowed)} {_plural(len(allowed), 'call')} denied today")
+            if not parts:
+                parts.append(f"would decide all {self.replayed} recorded {_plural(self.replayed, 'call')} "
+                             "as they were decided")
+            text = "; ".join(parts)
+        if self.not_replayable:
+            text += (f" ({self.not_replayable} {_plural(self.not_replayable, 'call')} recorded without arguments "
+                     "cannot be replayed)")
+        return text
+
+
+def _plural(n: int, word: str) -> str:
+    return word if n == 1 else word + "s"
+
+
+def _meta(data: dict | None) -> Meta | None:
+    return Meta.from_json(data) if isinstance(data, dict) else None
+
+
+def engines_for(policy_document: dict) -> dict[bool, Any]:
+    """The edited policy's engines, single-LLM (False) and dual-LLM (True), built as the relay builds them."""
+    from .config import resolve_config
+    from .toolcalls.policy import policy_engine
+
+    policy = resolve_config(arch="single-llm", documents={"features": {}, "policy": policy_document, "config": {}},
+                            endpoint_type="chat")["policy"]
+    return {dual: policy_engine(policy, dual_llm=dual) for dual in (False, True)}
+
+
+def replay(calls: list[RecordedCall], policy_document: dict) -> ReplayResult:
+    """Check every replayable call against ``policy_document`` (an ``X-Policy`` document that compiles)."""
+    engines = engines_for(policy_document)
+    out = ReplayResult(recorded=len(calls))
+    for call in calls:
+        if call.args is None:
+            out.not_replayable += 1
+            continue
+        session = _meta(call.session_meta)
+        if session is None:
+            out.without_session_meta += 1
+        args = {name: ValueWithMeta(a.get("value"), _meta(a.get("meta")) or DEFAULT_META)
+                for name, a in call.args.items()}
+        decision = engines[call.dual_llm].before_call(call.tool, args, session or DEFAULT_META,
+                                                      _meta(call.control_meta) if call.dual_llm else None)
+        out.replayed += 1
+        allowed_now = decision.allowed and not call.blocked
+        if allowed_now != call.allowed_then:
+            out.changes.append(Change(call, decision.verdict, decision.decided_by))
+    return out
