@@ -191,3 +191,9 @@ def sanitize_answer(answer: JsonObject, **_: Any) -> JsonObject:
                                                                    for k in _USAGE_KEYS)):
         del answer["usage"]
     return answer
+
+__all__ = [
+    "CALL", "LEGACY_CALL", "extract_text", "extract_tool_calls", "extract_usage", "filter_tool_calls",
+    "normalise_finish", "rewrite_answer_arguments", "rewrite_answer_ids", "rewrite_call_arguments",
+    "rewrite_ids_in_request", "rewrite_tool_results", "sanitize_answer", "usage_from"
+]

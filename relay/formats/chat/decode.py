@@ -6,20 +6,9 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from .. import validation as check
 from ..model import DecodedRequest, RequestError, ToolCall, ToolDef, ToolResult, Turn, parse_arguments
-from ..validation import (
-    JsonObject,
-    Params,
-    add_tool_result,
-    message_list,
-    normalise_json_schema_format,
-    object_list,
-    parts_text,
-    req_str,
-    role_of,
-    tool_def,
-    tool_defs,
-)
+from ..validation import JsonObject, Params
 from ..wire import upstream_copy
 
 API = "chat"
@@ -37,7 +26,7 @@ class ChatParams(Params):
 
 def content_text(content: Any, where: str) -> str:
     """String or array of parts -> concatenated text of the text (and refusal) parts."""
-    return parts_text(content, where, ("text",), "content parts", refusals=True, bare_strings=True)
+    return check.parts_text(content, where, ("text",), "content parts", refusals=True, bare_strings=True)
 
 
 def _function_tool(where: str, tool: JsonObject) -> ToolDef | None:
@@ -46,24 +35,24 @@ def _function_tool(where: str, tool: JsonObject) -> ToolDef | None:
     fn = tool.get("function")
     if not isinstance(fn, dict):
         raise RequestError(f"{where}.function: field required")
-    name = req_str(fn, "name", f"{where}.function.")
+    name = check.req_str(fn, "name", f"{where}.function.")
     if not TOOL_NAME_RE.match(name):
         raise RequestError(f"{where}.function.name: must match ^[a-zA-Z0-9_-]{{1,64}}$")
-    return tool_def(name, fn, f"{where}.function.", "parameters")
+    return check.tool_def(name, fn, f"{where}.function.", "parameters")
 
 
 def decode_tools(tools: Any) -> list[ToolDef]:
-    return tool_defs(tools, _function_tool)
+    return check.tool_defs(tools, _function_tool)
 
 
 def _tool_calls(message: JsonObject, where: str) -> list[ToolCall]:
     out = []
-    for path, call in object_list(message.get("tool_calls"), f"{where}.tool_calls"):
-        cid = req_str(call, "id", f"{path}.")
+    for path, call in check.object_list(message.get("tool_calls"), f"{where}.tool_calls"):
+        cid = check.req_str(call, "id", f"{path}.")
         fn = call.get("function")
         if not isinstance(fn, dict):
             raise RequestError(f"{path}.function: field required")
-        name = req_str(fn, "name", f"{path}.function.")
+        name = check.req_str(fn, "name", f"{path}.function.")
         out.append(ToolCall(cid, name, *parse_arguments(fn.get("arguments"))))
     legacy = message.get("function_call")
     if not out and isinstance(legacy, dict) and isinstance(legacy.get("name"), str):
@@ -73,8 +62,8 @@ def _tool_calls(message: JsonObject, where: str) -> list[ToolCall]:
 
 def decode_messages(messages: Any) -> list[Turn]:
     turns: list[Turn] = []
-    for where, msg in message_list(messages):
-        role = role_of(msg, where, ROLES)
+    for where, msg in check.message_list(messages):
+        role = check.role_of(msg, where, ROLES)
         if role in ("system", "developer", "user", "tool") and "content" not in msg:
             raise RequestError(f"{where}.content: field required")
         text = content_text(msg.get("content"), f"{where}.content")
@@ -85,8 +74,8 @@ def decode_messages(messages: Any) -> list[Turn]:
         elif role == "assistant":
             turns.append(Turn("assistant", text, _tool_calls(msg, where)))
         else:  # tool / function
-            call_id = req_str(msg, "tool_call_id" if role == "tool" else "name", f"{where}.")
-            add_tool_result(turns, ToolResult(call_id, text))
+            call_id = check.req_str(msg, "tool_call_id" if role == "tool" else "name", f"{where}.")
+            check.add_tool_result(turns, ToolResult(call_id, text))
     return turns
 
 
@@ -104,7 +93,7 @@ def decode_request(body: Any) -> DecodedRequest:
         tools=tools,
         turns=turns,
         body=body,
-        response_format=normalise_json_schema_format(rf, "response_format"),
+        response_format=check.normalise_json_schema_format(rf, "response_format"),
         include_usage=bool(so and so.get("include_usage")),
         user_provided_program=params.user_provided_program,
         context_vars=params.context_vars,
@@ -124,3 +113,8 @@ def upstream_body(body: Mapping[str, Any], *, stream: bool | None = None) -> Jso
     else:
         out.pop("stream_options", None)
     return out
+
+__all__ = [
+    "API", "ROLES", "SEQURITY_FIELDS", "TOOL_NAME_RE", "ChatParams", "content_text", "decode_messages",
+    "decode_request", "decode_tools", "upstream_body"
+]

@@ -75,3 +75,7 @@ def stream_tool_call_answer(calls: list[ToolCall], *, model: str, id: str | None
     out.append(_chunk(cid, ts, model, {}, "tool_calls", usage))
     out.append(DONE)
     return out
+
+__all__ = [
+    "stream_text_answer", "stream_tool_call_answer", "text_answer", "tool_call_answer", "wire_tool_calls"
+]

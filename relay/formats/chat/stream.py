@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._json import dumps, loads
+from .._json import dumps, loads_object
 from ..holdback import HoldBackRelay
 from ..model import NewId, ToolCall, new_hex, now, parse_arguments
 from ..sse import DONE, SSEEvent, encode_raw
@@ -69,11 +69,8 @@ class ChatStreamRelay(HoldBackRelay):
         data = ev.data
         if data.strip() == "[DONE]":
             return self._on_done()
-        try:
-            obj = loads(data)
-        except ValueError:
-            return []
-        if not isinstance(obj, dict):
+        obj = loads_object(data)
+        if obj is None:
             return []
         if isinstance(obj.get("error"), dict) and not obj.get("choices"):
             err = obj["error"]
@@ -198,3 +195,7 @@ class ChatStreamRelay(HoldBackRelay):
         choice["finish_reason"] = finish
         obj["choices"] = [choice]
         return self._emit(obj, dumps(obj).decode())
+
+__all__ = [
+    "FINISH_REASONS", "SERVICE_TIERS", "ChatStreamRelay"
+]

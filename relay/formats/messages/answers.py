@@ -138,3 +138,10 @@ def rewrite_call_arguments(body: JsonObject, fn: HistoryArgumentsFn) -> JsonObje
         return call(b) if isinstance(b, dict) and b.get("type") == "tool_use" else b
 
     return map_field(body, "messages", for_role("assistant", lambda m: map_field(m, "content", block)))
+
+__all__ = [
+    "BLOCK_TYPES", "CALL", "SERVICE_TIERS", "STOP_REASONS", "extract_text", "extract_tool_calls",
+    "extract_usage", "filter_tool_calls", "normalise_stop", "rewrite_answer_arguments",
+    "rewrite_answer_ids", "rewrite_call_arguments", "rewrite_ids_in_request", "rewrite_tool_results",
+    "sanitize_answer", "usage_from"
+]

@@ -7,19 +7,9 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
+from .. import validation as check
 from ..model import DecodedRequest, RequestError, ToolCall, ToolDef, ToolResult, Turn, parse_arguments
-from ..validation import (
-    JsonObject,
-    Params,
-    message_list,
-    nested_format,
-    object_list,
-    parts_text,
-    req_str,
-    role_of,
-    tool_def,
-    tool_defs,
-)
+from ..validation import JsonObject, Params
 from ..wire import typed, upstream_copy
 
 API = "messages"
@@ -38,27 +28,27 @@ class MessagesParams(Params):
 
 def blocks_text(content: Any, where: str) -> str:
     """String or list of blocks -> concatenated text of the ``text`` blocks."""
-    return parts_text(content, where, ("text",), "content blocks")
+    return check.parts_text(content, where, ("text",), "content blocks")
 
 
 def _function_tool(where: str, tool: JsonObject) -> ToolDef | None:
     if tool.get("type") not in (None, "custom") and "input_schema" not in tool:
         return None  # a server tool (web_search_…, bash_…): forwarded, but not a client function tool
-    name = req_str(tool, "name", f"{where}.")
+    name = check.req_str(tool, "name", f"{where}.")
     if tool.get("input_schema") is None:
         raise RequestError(f"{where}.input_schema: field required")
-    return tool_def(name, tool, f"{where}.", "input_schema")
+    return check.tool_def(name, tool, f"{where}.", "input_schema")
 
 
 def decode_tools(tools: Any) -> list[ToolDef]:
-    return tool_defs(tools, _function_tool)
+    return check.tool_defs(tools, _function_tool)
 
 
 def _blocks(content: list[Any], where: str) -> tuple[list[str], list[ToolCall], list[ToolResult]]:
     texts: list[str] = []
     calls: list[ToolCall] = []
     results: list[ToolResult] = []
-    for path, block in object_list(content, f"{where}.content"):
+    for path, block in check.object_list(content, f"{where}.content"):
         btype = block.get("type")
         if btype is None:
             raise RequestError(f"{path}.type: field required")
@@ -68,11 +58,11 @@ def _blocks(content: list[Any], where: str) -> tuple[list[str], list[ToolCall], 
                 raise RequestError(f"{path}.text: must be a string")
             texts.append(text)
         elif btype == "tool_use":
-            cid = req_str(block, "id", f"{path}.")
-            name = req_str(block, "name", f"{path}.")
+            cid = check.req_str(block, "id", f"{path}.")
+            name = check.req_str(block, "name", f"{path}.")
             calls.append(ToolCall(cid, name, *parse_arguments(block.get("input"))))
         elif btype == "tool_result":
-            cid = req_str(block, "tool_use_id", f"{path}.")
+            cid = check.req_str(block, "tool_use_id", f"{path}.")
             text = blocks_text(block.get("content"), f"{path}.content")
             results.append(ToolResult(cid, text, bool(block.get("is_error"))))
     return texts, calls, results
@@ -80,8 +70,8 @@ def _blocks(content: list[Any], where: str) -> tuple[list[str], list[ToolCall], 
 
 def decode_messages(messages: Any) -> list[Turn]:
     turns: list[Turn] = []
-    for where, msg in message_list(messages):
-        role = role_of(msg, where, ROLES)
+    for where, msg in check.message_list(messages):
+        role = check.role_of(msg, where, ROLES)
         if "content" not in msg:
             raise RequestError(f"{where}.content: field required")
         content = msg["content"]
@@ -110,7 +100,7 @@ def decode_request(body: Any) -> DecodedRequest:
         turns.insert(0, Turn("system", blocks_text(system, "system")))
     tools = decode_tools(body.get("tools"))
     return DecodedRequest(api=API, model=params.model, stream=bool(params.stream), tools=tools, turns=turns,
-                          body=body, response_format=nested_format(params.output_config, "output_config"),
+                          body=body, response_format=check.nested_format(params.output_config, "output_config"),
                           user_provided_program=params.user_provided_program, context_vars=params.context_vars)
 
 
@@ -143,3 +133,8 @@ def upstream_body(body: Mapping[str, Any], *, stream: bool | None = None) -> Jso
     if isinstance(msgs, list) and any(_has_thinking(m) for m in msgs):
         out["messages"] = [_native_message(m) for m in msgs]
     return out
+
+__all__ = [
+    "API", "ROLES", "SEQURITY_FIELDS", "MessagesParams", "blocks_text", "decode_messages", "decode_request",
+    "decode_tools", "upstream_body"
+]

@@ -96,3 +96,8 @@ def stream_tool_call_answer(calls: list[ToolCall], *, model: str, id: str | None
     for i, c in enumerate(calls):
         out += tool_block(first + i, c)
     return out + message_end("tool_use", usage)
+
+__all__ = [
+    "event", "message_end", "message_start", "stream_text_answer", "stream_tool_call_answer", "text_answer",
+    "text_block", "tool_block", "tool_call_answer", "usage_dict", "wire_tool_use"
+]

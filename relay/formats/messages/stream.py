@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .._json import dumps_str, loads
+from .._json import dumps_str, loads_object
 from ..holdback import HoldBackRelay
 from ..model import NewId, ToolCall, new_hex, parse_arguments
 from ..sse import SSEEvent, encode, encode_raw
@@ -45,11 +45,8 @@ class MessagesStreamRelay(HoldBackRelay):
     # -- feed ------------------------------------------------------------------------------------------
 
     def _feed(self, ev: SSEEvent) -> list[bytes]:
-        try:
-            obj = loads(ev.data)
-        except ValueError:
-            return []
-        if not isinstance(obj, dict):
+        obj = loads_object(ev.data)
+        if obj is None:
             return []
         etype = obj.get("type") or ev.event
         if etype == "error":
@@ -182,3 +179,7 @@ class MessagesStreamRelay(HoldBackRelay):
         out += message_end(stop, self.usage)
         self._done = True
         return out
+
+__all__ = [
+    "DELTA_TYPES", "STREAM_BLOCK_TYPES", "STREAM_TYPES", "MessagesStreamRelay"
+]

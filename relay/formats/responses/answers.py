@@ -130,3 +130,9 @@ def rewrite_call_arguments(body: JsonObject, fn: HistoryArgumentsFn) -> JsonObje
 
 def _is(item: Any, kind: str) -> bool:
     return isinstance(item, dict) and item.get("type") == kind
+
+__all__ = [
+    "CALL", "STATUSES", "extract_text", "extract_tool_calls", "extract_usage", "filter_tool_calls",
+    "rewrite_answer_arguments", "rewrite_answer_ids", "rewrite_call_arguments", "rewrite_ids_in_request",
+    "rewrite_tool_results", "sanitize_answer", "usage_from"
+]

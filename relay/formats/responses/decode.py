@@ -5,21 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from .. import validation as check
 from ..model import DecodedRequest, RequestError, ToolCall, ToolDef, ToolResult, Turn, parse_arguments
-from ..validation import (
-    JsonObject,
-    Params,
-    add_tool_result,
-    nested_format,
-    object_list,
-    req_str,
-    role_of,
-    tool_def,
-    tool_defs,
-)
-from ..validation import (
-    parts_text as _parts_text,
-)
+from ..validation import JsonObject, Params
 from ..wire import upstream_copy
 
 API = "responses"
@@ -35,17 +23,17 @@ class ResponsesParams(Params):
 
 
 def parts_text(content: Any, where: str) -> str:
-    return _parts_text(content, where, TEXT_PART_TYPES, "content items", refusals=True)
+    return check.parts_text(content, where, TEXT_PART_TYPES, "content items", refusals=True)
 
 
 def _function_tool(where: str, tool: JsonObject) -> ToolDef | None:
     if tool.get("type") != "function":
         return None  # built-in / mcp / custom tools: forwarded untouched, not function tools
-    return tool_def(req_str(tool, "name", f"{where}."), tool, f"{where}.", "parameters")
+    return check.tool_def(check.req_str(tool, "name", f"{where}."), tool, f"{where}.", "parameters")
 
 
 def decode_tools(tools: Any) -> list[ToolDef]:
-    return tool_defs(tools, _function_tool)
+    return check.tool_defs(tools, _function_tool)
 
 
 def item_kind(item: Mapping[str, Any]) -> str | None:
@@ -57,7 +45,7 @@ def item_kind(item: Mapping[str, Any]) -> str | None:
 
 
 def _message(turns: list[Turn], item: JsonObject, where: str) -> None:
-    role = role_of(item, where, MESSAGE_ROLES)
+    role = check.role_of(item, where, MESSAGE_ROLES)
     if "content" not in item:
         raise RequestError(f"{where}.content: field required")
     text = parts_text(item["content"], f"{where}.content")
@@ -70,8 +58,8 @@ def _message(turns: list[Turn], item: JsonObject, where: str) -> None:
 
 
 def _function_call(turns: list[Turn], item: JsonObject, where: str) -> None:
-    call_id = req_str(item, "call_id", f"{where}.")
-    call = ToolCall(call_id, req_str(item, "name", f"{where}."), *parse_arguments(item.get("arguments")))
+    call_id = check.req_str(item, "call_id", f"{where}.")
+    call = ToolCall(call_id, check.req_str(item, "name", f"{where}."), *parse_arguments(item.get("arguments")))
     if turns and turns[-1].role == "assistant":
         turns[-1].tool_calls.append(call)
     else:
@@ -79,10 +67,10 @@ def _function_call(turns: list[Turn], item: JsonObject, where: str) -> None:
 
 
 def _function_call_output(turns: list[Turn], item: JsonObject, where: str) -> None:
-    call_id = req_str(item, "call_id", f"{where}.")
+    call_id = check.req_str(item, "call_id", f"{where}.")
     if item.get("output") is None:
         raise RequestError(f"{where}.output: field required")
-    add_tool_result(turns, ToolResult(call_id, parts_text(item["output"], f"{where}.output")))
+    check.add_tool_result(turns, ToolResult(call_id, parts_text(item["output"], f"{where}.output")))
 
 
 _ITEMS = {"message": _message, "function_call": _function_call, "function_call_output": _function_call_output}
@@ -94,7 +82,7 @@ def decode_input(input_: Any) -> list[Turn]:
     if input_ is not None and not isinstance(input_, list):
         raise RequestError("input: must be a string or an array of items")
     turns: list[Turn] = []
-    for where, item in object_list(input_, "input"):
+    for where, item in check.object_list(input_, "input"):
         kind = item_kind(item)
         if kind is None:
             raise RequestError(f"{where}.type: field required")
@@ -120,7 +108,7 @@ def decode_request(body: Any) -> DecodedRequest:
         turns.insert(0, Turn("system", _instructions(body["instructions"])))
     tools = decode_tools(body.get("tools"))
     return DecodedRequest(api=API, model=params.model, stream=bool(params.stream), tools=tools, turns=turns,
-                          body=body, response_format=nested_format(params.text, "text"),
+                          body=body, response_format=check.nested_format(params.text, "text"),
                           previous_response_id=params.previous_response_id)
 
 
@@ -147,3 +135,8 @@ def response_echo(body: Mapping[str, Any]) -> JsonObject:
         if isinstance(value, types) and not isinstance(value, bool):
             out[key] = value
     return out
+
+__all__ = [
+    "API", "MESSAGE_ROLES", "SEQURITY_FIELDS", "TEXT_PART_TYPES", "ResponsesParams", "decode_input",
+    "decode_request", "decode_tools", "item_kind", "parts_text", "response_echo", "upstream_body"
+]

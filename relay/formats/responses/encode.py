@@ -179,3 +179,7 @@ def stream_tool_call_answer(calls: list[ToolCall], *, model: str, id: str | None
         out += em.function_call(c)
     return out + em.finish("completed", usage=usage)
 
+__all__ = [
+    "ResponsesEmitter", "function_call_item", "message_item", "response_object", "stream_text_answer",
+    "stream_tool_call_answer", "text_answer", "tool_call_answer", "usage_dict"
+]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from .._json import loads
+from .._json import loads_object
 from ..holdback import HoldBackRelay
 from ..model import NewId, ToolCall, new_hex
 from ..sse import SSEEvent, encode
@@ -62,11 +62,8 @@ class ResponsesStreamRelay(HoldBackRelay):
     def _feed(self, ev: SSEEvent) -> list[bytes]:
         if self._done:
             return []
-        try:
-            obj = loads(ev.data)
-        except ValueError:
-            return []
-        if not isinstance(obj, dict):
+        obj = loads_object(ev.data)
+        if obj is None:
             return []
         etype = obj.get("type") or ev.event
         if etype == "error":
@@ -173,3 +170,7 @@ class ResponsesStreamRelay(HoldBackRelay):
         resp["output"] = output + (added or [])
         self._done = True
         return [self._resequence({**obj, "response": resp}, etype)]
+
+__all__ = [
+    "FINAL_TYPES", "STREAM_TYPES", "ResponsesStreamRelay"
+]

@@ -183,4 +183,6 @@ class ChatToResponsesRelay(ChatStreamRelay):
         out = em.start() + em.close_message() + em.message(message)
         return out + em.finish("failed", usage=self.usage, error={"code": "server_error", "message": message})
 
-
+__all__ = [
+    "ChatToResponsesRelay", "from_chat_answer", "to_chat_request"
+]
