@@ -70,6 +70,13 @@ def _defences(key: ApiKey) -> list[dict]:
     return [{"name": name, "label": forms.DEFENCE_LABELS.get(name, name)} for name in enabled_defences(key.documents)]
 
 
+def _defence_prices() -> dict:
+    """USD per 1M tokens that each defence adds (the price table the live total on Configure uses)."""
+    from sessions.credits import price_table
+
+    return dict(price_table().prices)
+
+
 def _save_limits(key: ApiKey, values: dict) -> None:
     """Save a key's governance fields (``forms.KeyLimitsForm.values``); workers see them within
     ``RELAY_KEY_CACHE_SECONDS``."""
@@ -187,7 +194,7 @@ def key_configure(request, pk: int):
     status = 400 if form.is_bound else 200
     context = {
         "key": key, "form": form, "limits": limits, "budget": governance.budget_statuses([key]).get(key.pk),
-        "presets": PRESETS, "defence_labels": forms.DEFENCE_LABELS,
+        "presets": PRESETS, "defence_labels": forms.DEFENCE_LABELS, "defence_prices": _defence_prices(),
         "header_names": forms.HEADER_NAMES,
     }
     return render(request, "apikeys/key_configure.html", context, status=status)

@@ -88,12 +88,15 @@ def _sqrt_syntax_diagnostic(text: str, err: PolicyCompileError) -> Diagnostic | 
 
     accepted: list[Token] = []
     pending: Token | None = None
+    interactive = before = None
     try:
         interactive = sqrt_parser._lalr().parse_interactive(text)
         for token in interactive.iter_parse():  # yields each token just before feeding it
             if pending is not None:
                 accepted.append(pending)
             pending = token
+            before = interactive.copy()  # the parser as it was before this token, for what it would accept
+        before = interactive.copy()
         interactive.feed_eof(pending)
         return None
     except UnexpectedToken as exc:
@@ -101,11 +104,11 @@ def _sqrt_syntax_diagnostic(text: str, err: PolicyCompileError) -> Diagnostic | 
             # The failing "token" is the end of the text: everything yielded was accepted.
             if pending is not None and pending is not exc.token:
                 accepted.append(pending)
-        return _unexpected_token(text, err, exc, accepted)
+        return _unexpected_token(text, err, exc, accepted, _acceptable(before))
     except UnexpectedCharacters as exc:
         if pending is not None:
             accepted.append(pending)
-        return _unexpected_character(text, err, exc)
+        return _unexpected_character(text, err, exc, _acceptable(interactive))
     except UnexpectedEOF as exc:  # pragma: no cover - lark reports EOF as an UnexpectedToken for LALR
         return _unexpected_end(text, err, exc.expected, accepted)
     except (LarkError, RecursionError, UnexpectedInput):
@@ -114,13 +117,23 @@ def _sqrt_syntax_diagnostic(text: str, err: PolicyCompileError) -> Diagnostic | 
         return None
 
 
+def _acceptable(interactive) -> set[str] | None:
+    """The terminals the parser would really take next (an LALR state's lookaheads are wider)."""
+    if interactive is None:
+        return None
+    try:
+        return set(interactive.accepts())
+    except Exception:  # noqa: BLE001 - fall back to the error's own list
+        return None
+
+
 def _matches(err: PolicyCompileError, line: int, column: int) -> bool:
     return err.line == line and err.column == column
 
 
 def _unexpected_token(text: str, err: PolicyCompileError, exc: UnexpectedToken,
-                      accepted: list[Token]) -> Diagnostic | None:
-    expected_names = set(exc.accepts or exc.expected or ())
+                      accepted: list[Token], acceptable: set[str] | None) -> Diagnostic | None:
+    expected_names = acceptable if acceptable else set(exc.accepts or exc.expected or ())
     token = exc.token
     if token.type == "$END":
         return _unexpected_end(text, err, expected_names, accepted)
@@ -182,7 +195,8 @@ def _unexpected_end(text: str, err: PolicyCompileError, expected_names, accepted
     )
 
 
-def _unexpected_character(text: str, err: PolicyCompileError, exc: UnexpectedCharacters) -> Diagnostic:
+def _unexpected_character(text: str, err: PolicyCompileError, exc: UnexpectedCharacters,
+                          acceptable: set[str] | None) -> Diagnostic:
     line, column = exc.line, exc.column
     if err.message.startswith("unterminated string"):
         line_text = _line_text(text, line)
@@ -193,7 +207,7 @@ def _unexpected_character(text: str, err: PolicyCompileError, exc: UnexpectedCha
             expected=("'\"'",), detail=err.message,
         )
     char = text[exc.pos_in_stream] if 0 <= exc.pos_in_stream < len(text) else ""
-    expected = _display(exc.allowed or ())
+    expected = _display(acceptable if acceptable else (exc.allowed or ()))
     shown = repr(char) if char.strip() else "this character"
     return Diagnostic(
         message=f"SQRT has no {shown} here." + (f" Expected {_human_list(expected)}." if expected else ""),

@@ -216,6 +216,35 @@
   var button = document.getElementById("gen-button");
   var status = document.getElementById("gen-status");
   var csrf = document.querySelector("input[name=csrfmiddlewaretoken]");
+  var dialog = document.getElementById("gen-confirm");
+
+  /* Resolves true when the author agrees to replace the policy already in the editor (an in-page dialog;
+     the browser's own confirm where <dialog> is missing). */
+  function confirmReplace(generated) {
+    if (!dialog || typeof dialog.showModal !== "function") {
+      return Promise.resolve(window.confirm("Replace the policy in the editor with the generated one?"));
+    }
+    document.getElementById("gen-confirm-preview").textContent = generated;
+    return new Promise(function (resolve) {
+      var settled = false;
+      function finish(answer) {
+        if (settled) return;
+        settled = true;
+        dialog.removeEventListener("cancel", onCancel);
+        dialog.querySelectorAll("[data-confirm]").forEach(function (b) { b.removeEventListener("click", onClick); });
+        if (dialog.open) dialog.close();
+        button.focus();
+        resolve(answer);
+      }
+      function onClick(event) { finish(event.currentTarget.dataset.confirm === "replace"); }
+      function onCancel(event) { event.preventDefault(); finish(false); }
+      dialog.addEventListener("cancel", onCancel);
+      dialog.querySelectorAll("[data-confirm]").forEach(function (b) { b.addEventListener("click", onClick); });
+      dialog.showModal();
+      dialog.querySelector("[data-confirm=keep]").focus();
+    });
+  }
+
   button.addEventListener("click", function () {
     var data = new FormData();
     data.append("description", document.getElementById("gen-description").value);
@@ -232,10 +261,20 @@
       .then(function (res) {
         if (!res.ok) throw new Error(res.body.error || "Generation failed");
         var code = document.querySelector("textarea[name=policy_code]");
-        code.value = res.body.policy;
-        code.dispatchEvent(new Event("input", { bubbles: true }));
-        status.className = "small success";
-        status.textContent = "Policy generated and compiled. Review it in the editor, then save.";
+        var generated = res.body.policy;
+        var current = code.value;
+        var apply = function () {
+          code.value = generated;
+          code.dispatchEvent(new Event("input", { bubbles: true }));
+          status.className = "small success";
+          status.textContent = "Policy generated and compiled. Review it in the editor, then save.";
+        };
+        if (!current.trim() || current.trim() === generated.trim()) return apply();
+        return confirmReplace(generated).then(function (replace) {
+          if (replace) return apply();
+          status.className = "small muted";
+          status.textContent = "Kept your policy; the generated one was not put in the editor.";
+        });
       })
       .catch(function (err) { status.className = "small error"; status.textContent = err.message; })
       .finally(function () { button.disabled = false; });

@@ -70,6 +70,7 @@ def test_missing_semicolon_before_the_next_statement_names_the_statement():
     assert (d.from_line, d.from_column, d.end_line, d.end_column) == (2, 32, 2, 36)
     assert d.message == "Missing ';' at the end of `hard deny when \"x\" in body.tags` (line 3 starts a new one)."
     assert d.as_dict()["from"] == {"line": 2, "column": 32} and "line 3, column 5" in d.detail
+    assert "'and'" in d.expected and "')'" not in d.expected  # what the parser takes, not an LALR state's lookaheads
 
 
 def test_an_unclosed_block_names_the_line_that_opened_it():
