@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .meta import DEFAULT_META, Meta, ValueWithMeta
+from .sqrt import PolicyEngine, compile_policy
 
 ALLOWED = ("hard_allowed", "soft_allowed")
 
@@ -116,14 +117,18 @@ def _meta(data: dict | None) -> Meta | None:
     return Meta.from_json(data) if isinstance(data, dict) else None
 
 
-def engines_for(policy_document: dict) -> dict[bool, Any]:
-    """The edited policy's engines, single-LLM (False) and dual-LLM (True), built as the relay builds them."""
+def engines_for(policy_document: dict) -> dict[bool, PolicyEngine]:
+    """The edited policy's engines, single-LLM (False) and dual-LLM (True): the document completed as the relay
+    completes a session's policy (``relay.config``), then compiled (``relay.sqrt``; compilations are cached)."""
     from .config import resolve_config
-    from .toolcalls.policy import policy_engine
 
     policy = resolve_config(arch="single-llm", documents={"features": {}, "policy": policy_document, "config": {}},
                             endpoint_type="chat")["policy"]
-    return {dual: policy_engine(policy, dual_llm=dual) for dual in (False, True)}
+    codes = policy.get("codes") or {}
+    code = codes.get("code") or ""
+    compiled = compile_policy(code, codes.get("language") or "sqrt") if code.strip() else None
+    return {dual: PolicyEngine(compiled, presets=policy.get("presets"), mode=policy.get("mode") or "standard",
+                               fail_fast=policy.get("fail_fast"), dual_llm=dual) for dual in (False, True)}
 
 
 def replay(calls: list[RecordedCall], policy_document: dict) -> ReplayResult:
