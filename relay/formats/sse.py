@@ -150,6 +150,16 @@ Decision = tuple[Collection[str], str | None]
 """(allowed upstream tool-call ids, denial text to show or None)."""
 
 
+async def _decision(relay: StreamRelay,
+                    decide: Callable[[list[ToolCall]], Awaitable[Decision]] | None) -> list[bytes]:
+    """The relay's events after the caller's decision on its held calls (all allowed without ``decide``)."""
+    pending = relay.pending
+    if decide is None:
+        return relay.decide([c.id for c in pending], None)
+    allowed, text = await decide(pending)
+    return relay.decide(allowed, text)
+
+
 async def pump(
     relay: StreamRelay,
     events: AsyncIterator[SSEEvent],
@@ -179,13 +189,6 @@ async def pump(
         except Exception:  # noqa: BLE001 - bookkeeping must not cut the client's stream short
             logger.exception("stream on_done callback failed")
 
-    async def _decision() -> list[bytes]:
-        pending = relay.pending
-        if decide is None:
-            return relay.decide([c.id for c in pending], None)
-        allowed, text = await decide(pending)
-        return relay.decide(allowed, text)
-
     try:
         try:
             async for ev in events:
@@ -195,13 +198,13 @@ async def pump(
                         await _finished()
                     yield chunk
                 while relay.awaiting_decision:
-                    for chunk in await _decision():
+                    for chunk in await _decision(relay, decide):
                         if not called and relay.done:
                             await _finished()
                         yield chunk
             out = relay.end()
             while relay.awaiting_decision:
-                out += await _decision()
+                out += await _decision(relay, decide)
         except Exception as exc:  # noqa: BLE001 - any upstream failure ends the stream cleanly
             out = relay.abort(error_message(exc))
         if not called:

@@ -37,8 +37,8 @@ def _chat_content(content: Any) -> Any:
     return parts
 
 
-def to_chat_request(body: Mapping[str, Any], *, stream: bool | None = None) -> JsonObject:
-    """Translate a Responses request into a Chat Completions request (for ``sequrity_azure``)."""
+def _chat_messages(body: Mapping[str, Any]) -> list[JsonObject]:
+    """The Responses ``instructions`` and ``input`` as Chat messages."""
     messages: list[JsonObject] = []
     instructions = body.get("instructions")
     if isinstance(instructions, str) and instructions:
@@ -46,67 +46,86 @@ def to_chat_request(body: Mapping[str, Any], *, stream: bool | None = None) -> J
     input_ = body.get("input")
     if isinstance(input_, str):
         messages.append({"role": "user", "content": input_})
-    elif isinstance(input_, list):
-        for item in input_:
-            if not isinstance(item, dict):
-                continue
-            kind = item_kind(item)
-            if kind == "message":
-                role = item.get("role")
-                content = _chat_content(item.get("content"))
-                if role == "assistant":
-                    messages.append({"role": "assistant", "content": content if content else None})
-                elif role in ("system", "developer", "user"):
-                    messages.append({"role": role, "content": content})
-            elif kind == "function_call":
-                call = {"id": item.get("call_id"), "type": "function",
-                        "function": {"name": item.get("name"), "arguments": item.get("arguments") or "{}"}}
-                last = messages[-1] if messages else None
-                if last is not None and last["role"] == "assistant":
-                    last.setdefault("tool_calls", []).append(call)
-                else:
-                    messages.append({"role": "assistant", "content": None, "tool_calls": [call]})
-            elif kind == "function_call_output":
-                output = item.get("output")
-                messages.append({"role": "tool", "tool_call_id": item.get("call_id"),
-                                 "content": output if isinstance(output, str) else _chat_content(output)})
-    out: dict[str, Any] = {"model": body.get("model"), "messages": messages}
+    for item in input_ if isinstance(input_, list) else ():
+        if isinstance(item, dict):
+            _add_item(messages, item)
+    return messages
+
+
+def _add_item(messages: list[JsonObject], item: JsonObject) -> None:
+    kind = item_kind(item)
+    if kind == "message":
+        role = item.get("role")
+        content = _chat_content(item.get("content"))
+        if role == "assistant":
+            messages.append({"role": "assistant", "content": content if content else None})
+        elif role in ("system", "developer", "user"):
+            messages.append({"role": role, "content": content})
+    elif kind == "function_call":
+        call = {"id": item.get("call_id"), "type": "function",
+                "function": {"name": item.get("name"), "arguments": item.get("arguments") or "{}"}}
+        last = messages[-1] if messages else None
+        if last is not None and last["role"] == "assistant":
+            last.setdefault("tool_calls", []).append(call)
+        else:
+            messages.append({"role": "assistant", "content": None, "tool_calls": [call]})
+    elif kind == "function_call_output":
+        output = item.get("output")
+        messages.append({"role": "tool", "tool_call_id": item.get("call_id"),
+                         "content": output if isinstance(output, str) else _chat_content(output)})
+
+
+def _chat_tools(body: Mapping[str, Any], out: JsonObject) -> None:
     tools = [{"type": "function", "function": {k: t[k] for k in ("name", "description", "parameters", "strict")
                                                if t.get(k) is not None}}
              for t in body.get("tools") or [] if isinstance(t, dict) and t.get("type") == "function"]
-    if tools:
-        out["tools"] = tools
-        tc = body.get("tool_choice")
-        if isinstance(tc, str):
-            out["tool_choice"] = tc
-        elif isinstance(tc, dict) and tc.get("type") == "function" and tc.get("name"):
-            out["tool_choice"] = {"type": "function", "function": {"name": tc["name"]}}
-        if isinstance(body.get("parallel_tool_calls"), bool):
-            out["parallel_tool_calls"] = body["parallel_tool_calls"]
-    for key in ("temperature", "top_p", "user", "metadata", "service_tier", "store", "prompt_cache_key",
-                "safety_identifier"):
-        if body.get(key) is not None:
-            out[key] = body[key]
+    if not tools:
+        return
+    out["tools"] = tools
+    tc = body.get("tool_choice")
+    if isinstance(tc, str):
+        out["tool_choice"] = tc
+    elif isinstance(tc, dict) and tc.get("type") == "function" and tc.get("name"):
+        out["tool_choice"] = {"type": "function", "function": {"name": tc["name"]}}
+    if isinstance(body.get("parallel_tool_calls"), bool):
+        out["parallel_tool_calls"] = body["parallel_tool_calls"]
+
+
+def _chat_response_format(fmt: Any) -> JsonObject | None:
+    if not isinstance(fmt, dict):
+        return None
+    if fmt.get("type") == "json_object":
+        return {"type": "json_object"}
+    if fmt.get("type") != "json_schema":
+        return None
+    schema = fmt.get("schema") if fmt.get("schema") is not None else fmt.get("schema_")
+    js = {"name": fmt.get("name") or "output", "schema": schema or {}}
+    if fmt.get("strict") is not None:
+        js["strict"] = fmt["strict"]
+    if fmt.get("description"):
+        js["description"] = fmt["description"]
+    return {"type": "json_schema", "json_schema": js}
+
+
+_COPIED = ("temperature", "top_p", "user", "metadata", "service_tier", "store", "prompt_cache_key",
+           "safety_identifier")
+
+
+def to_chat_request(body: Mapping[str, Any], *, stream: bool | None = None) -> JsonObject:
+    """Translate a Responses request into a Chat Completions request (for ``sequrity_azure``)."""
+    out: JsonObject = {"model": body.get("model"), "messages": _chat_messages(body)}
+    _chat_tools(body, out)
+    out.update({key: body[key] for key in _COPIED if body.get(key) is not None})
     if isinstance(body.get("max_output_tokens"), int):
         out["max_completion_tokens"] = body["max_output_tokens"]
     reasoning = body.get("reasoning")
     if isinstance(reasoning, dict) and reasoning.get("effort"):
         out["reasoning_effort"] = reasoning["effort"]
-    fmt = (body.get("text") or {}).get("format") if isinstance(body.get("text"), dict) else None
-    if isinstance(fmt, dict):
-        if fmt.get("type") == "json_object":
-            out["response_format"] = {"type": "json_object"}
-        elif fmt.get("type") == "json_schema":
-            schema = fmt.get("schema") if fmt.get("schema") is not None else fmt.get("schema_")
-            js = {"name": fmt.get("name") or "output", "schema": schema or {}}
-            if fmt.get("strict") is not None:
-                js["strict"] = fmt["strict"]
-            if fmt.get("description"):
-                js["description"] = fmt["description"]
-            out["response_format"] = {"type": "json_schema", "json_schema": js}
-    if stream is None:
-        stream = bool(body.get("stream"))
-    if stream:
+    text = body.get("text")
+    response_format = _chat_response_format(text.get("format") if isinstance(text, dict) else None)
+    if response_format is not None:
+        out["response_format"] = response_format
+    if stream if stream is not None else bool(body.get("stream")):
         out["stream"] = True
         out["stream_options"] = {"include_usage": True}
     return out
