@@ -35,14 +35,14 @@ class RequestError(ValueError):
 class ToolDef:
     name: str
     description: str = ""
-    parameters: dict = field(default_factory=dict)
+    parameters: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
 class ToolCall:
     id: str
     name: str
-    arguments: dict
+    arguments: dict[str, Any]
     raw_arguments: str | None = None
     """The wire text of the arguments when it was not a JSON object (then ``arguments`` is ``{}``)."""
 
@@ -102,14 +102,14 @@ class DecodedRequest:
     stream: bool
     tools: list[ToolDef]
     turns: list[Turn]
-    body: dict
-    response_format: dict | None = None
+    body: dict[str, Any]
+    response_format: dict[str, Any] | None = None
     """Normalised: ``{"type": "json_object"}`` or ``{"type": "json_schema", "name", "schema", "strict"}``."""
     previous_response_id: str | None = None
     include_usage: bool = False
     """Chat only: the client asked for ``stream_options.include_usage``."""
     user_provided_program: str | None = None
-    context_vars: dict | None = None
+    context_vars: dict[str, Any] | None = None
 
     @property
     def user_query(self) -> str | None:
@@ -172,7 +172,7 @@ def now() -> int:
 # ---------------------------------------------------------------------------------------- argument parsing
 
 
-def parse_arguments(raw: Any) -> tuple[dict, str | None]:
+def parse_arguments(raw: Any) -> tuple[dict[str, Any], str | None]:
     """Wire arguments (JSON text or an object) -> (arguments dict, raw text if it was not a JSON object)."""
     if isinstance(raw, dict):
         return raw, None
@@ -231,7 +231,7 @@ _CODES = {
 
 
 def error_body(status: int, message: str, api: str = "chat", *, code: str | None = None,
-               type: str | None = None) -> dict:
+               type: str | None = None) -> dict[str, Any]:
     """JSON error body for any non-2xx answer (control-api §16.1).
 
     chat/responses (and anything else): ``{"detail", "error": {"message", "type", "code"}}``.
@@ -245,7 +245,7 @@ def error_body(status: int, message: str, api: str = "chat", *, code: str | None
             "error": {"message": message, "type": etype, "code": code or _CODES.get(status, f"http_{status}")}}
 
 
-def parse_json_body(raw: bytes | str) -> dict:
+def parse_json_body(raw: bytes | str) -> dict[str, Any]:
     """Decode a request body; RequestError(400) when it is not JSON, RequestError(422) when not an object."""
     if not raw:
         raise RequestError("Request body is empty; expected a JSON object", 400)

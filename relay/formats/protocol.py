@@ -63,7 +63,7 @@ class SanitizeAnswer(Protocol):
 
 
 class StreamRelayFactory(Protocol):
-    def __call__(self, new_id: NewId, **options: Any) -> StreamRelay: ...
+    def __call__(self, new_id: NewId, *, model: str | None = None) -> StreamRelay: ...
 
 
 class Decoding(Protocol):

@@ -126,7 +126,11 @@ class StreamRelay(Protocol):
     tool_calls: list[ToolCall]
     denied: list[ToolCall]
     id_map: dict[str, str]
-    pending: list[ToolCall]
+
+    @property
+    def pending(self) -> list[ToolCall]:
+        """The complete calls held back for a decision (upstream ids)."""
+        ...
 
     @property
     def awaiting_decision(self) -> bool: ...
@@ -185,7 +189,8 @@ async def pump(
         nonlocal called
         called = True
         try:
-            await on_done()
+            if on_done is not None:
+                await on_done()
         except Exception:  # noqa: BLE001 - bookkeeping must not cut the client's stream short
             logger.exception("stream on_done callback failed")
 

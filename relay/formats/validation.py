@@ -196,7 +196,7 @@ def normalise_json_schema_format(fmt: Any, where: str) -> JsonObject | None:
         return {"type": "json_object"}
     if ftype != "json_schema":
         raise RequestError(f"{where}.type: must be one of text, json_object, json_schema")
-    inner = fmt.get("json_schema") if isinstance(fmt.get("json_schema"), dict) else fmt
+    inner: JsonObject = fmt["json_schema"] if isinstance(fmt.get("json_schema"), dict) else fmt
     schema = inner.get("schema")
     if schema is None:
         schema = inner.get("schema_")

@@ -118,7 +118,7 @@ def rewrite_tool_results(body: JsonObject, fn: ResultFn) -> JsonObject:
                "function": result_rewriter("name", "content", fn)}
 
     def message(m: Any) -> Any:
-        rewrite = by_role.get(m.get("role")) if isinstance(m, dict) else None
+        rewrite = by_role.get(str(m.get("role"))) if isinstance(m, dict) else None
         return rewrite(m) if rewrite is not None else m
 
     return map_field(body, "messages", message)

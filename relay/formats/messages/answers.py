@@ -107,7 +107,7 @@ def rewrite_ids_in_request(body: Mapping[str, Any], mapping: Mapping[str, str]) 
     keys = {"tool_use": "id", "tool_result": "tool_use_id"}
 
     def block(b: Any) -> Any:
-        key = keys.get(b.get("type")) if isinstance(b, dict) else None
+        key = keys.get(str(b.get("type"))) if isinstance(b, dict) else None
         return {**b, key: mapping[b[key]]} if key is not None and b.get(key) in mapping else b
 
     def message(m: Any) -> Any:

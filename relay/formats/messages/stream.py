@@ -71,7 +71,7 @@ class MessagesStreamRelay(HoldBackRelay):
         self._model = msg.get("model") or self._model
         self.usage = usage_from(msg.get("usage"))
         self._started = True
-        usage = msg.get("usage") if isinstance(msg.get("usage"), dict) else {}
+        usage: JsonObject = msg["usage"] if isinstance(msg.get("usage"), dict) else {}
         tier = usage.get("service_tier")
         if (tier is not None and tier not in SERVICE_TIERS) or "\n" in data:
             usage = {k: v for k, v in usage.items() if k != "service_tier"}
@@ -79,7 +79,7 @@ class MessagesStreamRelay(HoldBackRelay):
         return [encode_raw(data, "message_start")]
 
     def _on_block(self, etype: str, obj: JsonObject, data: str) -> list[bytes]:
-        idx = obj.get("index", 0)
+        idx: int = obj.get("index", 0)
         if etype == "content_block_start":
             block = obj.get("content_block") or {}
             if block.get("type") not in STREAM_BLOCK_TYPES:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from .._json import loads_object
 from ..holdback import HoldBackRelay
@@ -84,7 +85,7 @@ class ResponsesStreamRelay(HoldBackRelay):
         return self._on_item_event(etype, obj)
 
     def _on_item_event(self, etype: str, obj: JsonObject) -> list[bytes]:
-        idx = obj.get("output_index")
+        idx: Any = obj.get("output_index")  # the upstream's; None for events without one
         if etype == "response.output_item.added":
             item = obj.get("item") or {}
             if item.get("type") == "function_call":
