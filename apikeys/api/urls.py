@@ -9,6 +9,7 @@ from sessions.api import SessionViewSet, UsageView
 from .common import not_found
 from .keys import KeyViewSet
 from .policies import GeneratePolicyView, ValidatePolicyView
+from .policy_diagnostics import PolicyDiagnosticsView
 
 router = SimpleRouter()
 router.register("keys", KeyViewSet, basename="key")
@@ -19,6 +20,7 @@ v1 = [
     path("usage/", UsageView.as_view(), name="usage"),
     path("policies/validate/", ValidatePolicyView.as_view(), name="policy-validate"),
     path("policies/generate/", GeneratePolicyView.as_view(), name="policy-generate"),
+    path("policies/diagnostics/", PolicyDiagnosticsView.as_view(), name="policy-diagnostics"),
 ]
 
 app_name = "api"
