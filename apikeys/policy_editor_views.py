@@ -89,8 +89,11 @@ def recorded_tool_vocabulary(key: ApiKey) -> list[dict]:
 
     from sessions.models import SessionEvent
 
-    rows = (SessionEvent.objects.filter(session__api_key=key, type="tool_call")
-            .order_by("-created_at").values_list("data", flat=True)[:VOCABULARY_EVENTS])
+    rows = (
+        SessionEvent.objects.filter(session__api_key=key, type="tool_call")
+        .order_by("-created_at")
+        .values_list("data", flat=True)[:VOCABULARY_EVENTS]
+    )
     calls: Counter[str] = Counter()
     args: dict[str, Counter[str]] = {}
     for data in rows:

@@ -47,11 +47,14 @@ class DiagnosticsResponseSerializer(serializers.Serializer):
 class PolicyDiagnosticsView(ApiViewMixin, APIView):
     throttle_classes = [UserThrottle]
 
-    @extend_schema(summary="Diagnose a policy", request=DiagnosticsRequestSerializer,
-                   responses={200: DiagnosticsResponseSerializer},
-                   description="Compiles the code as the relay would and explains what is wrong for an editor: "
-                               "position, the stretch to underline, a sentence for people and the expected "
-                               "tokens. A valid policy gives `valid: true` and no diagnostics.")
+    @extend_schema(
+        summary="Diagnose a policy",
+        request=DiagnosticsRequestSerializer,
+        responses={200: DiagnosticsResponseSerializer},
+        description="Compiles the code as the relay would and explains what is wrong for an editor: "
+        "position, the stretch to underline, a sentence for people and the expected "
+        "tokens. A valid policy gives `valid: true` and no diagnostics.",
+    )
     def post(self, request):
         ser = DiagnosticsRequestSerializer(data=request.data)
         ser.is_valid(raise_exception=True)

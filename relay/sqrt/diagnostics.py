@@ -67,8 +67,15 @@ def diagnose(text: str, language: str = "sqrt") -> list[Diagnostic]:
     if lang not in LANGUAGES:
         raise ValueError(f"unsupported policy language {language!r} (expected 'sqrt' or 'cedar')")
     if len(text) > MAX_POLICY_CHARS:
-        return [_at(text, 1, 1, f"The policy is too long ({len(text)} characters; at most {MAX_POLICY_CHARS}).",
-                    lang)]
+        return [
+            _at(
+                text,
+                1,
+                1,
+                f"The policy is too long ({len(text)} characters; at most {MAX_POLICY_CHARS}).",
+                lang,
+            )
+        ]
     try:
         compile_policy(text, lang)
     except PolicyCompileError as err:
@@ -100,10 +107,8 @@ def _sqrt_syntax_diagnostic(text: str, err: PolicyCompileError) -> Diagnostic | 
         interactive.feed_eof(pending)
         return None
     except UnexpectedToken as exc:
-        if exc.token.type == "$END":
-            # The failing "token" is the end of the text: everything yielded was accepted.
-            if pending is not None and pending is not exc.token:
-                accepted.append(pending)
+        if exc.token.type == "$END" and pending is not None and pending is not exc.token:
+            accepted.append(pending)  # the failing "token" is the end of the text: all yielded were accepted
         return _unexpected_token(text, err, exc, accepted, _acceptable(before))
     except UnexpectedCharacters as exc:
         if pending is not None:
@@ -131,8 +136,13 @@ def _matches(err: PolicyCompileError, line: int, column: int) -> bool:
     return err.line == line and err.column == column
 
 
-def _unexpected_token(text: str, err: PolicyCompileError, exc: UnexpectedToken,
-                      accepted: list[Token], acceptable: set[str] | None) -> Diagnostic | None:
+def _unexpected_token(
+    text: str,
+    err: PolicyCompileError,
+    exc: UnexpectedToken,
+    accepted: list[Token],
+    acceptable: set[str] | None,
+) -> Diagnostic | None:
     expected_names = acceptable if acceptable else set(exc.accepts or exc.expected or ())
     token = exc.token
     if token.type == "$END":
@@ -144,12 +154,17 @@ def _unexpected_token(text: str, err: PolicyCompileError, exc: UnexpectedToken,
     if "SEMICOLON" in expected_names and previous is not None:
         return _missing(";", previous, token, expected, text)
     return Diagnostic(
-        message=f"Unexpected {_describe(token)}. Expected {_human_list(expected)}." if expected
+        message=f"Unexpected {_describe(token)}. Expected {_human_list(expected)}."
+        if expected
         else f"Unexpected {_describe(token)}.",
-        line=token.line, column=token.column,
-        from_line=token.line, from_column=token.column,
-        end_line=token.end_line or token.line, end_column=token.end_column or token.column + 1,
-        expected=expected, detail=err.message,
+        line=token.line,
+        column=token.column,
+        from_line=token.line,
+        from_column=token.column,
+        end_line=token.end_line or token.line,
+        end_column=token.end_column or token.column + 1,
+        expected=expected,
+        detail=err.message,
     )
 
 
@@ -162,9 +177,12 @@ def _missing(what: str, previous: Token, found: Token, expected: tuple[str, ...]
         statement = "…" + statement[-39:]
     return Diagnostic(
         message=f"Missing '{what}' at the end of `{statement}`{where}.",
-        line=end_line, column=end_column,
-        from_line=previous.line, from_column=previous.column,
-        end_line=end_line, end_column=end_column,
+        line=end_line,
+        column=end_column,
+        from_line=previous.line,
+        from_column=previous.column,
+        end_line=end_line,
+        end_column=end_column,
         expected=_first(f"'{what}'", expected),
         detail=f"found {_describe(found)} at line {found.line}, column {found.column}",
     )
@@ -183,36 +201,61 @@ def _unexpected_end(text: str, err: PolicyCompileError, expected_names, accepted
         line, column = previous.end_line, previous.end_column
         return Diagnostic(
             message=f"Missing '}}' at the end of the policy{opened}.",
-            line=line, column=column, from_line=previous.line, from_column=previous.column,
-            end_line=line, end_column=column, expected=_first("'}'", expected), detail=err.message,
+            line=line,
+            column=column,
+            from_line=previous.line,
+            from_column=previous.column,
+            end_line=line,
+            end_column=column,
+            expected=_first("'}'", expected),
+            detail=err.message,
         )
     line, column = previous.end_line, previous.end_column
     return Diagnostic(
         message=f"The policy ends too early, after {_describe(previous)}. Expected {_human_list(expected)}."
-        if expected else f"The policy ends too early, after {_describe(previous)}.",
-        line=line, column=column, from_line=previous.line, from_column=previous.column,
-        end_line=line, end_column=column, expected=expected, detail=err.message,
+        if expected
+        else f"The policy ends too early, after {_describe(previous)}.",
+        line=line,
+        column=column,
+        from_line=previous.line,
+        from_column=previous.column,
+        end_line=line,
+        end_column=column,
+        expected=expected,
+        detail=err.message,
     )
 
 
-def _unexpected_character(text: str, err: PolicyCompileError, exc: UnexpectedCharacters,
-                          acceptable: set[str] | None) -> Diagnostic:
+def _unexpected_character(
+    text: str, err: PolicyCompileError, exc: UnexpectedCharacters, acceptable: set[str] | None
+) -> Diagnostic:
     line, column = exc.line, exc.column
     if err.message.startswith("unterminated string"):
         line_text = _line_text(text, line)
         return Diagnostic(
             message="This string is not closed: add the closing '\"'.",
-            line=line, column=column, from_line=line, from_column=column,
-            end_line=line, end_column=max(len(line_text) + 1, column + 1),
-            expected=("'\"'",), detail=err.message,
+            line=line,
+            column=column,
+            from_line=line,
+            from_column=column,
+            end_line=line,
+            end_column=max(len(line_text) + 1, column + 1),
+            expected=("'\"'",),
+            detail=err.message,
         )
     char = text[exc.pos_in_stream] if 0 <= exc.pos_in_stream < len(text) else ""
     expected = _display(acceptable if acceptable else (exc.allowed or ()))
     shown = repr(char) if char.strip() else "this character"
     return Diagnostic(
         message=f"SQRT has no {shown} here." + (f" Expected {_human_list(expected)}." if expected else ""),
-        line=line, column=column, from_line=line, from_column=column, end_line=line, end_column=column + 1,
-        expected=expected, detail=err.message,
+        line=line,
+        column=column,
+        from_line=line,
+        from_column=column,
+        end_line=line,
+        end_column=column + 1,
+        expected=expected,
+        detail=err.message,
     )
 
 
@@ -286,23 +329,38 @@ def _cedar_diagnostic(text: str, err: PolicyCompileError) -> Diagnostic:
         while prev >= 1 and (not lines[prev - 1].strip() or lines[prev - 1].strip().startswith("//")):
             prev -= 1
         prev_text = lines[prev - 1].rstrip() if prev >= 1 else ""
-        if prev_text and not prev_text.endswith(";") and not prev_text.lstrip().startswith("@") \
-                and (not at_end or prev_text.endswith((")", "}"))):
+        if (
+            prev_text
+            and not prev_text.endswith(";")
+            and not prev_text.lstrip().startswith("@")
+            and (not at_end or prev_text.endswith((")", "}")))
+        ):
             after = "" if at_end else f" (the next one starts on line {line})"
             return Diagnostic(
                 message=f"Missing ';' at the end of this Cedar policy{after}.",
-                line=prev, column=len(prev_text) + 1,
-                from_line=prev, from_column=len(prev_text) - len(prev_text.lstrip()) + 1,
-                end_line=prev, end_column=len(prev_text) + 1,
-                expected=("';'",), language="cedar", detail=message,
+                line=prev,
+                column=len(prev_text) + 1,
+                from_line=prev,
+                from_column=len(prev_text) - len(prev_text.lstrip()) + 1,
+                end_line=prev,
+                end_column=len(prev_text) + 1,
+                expected=("';'",),
+                language="cedar",
+                detail=message,
             )
     found = _CEDAR_TOKEN.search(message)
     width = max(len(found.group(1)) if found else 1, 1)
     end_column = min(column + width, len(_line_text(text, line)) + 1)
     return Diagnostic(
         message=f"Cedar: {message[:1].upper()}{message[1:]}".rstrip(".") + ".",
-        line=line, column=column, from_line=line, from_column=column,
-        end_line=line, end_column=end_column, language="cedar", detail=message,
+        line=line,
+        column=column,
+        from_line=line,
+        from_column=column,
+        end_line=line,
+        end_column=end_column,
+        language="cedar",
+        detail=message,
     )
 
 
@@ -330,15 +388,34 @@ def _clamp(text: str, line: int, column: int) -> tuple[int, int]:
     return line, column
 
 
-def _at(text: str, line: int, column: int, message: str, language: str,
-        expected: tuple[str, ...] = (), detail: str = "") -> Diagnostic:
+def _at(
+    text: str,
+    line: int,
+    column: int,
+    message: str,
+    language: str,
+    expected: tuple[str, ...] = (),
+    detail: str = "",
+) -> Diagnostic:
     line, column = _clamp(text, line, column)
     end = _word_end(_line_text(text, line), column)
-    return Diagnostic(message=message, line=line, column=column, from_line=line, from_column=column,
-                      end_line=line, end_column=end, expected=expected, language=language, detail=detail)
+    return Diagnostic(
+        message=message,
+        line=line,
+        column=column,
+        from_line=line,
+        from_column=column,
+        end_line=line,
+        end_column=end,
+        expected=expected,
+        language=language,
+        detail=detail,
+    )
 
 
-def _from_error(text: str, err: PolicyCompileError, language: str, expected: tuple[str, ...] = ()) -> Diagnostic:
+def _from_error(
+    text: str, err: PolicyCompileError, language: str, expected: tuple[str, ...] = ()
+) -> Diagnostic:
     message = err.message.split(" — expected")[0]
     message = message[:1].upper() + message[1:]
     if not message.endswith("."):

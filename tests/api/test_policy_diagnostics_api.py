@@ -14,12 +14,22 @@ def test_diagnostics_place_a_missing_semicolon_and_name_what_fits(api):
     assert r.status_code == 200
     (d,) = r.json()["diagnostics"]
     assert r.json()["valid"] is False
-    assert (d["line"], d["column"], d["from"], d["to"]) == (2, 38, {"line": 2, "column": 34}, {"line": 2, "column": 38})
+    assert (d["line"], d["column"], d["from"], d["to"]) == (
+        2,
+        38,
+        {"line": 2, "column": 34},
+        {"line": 2, "column": 38},
+    )
     assert d["message"].startswith("Missing ';'") and d["expected"][0] == "';'" and d["language"] == "sqrt"
-    fixed = api.post("/api/v1/policies/diagnostics/", {"code": BROKEN.replace("tags\n", "tags;\n")}, format="json")
+    fixed = api.post(
+        "/api/v1/policies/diagnostics/", {"code": BROKEN.replace("tags\n", "tags;\n")}, format="json"
+    )
     assert fixed.json() == {"valid": True, "diagnostics": []}
-    cedar = api.post("/api/v1/policies/diagnostics", {"code": "permit(principal action, resource);",
-                                                       "language": "cedar"}, format="json").json()
+    cedar = api.post(
+        "/api/v1/policies/diagnostics",
+        {"code": "permit(principal action, resource);", "language": "cedar"},
+        format="json",
+    ).json()
     assert cedar["diagnostics"][0]["language"] == "cedar"
 
 

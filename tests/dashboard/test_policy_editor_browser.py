@@ -50,8 +50,12 @@ def open_configure(page, user, key):
 def record_calls(key):
     session = RelaySession.objects.create(api_key=key, arch="dual-llm")
     for tool, args in (("send_email", ("to", "body")), ("send_email", ("to",)), ("read_file", ("path",))):
-        SessionEvent.objects.create(event_id=uuid.uuid4(), session=session, type="tool_call",
-                                    data={"tool": tool, "args": {a: {"value": "x", "meta": {}} for a in args}})
+        SessionEvent.objects.create(
+            event_id=uuid.uuid4(),
+            session=session,
+            type="tool_call",
+            data={"tool": tool, "args": {a: {"value": "x", "meta": {}} for a in args}},
+        )
 
 
 def test_live_diagnostics_underline_list_and_clear_when_fixed(page):
@@ -59,7 +63,9 @@ def test_live_diagnostics_underline_list_and_clear_when_fixed(page):
     key, _ = make_key(user, arch="dual-llm")
     record_calls(key)
     open_configure(page, user, key)
-    assert page.is_hidden("#id_policy_code") or page.locator("#id_policy_code").get_attribute("tabindex") == "-1"
+    assert (
+        page.is_hidden("#id_policy_code") or page.locator("#id_policy_code").get_attribute("tabindex") == "-1"
+    )
 
     editor = page.locator("#policy-editor .cm-content")
     editor.click()
@@ -138,7 +144,9 @@ def prices(transactional_db):
 
     seed = importlib.import_module("sessions.migrations.0003_seed_prices")
     for code, kind, label, usd in seed.DEFAULT_PRICES:
-        Price.objects.get_or_create(code=code, defaults={"kind": kind, "label": label, "usd_per_million": usd})
+        Price.objects.get_or_create(
+            code=code, defaults={"kind": kind, "label": label, "usd_per_million": usd}
+        )
 
 
 def test_each_defence_shows_its_price(page, prices):
@@ -161,7 +169,9 @@ def test_generate_policy_asks_before_replacing_the_editors_policy(page, upstream
 
     user = UserFactory()
     key, _ = make_key(user, arch="dual-llm")
-    services.do_set_provider_credential(provider="openrouter", api_key="sk-server", allowed_models=["gpt-5-mini"])
+    services.do_set_provider_credential(
+        provider="openrouter", api_key="sk-server", allowed_models=["gpt-5-mini"]
+    )
     open_configure(page, user, key)
     mine = 'tool "read_file" {\n    must allow always;\n}\n'
     page.locator("#policy-editor .cm-content").click()
@@ -188,5 +198,6 @@ def test_generate_policy_asks_before_replacing_the_editors_policy(page, upstream
     page.wait_for_selector("#gen-status.success")
     assert page.input_value("#id_policy_code").startswith('tool "delete_file"')
     page.wait_for_function(
-        "document.querySelector('#policy-editor .cm-content').textContent.includes('delete_file')")
+        "document.querySelector('#policy-editor .cm-content').textContent.includes('delete_file')"
+    )
     assert not page.js_errors, page.js_errors

@@ -42,16 +42,23 @@ def test_diagnostics_place_a_missing_semicolon_where_it_is_missing(user_client, 
 def test_diagnostics_of_a_valid_policy_and_of_cedar_from_a_form_body(user_client, owner_key):
     fixed = BROKEN.replace("body.tags\n", "body.tags;\n")
     assert diagnostics(user_client, owner_key, {"code": fixed}).json() == {"valid": True, "diagnostics": []}
-    body = diagnostics(user_client, owner_key, {"code": "permit(principal action, resource);",
-                                                  "language": "cedar"}, json_body=False).json()
+    body = diagnostics(
+        user_client,
+        owner_key,
+        {"code": "permit(principal action, resource);", "language": "cedar"},
+        json_body=False,
+    ).json()
     assert body["valid"] is False and body["diagnostics"][0]["language"] == "cedar"
 
 
-@pytest.mark.parametrize(("body", "field"), [
-    ({"code": "x", "language": "rego"}, "language"),
-    ({"code": 5}, "code"),
-    ({"code": "x" * 300_000}, "code"),
-])
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"code": "x", "language": "rego"}, "language"),
+        ({"code": 5}, "code"),
+        ({"code": "x" * 300_000}, "code"),
+    ],
+)
 def test_bad_input_is_a_json_error_naming_the_field(user_client, owner_key, body, field):
     response = diagnostics(user_client, owner_key, body)
     assert response.status_code == 400
@@ -85,8 +92,12 @@ def test_diagnostics_is_post_only_and_checks_csrf(user, owner_key):
 
 def record_call(key, tool, args, session=None):
     session = session or RelaySession.objects.create(api_key=key, arch="dual-llm")
-    SessionEvent.objects.create(event_id=uuid.uuid4(), session=session, type="tool_call",
-                                data={"tool": tool, "args": {a: {"value": 1, "meta": {}} for a in args}})
+    SessionEvent.objects.create(
+        event_id=uuid.uuid4(),
+        session=session,
+        type="tool_call",
+        data={"tool": tool, "args": {a: {"value": 1, "meta": {}} for a in args}},
+    )
     return session
 
 
@@ -96,7 +107,9 @@ def test_vocabulary_lists_the_keys_recorded_tools_and_their_arguments(user_clien
     record_call(owner_key, "read_file", ["path"], session)
     other, _ = make_key(UserFactory(), arch="dual-llm")
     record_call(other, "secret_tool", ["x"])
-    SessionEvent.objects.create(event_id=uuid.uuid4(), session=session, type="tool_result", data={"tool": "zzz"})
+    SessionEvent.objects.create(
+        event_id=uuid.uuid4(), session=session, type="tool_result", data={"tool": "zzz"}
+    )
     body = user_client.get(reverse("apikeys:policy-vocabulary", args=[owner_key.pk])).json()
     first = body["tools"][0]
     assert (first["name"], first["calls"], first["args"][0]) == ("send_email", 2, "to")  # most used first

@@ -19,11 +19,13 @@ VALID = [
     '            @session.tags |= {"tainted"};\n        }\n    }\n'
     '    hard deny when "tainted" in @session.tags and amount.value in {int 100..};\n}\n',
     'let limit = {int ..<1000};\n// refunds below the limit only\ntool "refund" {\n'
-    '    hard allow when amount.value in limit;\n    soft deny always;\n}\n',
+    "    hard allow when amount.value in limit;\n    soft deny always;\n}\n",
 ]
 CEDAR = 'permit(principal, action == Action::"read_file", resource);\nforbid(principal, action, resource);\n'
-TOKEN = re.compile(r'[rwd]?"(?:[^"\\\n]|\\.)*"|///[^\n]*|//[^\n]*|[A-Za-z_][A-Za-z0-9_]*|-?[0-9]+|<\.\.<|\.\.<|<\.\.|'
-                   r'\.\.|[|&^-]=|==|->|\S')
+TOKEN = re.compile(
+    r'[rwd]?"(?:[^"\\\n]|\\.)*"|///[^\n]*|//[^\n]*|[A-Za-z_][A-Za-z0-9_]*|-?[0-9]+|<\.\.<|\.\.<|<\.\.|'
+    r"\.\.|[|&^-]=|==|->|\S"
+)
 
 
 def position_of(text, offset):
@@ -53,7 +55,7 @@ def test_a_valid_policy_has_no_diagnostics(text):
 @pytest.mark.parametrize("text", VALID)
 def test_every_missing_semicolon_is_reported_where_it_is_missing(text):
     for match in re.finditer(";", text):
-        broken = text[: match.start()] + text[match.end():]
+        broken = text[: match.start()] + text[match.end() :]
         found = diagnose(broken)
         assert len(found) == 1, broken
         where = position_of(broken, len(text[: match.start()].rstrip()))
@@ -68,9 +70,13 @@ def test_missing_semicolon_before_the_next_statement_names_the_statement():
     (d,) = diagnose(text)
     assert (d.line, d.column) == (2, 36)  # right after `body.tags`, not at `must` on line 3
     assert (d.from_line, d.from_column, d.end_line, d.end_column) == (2, 32, 2, 36)
-    assert d.message == "Missing ';' at the end of `hard deny when \"x\" in body.tags` (line 3 starts a new one)."
+    assert (
+        d.message
+        == "Missing ';' at the end of `hard deny when \"x\" in body.tags` (line 3 starts a new one)."
+    )
     assert d.as_dict()["from"] == {"line": 2, "column": 32} and "line 3, column 5" in d.detail
-    assert "'and'" in d.expected and "')'" not in d.expected  # what the parser takes, not an LALR state's lookaheads
+    # what the parser takes next, not every lookahead of its LALR state
+    assert "'and'" in d.expected and "')'" not in d.expected
 
 
 def test_an_unclosed_block_names_the_line_that_opened_it():
@@ -110,8 +116,9 @@ def test_a_policy_that_ends_too_early():
 
 def test_cedar_diagnostics():
     assert diagnose(CEDAR, "cedar") == []
-    (d,) = diagnose('permit(principal, action, resource)\n\nforbid(principal, action, resource);', "cedar")
-    assert d.message.startswith("Missing ';' at the end of this Cedar policy") and (d.line, d.column) == (1, 36)
+    (d,) = diagnose("permit(principal, action, resource)\n\nforbid(principal, action, resource);", "cedar")
+    assert d.message.startswith("Missing ';' at the end of this Cedar policy")
+    assert (d.line, d.column) == (1, 36)
     (d,) = diagnose("permit(principal action, resource);", "cedar")
     assert d.language == "cedar" and "action" in d.message and (d.column, d.end_column) == (18, 24)
 
@@ -147,7 +154,11 @@ def test_deleting_tokens_from_a_valid_policy_never_crashes_and_gives_a_placed_di
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.text(alphabet=st.sampled_from(list('tool "a"{}();;=.@|&-<>rwd\n allow deny when must x y 1 ')), max_size=80))
+@given(
+    st.text(
+        alphabet=st.sampled_from(list('tool "a"{}();;=.@|&-<>rwd\n allow deny when must x y 1 ')), max_size=80
+    )
+)
 def test_arbitrary_text_never_crashes(text):
     for d in diagnose(text):
         assert_well_placed(text, d)
