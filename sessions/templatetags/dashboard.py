@@ -151,3 +151,28 @@ def price_estimate():
         "prices": {c: float(v) for c, v in table.prices.items()},
         "labels": table.labels,
     }).replace("<", "\\u003c"))}
+
+
+@register.filter
+def policy_summary(policy) -> dict | None:
+    """``{label, title}`` of a key's own security policy (SQRT or Cedar code, or auto-generated), else None:
+    the key list shows it next to the defences, since a policy is a defence the user wrote."""
+    if not isinstance(policy, dict):
+        return None
+    codes = policy.get("codes")
+    code, language = (codes.get("code") or "", codes.get("language") or "sqrt") if isinstance(codes, dict) \
+        else (codes if isinstance(codes, str) else "", "sqrt")
+    if code.strip():
+        lines = sum(1 for line in code.splitlines() if line.strip())
+        name = "Cedar" if str(language).lower() == "cedar" else "SQRT"
+        return {"label": "Custom policy", "title": f"{name} policy, {lines} line{'s' if lines != 1 else ''}"}
+    if policy.get("auto_gen"):
+        return {"label": "Generated policy", "title": "The relay generates a policy for each session"}
+    return None
+
+
+@register.filter
+def model_name(value) -> str:
+    """A model without its provider's prefix ("anthropic/claude-sonnet-4.5" → "claude-sonnet-4.5"): narrow
+    tables show the name, the full string is in the title."""
+    return str(value or "").rsplit("/", 1)[-1]

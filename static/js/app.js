@@ -117,4 +117,60 @@
     });
     area.addEventListener("blur", function () { area.dataset.tabEscaped = "false"; });
   });
+  /* Tables: one wider than its card is shown as cards, one per row, each cell under its column's name
+     (.table.stacked in app.css). Whatever still scrolls sideways gets edge shadows and a hint saying so. */
+  function labelCells(table) {
+    var head = table.tHead && table.tHead.rows[0];
+    if (!head) return;
+    var labels = [];
+    Array.prototype.forEach.call(head.cells, function (th) {
+      for (var i = 0; i < th.colSpan; i++) labels.push(th.textContent.trim());
+    });
+    Array.prototype.forEach.call(table.tBodies, function (body) {
+      Array.prototype.forEach.call(body.rows, function (row) {
+        var column = 0;
+        Array.prototype.forEach.call(row.cells, function (cell) {
+          var label = labels[column] || "";
+          column += cell.colSpan;
+          if (cell.colSpan > 1) return;
+          if (label && !cell.hasAttribute("data-label")) cell.setAttribute("data-label", label);
+          if (cell.querySelector(".btn") && (!label || /^actions?$/i.test(label))) cell.classList.add("cell-actions");
+        });
+      });
+    });
+  }
+
+  function fitTable(wrap) {
+    var table = wrap.querySelector(":scope > table.table");
+    if (table) {
+      table.classList.remove("stacked");
+      if (table.offsetWidth > wrap.clientWidth + 1) {
+        labelCells(table);
+        table.classList.add("stacked");
+      }
+    }
+    var scrolls = wrap.scrollWidth > wrap.clientWidth + 1;
+    wrap.classList.toggle("is-scrollable", scrolls);
+    var hint = wrap.nextElementSibling;
+    if (scrolls && !(hint && hint.classList.contains("scroll-hint"))) {
+      hint = document.createElement("div");
+      hint.className = "scroll-hint";
+      hint.setAttribute("aria-hidden", "true");
+      hint.textContent = "Scroll sideways for more columns →";
+      wrap.after(hint);
+    }
+  }
+
+  function fitTables(root) {
+    (root || document).querySelectorAll(".table-wrap").forEach(fitTable);
+  }
+  window.SequrityTables = { fit: fitTables, fitOne: fitTable };
+  fitTables();
+  var fitPending = false;
+  window.addEventListener("resize", function () {
+    if (fitPending) return;
+    fitPending = true;
+    window.requestAnimationFrame(function () { fitPending = false; fitTables(); });
+  });
+  window.addEventListener("load", function () { fitTables(); });
 })();
