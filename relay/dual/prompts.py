@@ -101,7 +101,7 @@ def _union(parts: Iterable[str]) -> str:
     return " | ".join(seen) if seen else "Any"
 
 
-def _describe_object(schema: dict, indent: str, depth: int = 0) -> list[str]:
+def _describe_object(schema: dict[str, Any], indent: str, depth: int = 0) -> list[str]:
     """Nested properties of an object parameter, one line each (names, types, descriptions)."""
     lines: list[str] = []
     props = schema.get("properties")
@@ -124,7 +124,7 @@ def _one_line(text: Any, limit: int = 300) -> str:
     return s if len(s) <= limit else s[: limit - 3] + "..."
 
 
-def render_tool(name: str, description: str, parameters: dict | None) -> str:
+def render_tool(name: str, description: str, parameters: dict[str, Any] | None) -> str:
     """One external tool as a Python stub: signature, docstring with the description and the parameters."""
     parameters = parameters if isinstance(parameters, dict) else {}
     props = parameters.get("properties") or {}
@@ -328,7 +328,7 @@ TLLM_SYSTEM = (
 )
 
 
-def tllm_user_message(query: str, tools: list[tuple[str, str, dict]], *, add_description: bool,
+def tllm_user_message(query: str, tools: list[tuple[str, str, dict[str, Any]]], *, add_description: bool,
                       add_schema: bool) -> str:
     lines = ["User request:", query, "", "Tools:"]
     for name, desc, params in tools:
@@ -402,7 +402,7 @@ SELECT_SYSTEM = (
 )
 
 
-def select_schema(n: int) -> dict:
+def select_schema(n: int) -> dict[str, Any]:
     return {"type": "object", "properties": {"choice": {"type": "integer", "minimum": 0, "maximum": n - 1},
                                              "reason": {"type": "string"}},
             "required": ["choice", "reason"], "additionalProperties": False}

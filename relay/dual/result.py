@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from relay.meta import Meta, ValueWithMeta
@@ -72,14 +73,14 @@ def build_result(
     status: str,
     final: ValueWithMeta | None,
     error: tuple[str, str] | None,
-    response_format: dict,
+    response_format: Mapping[str, Any],
     program: str | None,
     namespace: dict[str, ValueWithMeta] | None,
     session_meta: Meta,
-    policy_history: list,
+    policy_history: list[dict[str, Any]],
     policy_failure: bool,
     mismatch: bool,
-) -> dict:
+) -> dict[str, Any]:
     doc: dict[str, Any] = {
         "status": status,
         "final_return_value": (
@@ -103,7 +104,7 @@ def build_result(
     return doc
 
 
-def render_content(doc: dict, *, strip: bool) -> str:
+def render_content(doc: dict[str, Any], *, strip: bool) -> str:
     """``json.dumps`` with default settings (§11.2), or the plain value / error message when stripping (§11.5).
     Always strict JSON (``allow_nan=False``): a value that slipped through unchecked is made safe, never
     rendered as a bare ``NaN``."""

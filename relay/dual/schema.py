@@ -27,11 +27,11 @@ class SchemaError(ValueError):
     """The output schema itself is unusable."""
 
 
-def _looks_like_schema(d: dict) -> bool:
+def _looks_like_schema(d: dict[str, Any]) -> bool:
     return any(k in _SCHEMA_KEYS for k in d)
 
 
-def _from_short(spec: Any, depth: int = 0) -> dict:
+def _from_short(spec: Any, depth: int = 0) -> dict[str, Any]:
     if depth > 20:
         raise SchemaError("output_schema is nested too deeply")
     if isinstance(spec, dict):
@@ -55,7 +55,7 @@ def _from_short(spec: Any, depth: int = 0) -> dict:
     raise SchemaError(f"unsupported output_schema entry of type {type(spec).__name__}")
 
 
-def _strictify(schema: dict, depth: int = 0) -> dict:
+def _strictify(schema: dict[str, Any], depth: int = 0) -> dict[str, Any]:
     """Copy with every object closed (``additionalProperties: false``) and every property required
     (optional ones made nullable) — the form strict structured-output APIs insist on."""
     if depth > 40:
@@ -95,7 +95,7 @@ def _strictify(schema: dict, depth: int = 0) -> dict:
     return out
 
 
-def _nullable(sub: dict) -> dict:
+def _nullable(sub: dict[str, Any]) -> dict[str, Any]:
     t = sub.get("type")
     if isinstance(t, str) and t != "null":
         return {**sub, "type": [t, "null"]}
@@ -108,7 +108,7 @@ def _nullable(sub: dict) -> dict:
     return sub
 
 
-def normalise_output_schema(spec: Any) -> tuple[dict, bool]:
+def normalise_output_schema(spec: Any) -> tuple[dict[str, Any], bool]:
     """PLLM output schema -> (object schema for the QLLM, wrapped).
 
     Accepts a JSON schema or a shorthand (``{"name": "str", "tags": "list[str]"}``). A non-object schema is
@@ -148,6 +148,20 @@ def validate(value: Any, schema: Any, path: str = "$", depth: int = 0) -> str | 
     """First violation of ``schema`` by ``value`` as a sentence, or None when it validates."""
     if not isinstance(schema, dict) or depth > 60:
         return None
+    err = _kind_violation(value, schema, path, depth)
+    if err is not None:
+        return err
+    if isinstance(value, dict):
+        return _object_violation(value, schema, path, depth)
+    if isinstance(value, list):
+        return _array_violation(value, schema, path, depth)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return _number_violation(value, schema, path)
+    return None
+
+
+def _kind_violation(value: Any, schema: dict[str, Any], path: str, depth: int) -> str | None:
+    """``anyOf`` / ``oneOf``, ``type``, ``enum`` and ``const``."""
     if "anyOf" in schema or "oneOf" in schema:
         alts = schema.get("anyOf") or schema.get("oneOf") or []
         if alts and all(validate(value, s, path, depth + 1) is not None for s in alts):
@@ -161,36 +175,45 @@ def validate(value: Any, schema: Any, path: str = "$", depth: int = 0) -> str | 
         return f"{path}: must be one of {schema['enum']!r}"
     if "const" in schema and value != schema["const"]:
         return f"{path}: must equal {schema['const']!r}"
-    if isinstance(value, dict):
-        props = schema.get("properties") or {}
-        for name in schema.get("required") or []:
-            if name not in value:
-                return f"{path}: missing required key {name!r}"
-        for name, sub in props.items():
-            if name in value:
-                err = validate(value[name], sub, f"{path}.{name}", depth + 1)
-                if err:
-                    return err
-        if schema.get("additionalProperties") is False and props:
-            extra = [k for k in value if k not in props]
-            if extra:
-                return f"{path}: unexpected key {extra[0]!r}"
-    elif isinstance(value, list):
-        items = schema.get("items")
-        if "minItems" in schema and len(value) < schema["minItems"]:
-            return f"{path}: expected at least {schema['minItems']} items"
-        if "maxItems" in schema and len(value) > schema["maxItems"]:
-            return f"{path}: expected at most {schema['maxItems']} items"
-        if isinstance(items, dict):
-            for i, v in enumerate(value):
-                err = validate(v, items, f"{path}[{i}]", depth + 1)
-                if err:
-                    return err
-    elif isinstance(value, (int, float)) and not isinstance(value, bool):
-        if "minimum" in schema and value < schema["minimum"]:
-            return f"{path}: must be >= {schema['minimum']}"
-        if "maximum" in schema and value > schema["maximum"]:
-            return f"{path}: must be <= {schema['maximum']}"
+    return None
+
+
+def _object_violation(value: dict[Any, Any], schema: dict[str, Any], path: str, depth: int) -> str | None:
+    props = schema.get("properties") or {}
+    for name in schema.get("required") or []:
+        if name not in value:
+            return f"{path}: missing required key {name!r}"
+    for name, sub in props.items():
+        if name in value:
+            err = validate(value[name], sub, f"{path}.{name}", depth + 1)
+            if err:
+                return err
+    if schema.get("additionalProperties") is False and props:
+        extra = [k for k in value if k not in props]
+        if extra:
+            return f"{path}: unexpected key {extra[0]!r}"
+    return None
+
+
+def _array_violation(value: list[Any], schema: dict[str, Any], path: str, depth: int) -> str | None:
+    items = schema.get("items")
+    if "minItems" in schema and len(value) < schema["minItems"]:
+        return f"{path}: expected at least {schema['minItems']} items"
+    if "maxItems" in schema and len(value) > schema["maxItems"]:
+        return f"{path}: expected at most {schema['maxItems']} items"
+    if isinstance(items, dict):
+        for i, v in enumerate(value):
+            err = validate(v, items, f"{path}[{i}]", depth + 1)
+            if err:
+                return err
+    return None
+
+
+def _number_violation(value: float, schema: dict[str, Any], path: str) -> str | None:
+    if "minimum" in schema and value < schema["minimum"]:
+        return f"{path}: must be >= {schema['minimum']}"
+    if "maximum" in schema and value > schema["maximum"]:
+        return f"{path}: must be <= {schema['maximum']}"
     return None
 
 
