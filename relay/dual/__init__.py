@@ -51,22 +51,21 @@ Which request is which
 * otherwise the newest message must be a user message -> new turn (tool results without a waiting call
   -> 400).
 
-Session state keys (all JSON-safe; metadata stored compactly as ``None`` = default or
-``[tags, consumers, producers]``; values with meta as ``[value, meta]``)
---------------------------------------------------------------------------------------------------------
-``v`` (format version), ``turns_done`` (completed turns), ``smeta`` (session metadata), ``hist`` (one
-16-hex digest per conversation message, for §7.5), ``tools`` (``[name, description, parameters]`` of the
-latest declared tools; continuations may omit ``tools``), ``vars`` (program variables left by the last
-successful turn, the next turns' context variables), ``past`` (``[query, [programs], status]`` of up to 10
-earlier turns: trusted text only), ``xpol`` (SQRT added by ``set_policy``), ``cache`` (``force_to_cache``
-results), ``turn`` (the turn in progress or None): ``n``, ``q`` (PLLM query text), ``tools`` (filtered
-names or None), ``att``/``fail`` (attempt / failed-attempt counters), ``prog``, ``user`` (LangGraph
-program), ``ctx`` (context variables of this attempt), ``rec`` (recorded results of this attempt:
-``[program tool name, ok, value, meta]``), ``pend`` (``{i, tool, id, args}`` of the call waiting for the
-client), ``fb``/``steps`` (earlier programs + feedback shown to the PLLM), ``pch`` (policy-check history).
+Session state
+-------------
+``relay.dual.state.SessionState`` (dataclasses; stored as JSON with the same readable names, metadata compactly
+as ``None`` = default or ``[tags, consumers, producers]``, values with metadata as ``[value, meta]``):
+``version``, ``turns_done`` (completed turns), ``session_meta``, ``history`` (one 16-hex digest per
+conversation message, for §7.5), ``tools`` (the latest declared tools; continuations may omit ``tools``),
+``variables`` (left by the last successful turn: the next turns' context variables), ``past_turns`` (query,
+programs and status of up to 10 earlier turns: trusted text only), ``added_policy`` (SQRT added by
+``set_policy``), ``tool_result_cache`` (``force_to_cache`` results), ``turn`` (the turn in progress or None:
+``TurnState`` with its attempt counters, program, recorded tool results, the ``pending_call`` waiting for the
+client, the programs the planner wrote before with their feedback, and the policy-check history). The first
+stored format (``"v": 1``, short keys) is still read.
 
 Suspend / resume is by replay: the program runs from the top with ``relay.interpreter.ReplayHost``; the
-recorded calls are answered from ``rec`` (never re-issued, no policy re-evaluation), the first new call
+recorded calls are answered from the turn's recorded results (never re-issued, no policy re-evaluation), the first new call
 suspends the run; the engine then checks it (``PolicyEngine.before_call``) and either executes it
 server-side (internal tools, ``force_to_cache`` hits), records the result and replays again, or returns it to
 the client.
@@ -95,6 +94,15 @@ what the planner hears (``bool``: a flag, ``text``: a problem from a fixed vocab
 ``X-Policy.auto_gen`` is handled by the relay before the engine runs (``relay.dual_view``). Policy ``arg_meta_updates``
 (``x.F`` writes) are recorded with the call and applied to the variable passed as that argument, on every
 replay (``RecordedCall.arg_meta``).
+
+Parts
+-----
+``engine`` (the driver: which request is which, the attempt loop), ``state``, ``history``, ``toolset``
+(the turn's tools, the tool filter), ``planner`` and ``feedback`` (what the planner is told), ``replay``
+(running the program), ``tool_calls`` (checks, results, cache), ``internal_tools``, ``review``,
+``outcomes`` (the answer; the end of a turn), ``policy``, ``guard`` (guardrails), ``llm`` (LLM calls and their
+log), ``options``; ``prompts``, ``schema``, ``extract``, ``toolresults``, ``result``, ``encoding`` are the
+texts and pure functions they use.
 """
 
 from .engine import DualEngine

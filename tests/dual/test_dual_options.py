@@ -501,7 +501,7 @@ final_return_value = ok
     out = client.run("check D1", lambda n, a: {"title": "x"})
     # the policy added by the program denies the e-mail (a denial ends the turn)
     assert out.failed and out.error_code == "policy_violation" and "'send_email' is denied" in out.content
-    assert "hard deny always" in client.state["xpol"]
+    assert "hard deny always" in client.state["added_policy"]
     assert "The document is a dict" in llm.role_calls("qllm")[0]["messages"][0]["content"]
 
 
