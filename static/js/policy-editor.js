@@ -62,6 +62,30 @@
     languageData: { commentTokens: { line: "//", block: { open: "/*", close: "*/" } },
                     closeBrackets: { brackets: ["(", "[", "{", '"'] } }
   });
+  var CEDAR_KEYWORDS = /^(?:permit|forbid|when|unless|principal|action|resource|context|has|like|in|is|if|then|else)$/;
+  var cedar = CM.StreamLanguage.define({
+    name: "cedar",
+    startState: function () { return {}; },
+    token: function (stream) {
+      if (stream.eatSpace()) return null;
+      if (stream.match("//")) { stream.skipToEnd(); return "lineComment"; }
+      if (stream.match(/^"(?:[^"\\]|\\.)*"?/)) return "string";
+      if (stream.match(/^@[A-Za-z_][A-Za-z0-9_]*/)) return "meta";
+      if (stream.match(/^-?[0-9]+/)) return "number";
+      if (stream.match(/^[A-Za-z_][A-Za-z0-9_]*(?:::[A-Za-z_][A-Za-z0-9_]*)*(?=::)/)) return "typeName";
+      if (stream.match(/^[A-Za-z_][A-Za-z0-9_]*/)) {
+        var word = stream.current();
+        if (CEDAR_KEYWORDS.test(word)) return "keyword";
+        if (word === "true" || word === "false") return "bool";
+        return "variableName";
+      }
+      var ch = stream.next();
+      if (/[{}()\[\]]/.test(ch)) return "bracket";
+      if (/[;,.:]/.test(ch)) return "punctuation";
+      return "operator";
+    },
+    languageData: { commentTokens: { line: "//" } }
+  });
   var t = CM.tags;
   var dark = frame.classList.contains("code-dark");
   var highlight = CM.HighlightStyle.define([
@@ -215,7 +239,7 @@
   function complete(context) {
     var line = context.state.doc.lineAt(context.pos);
     var before = line.text.slice(0, context.pos - line.from);
-    var quoted = /\btool\s+"([^"]*)$/.exec(before);
+    var quoted = /\btool\s+"([^"]*)$/.exec(before) || /Action::"([^"]*)$/.exec(before);
     if (quoted) {
       return loadVocabulary().then(function (tools) {
         if (!tools.length) return null;
@@ -228,6 +252,7 @@
         };
       });
     }
+    if (language() === "cedar") return null;  // tool names only: the rest is SQRT's vocabulary
     var dotted = /(@?[A-Za-z_][A-Za-z0-9_]*)\.([A-Za-z_]*)$/.exec(before);
     if (dotted) return { from: context.pos - dotted[2].length, options: META_OPTIONS, validFor: /^\w*$/ };
     var word = context.matchBefore(/[A-Za-z_][A-Za-z0-9_]*/);
@@ -252,18 +277,23 @@
   }
 
   /* ---- the editor, mirrored into the textarea ---- */
+  var languageMode = new CM.Compartment();
+  function modeFor(name) {
+    return [name === "cedar" ? cedar : sqrt,
+            CM.EditorView.contentAttributes.of({ "aria-label": (name === "cedar" ? "Cedar" : "SQRT") + " policy" })];
+  }
   var readOnly = area.matches(":disabled") || area.readOnly;
   var syncing = false;
   var extensions = [
     CM.lineNumbers(), CM.highlightActiveLineGutter(), CM.highlightSpecialChars(), CM.history(), CM.drawSelection(),
     CM.indentOnInput(), CM.bracketMatching(), CM.closeBrackets(), CM.highlightActiveLine(),
     CM.highlightSelectionMatches(), CM.indentUnit.of("    "),
-    sqrt, CM.syntaxHighlighting(highlight), theme, CM.EditorView.lineWrapping,
+    languageMode.of(modeFor(language())), CM.syntaxHighlighting(highlight), theme, CM.EditorView.lineWrapping,
     CM.lintGutter(), CM.linter(lintSource, { delay: 450 }),
     CM.autocompletion({ override: [complete], activateOnTyping: true }),
     CM.keymap.of([].concat(CM.closeBracketsKeymap, CM.defaultKeymap, CM.searchKeymap, CM.historyKeymap,
                            CM.completionKeymap, [CM.indentWithTab])),
-    CM.EditorView.contentAttributes.of({ "aria-label": "SQRT policy", "aria-describedby": "policy-status" }),
+    CM.EditorView.contentAttributes.of({ "aria-describedby": "policy-status" }),
     CM.EditorView.updateListener.of(function (update) {
       if (!update.docChanged || syncing) return;
       area.value = update.state.doc.toString();
@@ -309,7 +339,14 @@
     var lastLanguage = language();
     form.elements.policy_json.addEventListener("input", function () {
       var now = language();
-      if (now !== lastLanguage) { lastLanguage = now; CM.forceLinting(view); }
+      if (now !== lastLanguage) {
+        lastLanguage = now;
+        view.dispatch({ effects: languageMode.reconfigure(modeFor(now)) });
+        document.querySelectorAll('label[for="' + area.id + '"]').forEach(function (label) {
+          label.textContent = now === "cedar" ? "Cedar policy" : "SQRT policy";
+        });
+        CM.forceLinting(view);
+      }
     });
   }
   window.SequrityPolicyEditor = { view: view, textarea: area };

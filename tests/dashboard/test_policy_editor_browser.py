@@ -201,3 +201,23 @@ def test_generate_policy_asks_before_replacing_the_editors_policy(page, upstream
         "document.querySelector('#policy-editor .cm-content').textContent.includes('delete_file')"
     )
     assert not page.js_errors, page.js_errors
+
+
+def test_a_cedar_policy_is_highlighted_and_checked_as_cedar(page):
+    import json
+
+    user = UserFactory()
+    key, _ = make_key(user, arch="dual-llm")
+    open_configure(page, user, key)
+    page.click("#advanced > summary")
+    policy = json.loads(page.input_value("#id_policy_json"))
+    policy["codes"] = {"code": "permit(principal action, resource);", "language": "cedar"}
+    page.fill("#id_policy_json", json.dumps(policy, indent=2))
+    page.wait_for_selector("#policy-editor .cm-content[aria-label='Cedar policy']")
+    page.wait_for_selector("#policy-editor .cm-lintRange-error")
+    assert "Cedar: Unexpected token `action`" in page.inner_text("#policy-problem-list")
+    assert page.input_value("#id_policy_code") == "permit(principal action, resource);"
+    assert page.inner_text("#policy-section h2") == "Cedar policy"
+    page.locator("#policy-section").scroll_into_view_if_needed()
+    shot(page, "28-policy-editor-cedar")
+    assert not page.js_errors, page.js_errors
