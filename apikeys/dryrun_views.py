@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
-from . import forms, versions
+from . import forms, services, versions
 from .dryrun import DEFAULT_LIMIT, MAX_LIMIT, do_dry_run, result_json
 from .models import ApiKey
 from .validation import DocumentsInvalid
@@ -96,7 +96,7 @@ def key_revert(request, pk: int, number: int):
         messages.error(request, f"“{key.name}” has no version {number}.")
     else:
         try:
-            version = versions.do_revert_to_version(key=key, number=number, saved_by=request.user)
+            version = services.do_revert_to_version(key=key, number=number, saved_by=request.user)
         except DocumentsInvalid as exc:
             messages.error(request, f"Version {number} no longer validates: {exc}")
         else:

@@ -13,10 +13,10 @@ from relay.config import preset_documents
 
 from . import crypto
 from .key_format import PREFIX_LENGTH, SECRET_PREFIX
-from .models import ApiKey, ContentLogging, ProviderCredential, VersionSource
+from .models import ApiKey, ContentLogging, KeyVersion, ProviderCredential, VersionSource
 from .selectors import forget_cached_key
 from .validation import validate_documents
-from .versions import record_version
+from .versions import record_version, version_of
 
 
 def hash_secret(secret: str) -> str:
@@ -81,6 +81,16 @@ def do_update_api_key_config(*, key: ApiKey, arch: str, features, policy, config
                        force=source == VersionSource.REVERT)
     forget_cached_key(key.prefix)
     return key
+
+
+def do_revert_to_version(*, key: ApiKey, number, saved_by=None):
+    """Restore version ``number``'s configuration as a new version (validated again, saved atomically)."""
+    old = version_of(key, number)
+    if old is None:
+        raise KeyVersion.DoesNotExist(f"key {key.pk} has no version {number}")
+    do_update_api_key_config(key=key, arch=old.arch, features=old.features, policy=old.policy, config=old.config,
+                             saved_by=saved_by, source=VersionSource.REVERT, reverted_from=old.number)
+    return key.current_version
 
 
 def do_revoke_api_key(*, key: ApiKey) -> bool:

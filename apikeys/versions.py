@@ -1,5 +1,5 @@
-"""Key versions: every saved configuration is kept (who, when, how), two versions can be diffed, and an old one
-restored (as a new version, so history is never rewritten).
+"""Key versions: every saved configuration is kept (who, when, how) and two versions can be diffed; an old one is
+restored as a new version (``services.do_revert_to_version``), so history is never rewritten.
 
 ``record_version`` is called by ``services`` inside the transaction of the save itself, so a key never holds a
 configuration that no version describes.
@@ -98,15 +98,3 @@ def diff_versions(old: KeyVersion, new: KeyVersion, context: int = 3) -> list[Di
             kind = "context"
         out.append(DiffLine(kind, line))
     return out
-
-
-def do_revert_to_version(*, key: ApiKey, number, saved_by=None) -> KeyVersion:
-    """Restore version ``number``'s configuration as a new version (validated again, saved atomically)."""
-    from .services import do_update_api_key_config
-
-    old = version_of(key, number)
-    if old is None:
-        raise KeyVersion.DoesNotExist(f"key {key.pk} has no version {number}")
-    do_update_api_key_config(key=key, arch=old.arch, features=old.features, policy=old.policy, config=old.config,
-                             saved_by=saved_by, source=VersionSource.REVERT, reverted_from=old.number)
-    return key.current_version

@@ -31,6 +31,7 @@ from rest_framework.settings import api_settings
 from rest_framework.throttling import AnonRateThrottle, SimpleRateThrottle, UserRateThrottle
 
 from apikeys import tokens
+from apikeys.validation import DocumentsInvalid
 
 logger = logging.getLogger("apikeys.api")
 
@@ -199,6 +200,21 @@ def exception_handler(exc, context):
         status_code, detail, code, errors = 500, "Internal server error.", "server_error", []
     set_rollback()
     return Response({"detail": detail, "code": str(code), "errors": errors}, status=status_code, headers=headers)
+
+
+REVOKED = "This key is revoked; its configuration can no longer be changed."
+
+
+def documents_invalid(exc: DocumentsInvalid) -> FieldErrors:
+    """The validation's errors as the API's: the request field, the message (naming the document's own field
+    path), and for a policy that does not compile its line and column."""
+    items = []
+    for doc, messages in exc.errors.items():
+        for message in messages:
+            line, column = message_position(message) if doc == "policy" else (None, None)
+            items.append({"field": doc if doc in ("features", "policy", "config", "arch") else None, "message": message,
+                          "line": line, "column": column})
+    return FieldErrors(items)
 
 
 # --- views ----------------------------------------------------------------------------------------------------

@@ -24,11 +24,10 @@ from apikeys.selectors import forget_cached_key
 from apikeys.validation import DocumentsInvalid
 from relay.config import PRESETS, preset_documents
 
-from .common import ApiViewMixin, Conflict, FieldErrors, message_position, positive_int
+from .common import REVOKED, ApiViewMixin, Conflict, FieldErrors, documents_invalid, positive_int
 from .versions import KeyVersionActions
 
 DOCUMENTS = ("features", "policy", "config")
-REVOKED = "This key is revoked; its configuration can no longer be changed."
 
 
 @extend_schema_field({"type": "object", "additionalProperties": True,
@@ -137,18 +136,6 @@ class KeyUpdateSerializer(serializers.Serializer):
     policy = DocumentField(required=False, allow_null=True)
     config = DocumentField(required=False, allow_null=True)
     content_logging = serializers.ChoiceField(choices=ContentLogging.choices, required=False)
-
-
-def documents_invalid(exc: DocumentsInvalid) -> FieldErrors:
-    """The validation's errors as the API's: the request field, the message (naming the document's own field
-    path), and for a policy that does not compile its line and column."""
-    items = []
-    for doc, messages in exc.errors.items():
-        for message in messages:
-            line, column = message_position(message) if doc == "policy" else (None, None)
-            items.append({"field": doc if doc in (*DOCUMENTS, "arch") else None, "message": message,
-                          "line": line, "column": column})
-    return FieldErrors(items)
 
 
 def _switched_documents(key: ApiKey, data: dict) -> tuple[str, dict]:

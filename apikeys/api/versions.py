@@ -10,12 +10,12 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 
-from apikeys import versions
+from apikeys import services, versions
 from apikeys.dryrun import DEFAULT_LIMIT, MAX_LIMIT, do_dry_run, result_json
 from apikeys.models import Architecture, KeyVersion
 from apikeys.validation import DocumentsInvalid
 
-from .common import Conflict, Pagination, positive_int
+from .common import REVOKED, Conflict, Pagination, documents_invalid, positive_int
 
 
 class DryRunRequestSerializer(serializers.Serializer):
@@ -110,8 +110,6 @@ class KeyVersionActions:
                                "without arguments (content logging 'none') are counted, not replayed.")
     @action(detail=True, methods=["post"], url_path="dry-run")
     def dry_run(self, request, pk=None):
-        from .keys import documents_invalid
-
         key = self.get_object()
         ser = DryRunRequestSerializer(data=request.data)
         ser.is_valid(raise_exception=True)
@@ -155,14 +153,12 @@ class KeyVersionActions:
                    description="Saves that version's configuration again, as a new version (history is kept).")
     @action(detail=True, methods=["post"], url_path=r"versions/(?P<number>[0-9]+)/revert")
     def revert(self, request, pk=None, number=None):
-        from .keys import REVOKED, documents_invalid
-
         key = self.get_object()
         old = self._version(key, number)
         if not key.is_active:
             raise Conflict(REVOKED)
         try:
-            version = versions.do_revert_to_version(key=key, number=old.number, saved_by=request.user)
+            version = services.do_revert_to_version(key=key, number=old.number, saved_by=request.user)
         except DocumentsInvalid as exc:
             raise documents_invalid(exc) from None
         version = KeyVersion.objects.select_related("api_key", "saved_by").get(pk=version.pk)

@@ -84,7 +84,7 @@ def test_revert_makes_a_new_version_with_the_old_configuration(user):
     original = dict(key.policy)
     save(key, DENY_DELETE)
     save(key, DENY_MALLORY)
-    restored = versions.do_revert_to_version(key=key, number=1, saved_by=user)
+    restored = services.do_revert_to_version(key=key, number=1, saved_by=user)
     key.refresh_from_db()
     assert (restored.number, restored.source, restored.reverted_from) == (4, VersionSource.REVERT, 1)
     assert key.policy == original and key.current_version_id == restored.pk
