@@ -88,6 +88,12 @@ def test_live_diagnostics_underline_list_and_clear_when_fixed(page):
 
     page.locator("#policy-section").scroll_into_view_if_needed()
     shot(page, "20-policy-editor-diagnostics-1280")
+    page.hover("#policy-editor .cm-lintRange-error")
+    tooltip = page.locator(".cm-tooltip-lint")
+    tooltip.wait_for()
+    assert "Missing ';'" in tooltip.inner_text() and "Expected: ';'" in tooltip.inner_text()
+    shot(page, "20b-policy-editor-tooltip-1280")
+    page.mouse.move(0, 0)
     page.set_viewport_size({"width": 390, "height": 844})
     page.locator("#policy-problems").scroll_into_view_if_needed()
     shot(page, "21-policy-editor-diagnostics-390")
