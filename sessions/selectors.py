@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from apikeys.models import ApiKey
 
-from . import credits
+from . import credits, previews
 from .histogram import LATENCY_FIELDS, quantile
 from .models import (
     IDLE,
@@ -294,12 +294,13 @@ class SessionFilters:
     date_from: date | None = None
     date_to: date | None = None
     session_id: object | None = None  # exports of one session
+    q: str = ""  # words of the first message or program (``sessions.previews.search``)
 
     def as_query(self) -> dict:
         out = {}
         if self.key_id:
             out["key"] = self.key_id
-        for name in ("arch", "status"):
+        for name in ("q", "arch", "status"):
             if getattr(self, name):
                 out[name] = getattr(self, name)
         if self.date_from:
@@ -327,6 +328,8 @@ def sessions(scope: Scope, f: SessionFilters, *, with_status: bool = True) -> Qu
         qs = qs.filter(pk=f.session_id)
     if f.arch:
         qs = qs.filter(arch=f.arch)
+    if f.q:
+        qs = previews.search(qs, f.q)
     if f.status and with_status:
         if f.status == IDLE:  # shown, not stored: open and quiet for a while
             qs = qs.filter(status=SessionStatus.OPEN, closed=False, last_activity__lt=idle_cutoff())

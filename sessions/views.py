@@ -16,7 +16,7 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from . import credits, selectors
+from . import credits, previews, selectors
 from .forms import OverviewFilterForm, SessionFilterForm
 from .models import DISPLAY_LABELS
 
@@ -57,24 +57,40 @@ def overview(request):
     })
 
 
-@login_required
-@require_GET
-def session_list(request):
+def _session_list_context(request) -> dict:
     form = SessionFilterForm(request.GET, user=request.user)
     filters = form.filters()
     scope = selectors.scope_for(request.user)
     page = Paginator(selectors.sessions(scope, filters), PAGE_SIZE).get_page(request.GET.get("page"))
+    previews.attach_previews(page.object_list)
     counts = selectors.session_status_counts(scope, filters)
     params = filters.as_query()
     tabs = [{"code": "", "label": "All", "count": counts[""], "url": _query(params, status=None),
              "active": not filters.status}]
     tabs += [{"code": s, "label": label, "count": counts[s], "url": _query(params, status=s),
               "active": filters.status == s} for s, label in DISPLAY_LABELS.items()]
-    return render(request, "sessions/session_list.html", {
+    page_params = {**params, "page": page.number} if page.number > 1 else params
+    return {
         "form": form, "page": page, "filters": filters, "status_tabs": tabs, "is_filtered": bool(params),
         "page_query": _query(params), "export_query": _query(params)[1:],
-        "show_owner": request.user.is_staff,
-    })
+        "live_query": _query(page_params)[1:], "show_owner": request.user.is_staff,
+    }
+
+
+@login_required
+@require_GET
+def session_list(request):
+    return render(request, "sessions/session_list.html", _session_list_context(request))
+
+
+@login_required
+@require_GET
+def session_list_live(request):
+    """The changing parts of the sessions list (status counts, rows, pagination) for its "Live" toggle, which
+    polls this and swaps them in place instead of reloading the page."""
+    response = render(request, "sessions/_session_results.html", _session_list_context(request))
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 @login_required

@@ -27,12 +27,26 @@
     return "$" + v.toPrecision(2);
   }
 
+  /* A line through one value draws nothing (one hour of traffic, a new key): show that value as a point. */
+  function lonePoint(dataset) {
+    var values = dataset.data.filter(function (v) { return v !== null && v !== undefined; });
+    if (values.length === 1) {
+      dataset.pointRadius = 4;
+      dataset.pointHoverRadius = 6;
+      dataset.pointBackgroundColor = dataset.borderColor;
+      dataset.pointBorderColor = "#fff";
+      dataset.pointBorderWidth = 1.5;
+      dataset.clip = false;  /* the latest hour sits on the chart's edge: draw all of its point */
+    }
+    return dataset;
+  }
+
   function baseOptions(extra) {
     var o = {
       responsive: true, maintainAspectRatio: false, animation: false, normalized: true,
       elements: { line: { cubicInterpolationMode: "monotone" } },
       interaction: { mode: "index", intersect: false },
-      layout: { padding: { top: 4, right: 4 } },
+      layout: { padding: { top: 6, right: 6 } },
       plugins: {
         legend: { position: "bottom", align: "start", labels: { usePointStyle: true, pointStyle: "rectRounded", boxWidth: 8, boxHeight: 8, padding: 14, color: C.text, font: { size: 12 } } },
         tooltip: { backgroundColor: "#0f172a", padding: 10, cornerRadius: 8, titleFont: { size: 12, weight: "600" }, bodyFont: { size: 12 }, boxPadding: 4 }
@@ -68,8 +82,8 @@
       opts.scales.y.ticks.callback = function (v) { return ms(v); };
       opts.plugins.tooltip.callbacks = { label: function (c) { return " " + c.dataset.label + ": " + ms(c.parsed.y); } };
       return { type: "line", data: { labels: d.labels, datasets: [
-        { label: "Median", data: d.p50, borderColor: C.primary, backgroundColor: C.primary, tension: .3, pointRadius: 0, borderWidth: 2, spanGaps: true },
-        { label: "p95", data: d.p95, borderColor: C.amber, backgroundColor: C.amber, tension: .3, pointRadius: 0, borderWidth: 2, borderDash: [5, 4], spanGaps: true }
+        lonePoint({ label: "Median", data: d.p50, borderColor: C.primary, backgroundColor: C.primary, tension: .3, pointRadius: 0, borderWidth: 2, spanGaps: true }),
+        lonePoint({ label: "p95", data: d.p95, borderColor: C.amber, backgroundColor: C.amber, tension: .3, pointRadius: 0, borderWidth: 2, borderDash: [5, 4], spanGaps: true })
       ] }, options: opts };
     },
     errors: function (d) {
@@ -79,7 +93,7 @@
       opts.plugins.legend.display = false;
       opts.plugins.tooltip.callbacks = { label: function (c) { return " Error rate: " + (c.parsed.y === null ? "—" : c.parsed.y.toFixed(2) + "%"); } };
       return { type: "line", data: { labels: d.labels, datasets: [
-        { label: "Error rate", data: d.error_rate, borderColor: C.danger, backgroundColor: "rgba(220, 38, 38, .10)", fill: true, tension: .3, pointRadius: 0, borderWidth: 2, spanGaps: true }
+        lonePoint({ label: "Error rate", data: d.error_rate, borderColor: C.danger, backgroundColor: "rgba(220, 38, 38, .10)", fill: true, tension: .3, pointRadius: 0, borderWidth: 2, spanGaps: true })
       ] }, options: opts };
     },
     "by-key": function (d) {
@@ -152,6 +166,94 @@
     document.querySelectorAll("form[data-clean-query] [disabled]").forEach(function (el) { el.disabled = false; });
   });
 
-  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", draw);
-  else draw();
+  /* Sessions list: "Live" refreshes the status counts, the rows and the pagination every few seconds while it is
+     on and the tab is visible, swapping them in place (no reload); rows that were not there before are
+     highlighted. The choice is remembered for the next visit. */
+  var LIVE_KEY = "sequrity.sessions.live";
+  var LIVE_INTERVAL = 4000;
+
+  function remember(on) {
+    try { window.localStorage.setItem(LIVE_KEY, on ? "on" : "off"); } catch (e) { /* private mode */ }
+  }
+  function remembered() {
+    try { return window.localStorage.getItem(LIVE_KEY) === "on"; } catch (e) { return false; }
+  }
+
+  function swapRows(doc) {
+    var body = document.getElementById("session-rows"), next = doc.getElementById("session-rows");
+    if (!body || !next) return;
+    var before = {};
+    Array.prototype.forEach.call(body.rows, function (row) { before[row.dataset.sessionId] = true; });
+    body.innerHTML = next.innerHTML;
+    Array.prototype.forEach.call(body.rows, function (row) {
+      if (row.dataset.sessionId && !before[row.dataset.sessionId]) row.classList.add("is-new");
+    });
+    var wrap = body.closest(".table-wrap");
+    if (wrap && window.SequrityTables) window.SequrityTables.fitOne(wrap);
+  }
+
+  function swapPart(doc, id) {
+    var now = document.getElementById(id), next = doc.getElementById(id);
+    if (now && next && now.innerHTML !== next.innerHTML) now.innerHTML = next.innerHTML;
+  }
+
+  function live() {
+    var box = document.getElementById("live"), toggle = document.getElementById("live-toggle");
+    if (!box || !toggle || !window.fetch || !window.DOMParser) return;
+    var status = document.getElementById("live-status");
+    var url = box.dataset.liveUrl, timer = null, last = null, failures = 0, inFlight = false;
+    box.hidden = false;
+
+    function schedule(ms) {
+      window.clearTimeout(timer);
+      timer = toggle.checked && !document.hidden ? window.setTimeout(refresh, ms) : null;
+    }
+    function refresh() {
+      if (inFlight || !toggle.checked) return;
+      inFlight = true;
+      fetch(url, { credentials: "same-origin", headers: { "X-Requested-With": "fetch" }, cache: "no-store" })
+        .then(function (response) {
+          if (response.redirected || !response.ok) throw new Error(response.redirected ? "signed out" : "HTTP " + response.status);
+          return response.text();
+        })
+        .then(function (html) {
+          failures = 0;
+          if (html !== last) {
+            var doc = new DOMParser().parseFromString(html, "text/html");
+            swapPart(doc, "status-tabs");
+            swapRows(doc);
+            swapPart(doc, "session-pagination");
+            last = html;
+          }
+          status.textContent = "Updated " + new Date().toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+          box.dataset.refreshed = String((Number(box.dataset.refreshed) || 0) + 1);
+        })
+        .catch(function (error) {
+          failures += 1;
+          status.textContent = String(error.message) === "signed out" ? "Signed out: reload the page" : "Cannot reach the server; retrying";
+        })
+        .then(function () {
+          inFlight = false;
+          schedule(Math.min(LIVE_INTERVAL * Math.pow(2, failures), 30000));
+        });
+    }
+    function setLive(on) {
+      toggle.checked = on;
+      box.classList.toggle("on", on);
+      remember(on);
+      if (on) refresh();
+      else { window.clearTimeout(timer); status.textContent = ""; }
+    }
+    toggle.addEventListener("change", function () { setLive(toggle.checked); });
+    document.addEventListener("visibilitychange", function () { if (!document.hidden) refresh(); else schedule(0); });
+    setLive(remembered());
+  }
+
+  function start() {
+    draw();
+    live();
+  }
+
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
+  else start();
 })();

@@ -84,8 +84,8 @@ def seed_prices():
 
 @pytest.fixture
 def world(transactional_db):
-    """Dana with three keys (one with a custom policy, limits and a budget; one revoked), a few sessions and one
-    hour of traffic (a single point on every chart); Newton, signed up a minute ago, with nothing."""
+    """Dana with three keys (one with a custom policy, limits and a budget; one revoked) and fourteen sessions,
+    all in one hour (a single point on every chart); Newton, signed up a minute ago, with nothing."""
     seed_prices()
     dana, newton = UserFactory(username="dana"), UserFactory(username="newton")
     support, _ = make_key(dana, "dual-llm", features={
@@ -102,11 +102,11 @@ def world(transactional_db):
     old.save()
     services.do_grant_credit(user=dana, amount_usd=Decimal("25"), note="Pilot credit")
 
-    now = datetime.now(UTC) - timedelta(minutes=2)
-    events = denied_session_events(support, uuid.uuid1(), now - timedelta(minutes=1))
+    hour = (datetime.now(UTC) - timedelta(minutes=10)).replace(minute=0, second=0, microsecond=0)
+    events = denied_session_events(support, uuid.uuid1(), hour + timedelta(seconds=30))  # all in one hour
     for i in range(13):
         sid = uuid.uuid1()
-        at = now - timedelta(seconds=30 * i)
+        at = hour + timedelta(minutes=5, seconds=-20 * i)
         events += [session_row(research, sid, at, status="success", turns=1, models=["anthropic/claude-sonnet-4.5"]),
                    step(research, sid, 1, "user_message",
                         {"text": f"Compare the three cheapest flights to Lisbon for trip #{i}"}, at=at),
