@@ -98,6 +98,8 @@ def test_dry_run_then_diff_and_revert(page):
     link.click()
     page.wait_for_url(f"**/dashboard/sessions/{first}/#step-2")
     assert page.inner_text("#step-2 [data-policy-version]") == "policy v2"
+    assert page.evaluate("document.getElementById('step-2').getBoundingClientRect().top") >= 60  # not under the bar
+    shot(page, "35-inspector-version-1280")
 
     page.goto(f"/keys/{key.pk}/configure/#policy-versions")
     assert page.locator("#policy-versions tr.current").get_attribute("data-version") == "2"
