@@ -56,6 +56,8 @@ from decimal import Decimal
 from fnmatch import fnmatchcase
 from typing import Any
 
+from relay.lifecycle.call import RelayError
+
 logger = logging.getLogger(__name__)
 
 RATE_WINDOW = 60  # seconds: requests and tokens per minute are counted in fixed UTC minutes
@@ -981,7 +983,7 @@ def _settle_now(res: Reservation, tokens: int, arch: str, now: float | None = No
 # --- the pipeline's hooks ---------------------------------------------------------------------------------------
 #
 # ``admit`` (after the body is parsed) refuses at once what needs no I/O (expiry, lists) and starts the
-# reservation; ``admitted`` (``relay.pipeline.resolve_credentials``, before any provider is called) waits for it
+# reservation; ``admitted`` (``relay.lifecycle.stages.resolve_credentials``, before any provider is called) waits for it
 # and refuses the request when a limit is reached. In between, the relay parses headers and resolves the session
 # (its own store round trips), so the reservation's round trip costs the request next to nothing. ``settle``
 # (``finish``) corrects the counters in the background: the answer does not wait for it.
@@ -1003,8 +1005,6 @@ async def _reserve_or_refuse(gov: Governance, tokens_est: int, now: float
 
 
 def _raise(refusal: Refusal):
-    from relay.pipeline import RelayError
-
     headers = {"Retry-After": str(refusal.retry_after)} if refusal.retry_after else None
     raise RelayError(refusal.status, refusal.message, refusal.kind, headers)
 
@@ -1079,7 +1079,7 @@ async def settle(call) -> None:
         return
     call.reservation = None
     tokens = call.usage.prompt_tokens + call.usage.completion_tokens
-    arch = ((call.state or {}).get("config") or {}).get("arch") or ""
+    arch = call.state.arch if call.state is not None else ""
     try:
         if isinstance(pending, asyncio.Future):
             def reserved(fut: asyncio.Future) -> None:

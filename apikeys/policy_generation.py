@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from relay.policygen import SYSTEM_PROMPT, GenerateError, GenerateRequest, generate
+from relay.policy_generation.generator import SYSTEM_PROMPT, GenerateError, GenerateRequest, generate
 
 from .models import ProviderCredential
 

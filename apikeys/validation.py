@@ -1,6 +1,6 @@
 """Validation of a key's three documents, shared by the dashboard form, the commands and the admin.
 
-Documents are checked against the header models (``relay.headers``) and the SQRT policy is compiled, so a
+Documents are checked against the header models (``relay.header_documents``) and the SQRT policy is compiled, so a
 key can never store what a request header would be refused for. Errors name the document and the field.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from relay.config import ARCHS
-from relay.headers import DocumentError, dump_document, parse_document
+from relay.header_documents import DocumentError, dump_document, parse_document
 
 
 @dataclass

@@ -118,15 +118,14 @@ def conversation(turns: int, result_size: int = 2048) -> list[dict]:
 
 
 def _fake_call(state: dict) -> Any:
+    """What a guard needs of the request: where its log steps go."""
     from types import SimpleNamespace
 
-    return SimpleNamespace(route=SimpleNamespace(api="chat", provider="openai"), state=state,
-                           session_id="00000000-0000-0000-0000-000000000000", principal=SimpleNamespace(id=1),
-                           events=[], models=("m", "m"), api_key="k")
+    return SimpleNamespace(state=state, events=[])
 
 
 def bench_history(turns: int, runs: int) -> dict[str, float]:
-    """Guardrail time (``SessionGuardrails.guard_request``) for a request carrying a ``turns``-turn history:
+    """Guardrail time (``ToolGuard.guard_request``) for a request carrying a ``turns``-turn history:
     the first time (everything scanned), resent unchanged, and resent with one new tool result."""
     import asyncio
 
@@ -134,7 +133,8 @@ def bench_history(turns: int, runs: int) -> dict[str, float]:
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "sequrity_site.settings")
     django.setup()
-    from relay.guardrails_glue import SessionGuardrails
+    from relay.formats import FORMATS
+    from relay.toolcalls.guard import ToolGuard
 
     features = {"classifiers": [{"name": "pii_redaction", "threshold": None, "mode": None},
                                 {"name": "toxicity_filter", "threshold": None, "mode": None}],
@@ -142,11 +142,15 @@ def bench_history(turns: int, runs: int) -> dict[str, float]:
     state: dict = {"config": {"features": features}, "seq": 0, "turns": 0}
     calls = {"classifier": 0}
 
-    async def ask(self, call, req):  # the LLM classifier: an instant "not toxic"
+    async def ask(req):  # the LLM classifier: an instant "not toxic"
         calls["classifier"] += 1
         return {"score": 0.01, "label": "ok", "reason": ""}
 
-    SessionGuardrails._ask = ask
+    def guard_for(call: Any) -> ToolGuard:  # per request, as the relay does
+        return ToolGuard.for_session(features, state, ask=ask,
+                                     log=lambda kind, **data: call.events.append({"type": kind, "data": data}))
+
+    chat = FORMATS["chat"]
     history = conversation(turns)
     body = {"model": "m", "messages": history}
     size = len(json.dumps(body))
@@ -155,7 +159,7 @@ def bench_history(turns: int, runs: int) -> dict[str, float]:
         call = _fake_call(state)
         out: dict[str, float] = {"request_kb": size / 1024}
         t0 = time.perf_counter()
-        first = await SessionGuardrails.for_state(state).guard_request(call, body)
+        first = await guard_for(call).guard_request(chat, body)
         out["first_ms"] = (time.perf_counter() - t0) * 1e3
         out["classifier_calls_first"] = calls["classifier"]
         assert "@example.com" not in json.dumps(first["messages"]), "the history was not redacted"
@@ -163,8 +167,7 @@ def bench_history(turns: int, runs: int) -> dict[str, float]:
         for _ in range(runs):
             call.events.clear()
             t0 = time.perf_counter()
-            guards = SessionGuardrails.for_state(state)  # per request, as the relay does
-            again = await guards.guard_request(call, body)
+            again = await guard_for(call).guard_request(chat, body)
             times.append(time.perf_counter() - t0)
         assert again["messages"] == first["messages"]
         times.sort()
@@ -186,7 +189,7 @@ def bench_history(turns: int, runs: int) -> dict[str, float]:
             extra[2]["content"] = json.dumps(realistic_tool_result(2048, seed=10_000 + i))
             grown = {"model": "m", "messages": history + extra}
             t0 = time.perf_counter()
-            await SessionGuardrails.for_state(state).guard_request(call, grown)
+            await guard_for(call).guard_request(chat, grown)
             times.append(time.perf_counter() - t0)
         out["next_turn_median_ms"] = statistics.median(times) * 1e3
         return out

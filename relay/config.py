@@ -16,7 +16,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from .headers import (
+from .header_documents import (
     ConfigHeader,
     FeaturesHeader,
     PolicyHeader,

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .headers import DocumentError, PolicyHeader, PolicyPresets, parse_document
+from .header_documents import DocumentError, PolicyHeader, PolicyPresets, parse_document
+from .sqrt import PolicyCompileError, compile_policy
 
 _KINDS = {"x_features": "features", "x_policy": "policy", "x_config": "config"}
 
@@ -25,8 +26,6 @@ def _normalized(kind: str, model) -> dict[str, Any]:
 def _policy_errors(model: PolicyHeader) -> list[str]:
     if model.codes is None or not model.codes.code.strip():
         return []
-    from .sqrt import PolicyCompileError, compile_policy
-
     try:
         compile_policy(model.codes.code, model.codes.language)
     except PolicyCompileError as exc:

@@ -1,4 +1,4 @@
-"""Control API views: thin async functions; the work is in ``relay.pipeline`` and the engines.
+"""Control API views: thin async functions; the work is in ``relay.lifecycle`` and the engines.
 
 Every view answers in the API's JSON error shape whatever fails (``json_errors``): a database or session store
 that went away is a 503 with ``Retry-After``, any other unexpected exception a 500; both name the request id
@@ -19,8 +19,10 @@ from django.http import JsonResponse
 from sequrity_site.aio import run_sync
 from sequrity_site.logs import current_request_id
 
-from . import pipeline, routes
+from . import routes
 from .formats import error_body
+from .lifecycle import chain
+from .session_store import StoreUnavailable
 from .validate_headers import validate_headers
 
 logger = logging.getLogger("relay")
@@ -33,8 +35,6 @@ def _api_of(request) -> str:
 
 def unexpected_error_response(request, exc: BaseException) -> JsonResponse:
     """Log ``exc`` with its traceback and the request id; the JSON answer names the id."""
-    from .session_store import StoreUnavailable
-
     rid = current_request_id()
     if isinstance(exc, DatabaseError):
         logger.error("database unavailable serving %s %s", request.method, request.path, exc_info=exc)
@@ -165,7 +165,7 @@ async def api(request, endpoint_type: str, suffix: str, provider: str | None = N
         resp = JsonResponse(error_body(405, f"{request.method} is not allowed; use POST", route.api), status=405)
         resp["Allow"] = "POST"
         return resp
-    return await pipeline.handle(request, route)
+    return await chain.handle(request, route)
 
 
 def not_found(request, rest: str = ""):

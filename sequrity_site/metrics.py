@@ -84,10 +84,10 @@ def observe_events(arch: str, events: list[dict]) -> None:
 
 
 def observe_call(call) -> None:
-    """Everything a finished relay request (``relay.pipeline.Call``) tells; never raises."""
+    """Everything a finished relay request (``relay.lifecycle.call.Call``) tells; never raises."""
     try:
         route = call.route
-        arch = ((call.state or {}).get("config") or {}).get("arch", "")
+        arch = call.arch
         observe_request(route=f"{route.endpoint_type}:{route.api}", provider=route.provider, arch=arch,
                         status=call.status, seconds=time.perf_counter() - call.started)
         observe_events(arch, call.events)

@@ -10,7 +10,7 @@ import pytest
 from dual_helpers import ChatClient, FakeLLM, make_config, py, tool
 
 from relay.dual.toolresults import regex_error
-from relay.headers import DocumentError, parse_document
+from relay.header_documents import DocumentError, parse_document
 
 EVIL = r"(a+)+$"
 LONG_NAME = "a" * 60 + "_"  # a valid tool name on which re.fullmatch(EVIL) needs ~2**60 steps

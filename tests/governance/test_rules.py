@@ -196,7 +196,7 @@ def test_unreachable_or_silent_redis_refuses_with_503():
     """No Redis, or one that does not answer: the request is refused (503), never let through unmetered."""
     from types import SimpleNamespace
 
-    from relay.pipeline import RelayError
+    from relay.lifecycle.call import RelayError
 
     silent = socket.socket()
     silent.bind(("127.0.0.1", 0))
@@ -246,7 +246,7 @@ def test_pipeline_hooks_on_redis_fast_path():
     from types import SimpleNamespace
 
     from relay.formats.model import Usage
-    from relay.pipeline import RelayError
+    from relay.lifecycle.call import RelayError
 
     url = _redis_url()
     if url is None:

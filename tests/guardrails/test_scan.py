@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from relay.guardrails import Finding, GuardrailOutcome, Guardrails, tag_meta
-from relay.headers import ContentBlocker, ContentClassifier
+from relay.header_documents import ContentBlocker, ContentClassifier
 from relay.meta import Meta, make_set
 from tests.guardrails.helpers import DETERMINISTIC, EVERYTHING, PII_ONLY
 

@@ -1,4 +1,4 @@
-"""``SessionGuardrails.guard_request`` in process (no server): every tool result and tool-call argument object
+"""``ToolGuard.guard_request`` in process (no server): every tool result and tool-call argument object
 of a request is guarded, whoever produced it, and what was decided is remembered in the session state."""
 
 from __future__ import annotations
@@ -9,7 +9,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from relay.guardrails_glue import SessionGuardrails
+from relay.formats import FORMATS
+from relay.toolcalls.guard import ToolGuard
+from relay.toolcalls.policy import wrapped_value_text
 
 EMAIL = "jane.doe@example.com"
 RESULT = json.dumps({"contact": f"Jane <{EMAIL}>", "site": "https://crm.example.com/jane", "n": 3})
@@ -24,6 +26,17 @@ def make_call(api: str, state: dict):
     return SimpleNamespace(route=SimpleNamespace(api=api, provider="openai"), state=state,
                            session_id="00000000-0000-0000-0000-000000000000", principal=SimpleNamespace(id=1),
                            events=[], models=("m", "m"), api_key="k")
+
+
+def guard_of(call, ask=None) -> ToolGuard:
+    """The session's guard, asking ``ask(call, request)`` and logging into ``call.events``."""
+
+    async def no_llm(req):
+        raise AssertionError("no LLM classifier expected")
+
+    return ToolGuard.for_session(call.state["config"]["features"], call.state,
+                                 ask=(lambda req: ask(call, req)) if ask is not None else no_llm,
+                                 log=lambda kind, **data: call.events.append({"type": kind, "data": data}))
 
 
 def chat_body(result=RESULT, args=None):
@@ -58,10 +71,8 @@ def responses_body(result=RESULT):
 
 def guard(api, body, state, delivered=None, ask=None):
     call = make_call(api, state)
-    guards = SessionGuardrails.for_state(state)
-    if ask is not None:
-        guards._ask = ask
-    out = asyncio.run(guards.guard_request(call, body, delivered))
+    guards = guard_of(call, ask)
+    out = asyncio.run(guards.guard_request(FORMATS[api], body, delivered))
     return out, call, guards
 
 
@@ -128,16 +139,14 @@ def test_no_guardrails_no_change():
 
 
 def test_manual_wrapper_removed_for_our_call_is_removed_in_later_histories():
-    from relay.single import wrapped_value_text
-
     state = {"config": {"features": features()}, "seq": 0, "turns": 0}
     wrapped = json.dumps({"is_sequrity_var": True, "value": {"contact": EMAIL},
                           "meta": {"producers": [], "consumers": [], "tags": ["x"]}})
     inner = wrapped_value_text(wrapped)
     assert json.loads(inner) == {"contact": EMAIL} and wrapped_value_text('{"value": 1}') is None
     call = make_call("chat", state)
-    guards = SessionGuardrails.for_state(state)
-    scan = asyncio.run(guards.scan_result(call, "tc-1", inner))
+    guards = guard_of(call)
+    scan = asyncio.run(guards.scan_result("tc-1", inner))
     assert scan.text == json.dumps({"contact": "[REDACTED_EMAIL]"})
     guards.remember_delivered(wrapped, scan)
     out, _, _ = guard("chat", chat_body(wrapped, args={}), state)

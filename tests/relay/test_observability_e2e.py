@@ -4,6 +4,7 @@ JSON errors under /control whatever fails, including the database going away dur
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import shutil
 import socket
@@ -31,10 +32,8 @@ def json_lines(log: str) -> list[dict]:
     out = []
     for line in log.splitlines():
         if line.startswith("{"):
-            try:
+            with contextlib.suppress(ValueError):
                 out.append(json.loads(line))
-            except ValueError:
-                pass
     return out
 
 
@@ -301,14 +300,14 @@ def _asgi_client():
 
 @pytest.mark.parametrize("debug", [False, True])
 def test_an_unexpected_exception_is_json_with_the_request_id(monkeypatch, caplog, settings, debug):
-    from relay import pipeline
+    from relay.lifecycle import chain
 
     settings.DEBUG = debug
 
     async def boom(request, route):
         raise RuntimeError("a bug in the relay")
 
-    monkeypatch.setattr(pipeline, "handle", boom)
+    monkeypatch.setattr(chain, "handle", boom)
 
     async def go():
         async with _asgi_client() as c:

@@ -12,7 +12,8 @@ import uuid
 
 import pytest
 
-from relay import pipeline, session_store
+from relay import session_store
+from relay.lifecycle import finish
 from tests.redis_server import RedisServer
 
 TABLE = "relay_lock_test_cache"
@@ -135,7 +136,7 @@ def test_the_pipeline_release_never_raises(caplog):
             raise RuntimeError("boom")
 
     call = type("C", (), {"locked": Exploding(), "session_id": "s"})()
-    run(pipeline.release(call))
+    run(finish.release(call))
     assert call.locked is None
 
 

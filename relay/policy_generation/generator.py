@@ -1,4 +1,4 @@
-"""Policy generation (control-api.md §13), framework-free: request validation, the prompt, the retry loop.
+"""Policy generation's engine (control-api.md §13), framework-free: request validation, the prompt, the retry loop.
 
 An LLM writes a SQRT policy from a description and tool definitions; every candidate is compiled, and a
 candidate that does not compile is sent back with the compiler's message, up to ``n_retries`` times.
@@ -11,7 +11,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .formats.model import Usage
+from ..formats.model import Usage
+from ..sqrt import PolicyCompileError, compile_policy
 
 TYPES = ("oai_chat_completion", "openrouter_chat_completion", "anthropic_messages",
          "sequrity_azure_chat_completion", "sequrity_azure_responses")
@@ -32,10 +33,10 @@ class GenerateRequest:
     description: str
     n_retries: int = 3
     internal_tool_names: list[str] = field(default_factory=list)
-    tools: list[dict] = field(default_factory=list)  # {name, description, parameters}
+    tools: list[dict[str, Any]] = field(default_factory=list)  # {name, description, parameters}
 
 
-def parse_request(body: dict) -> GenerateRequest:
+def parse_request(body: dict[str, Any]) -> GenerateRequest:
     unknown = sorted(set(body) - FIELDS)
     if unknown:
         raise GenerateError(400, f"{unknown[0]}: unknown field")
@@ -62,13 +63,13 @@ def parse_request(body: dict) -> GenerateRequest:
                            [_tool(kind, t, i) for i, t in enumerate(tools)])
 
 
-def _tool(kind: str, tool: Any, index: int) -> dict:
+def _tool(kind: str, tool: Any, index: int) -> dict[str, Any]:
     if not isinstance(tool, dict):
         raise GenerateError(400, f"tools[{index}]: must be an object")
     if kind == "anthropic_messages":
         name, desc, params = tool.get("name"), tool.get("description"), tool.get("input_schema")
     elif kind == "sequrity_azure_responses":
-        fn = tool.get("function") if isinstance(tool.get("function"), dict) else tool
+        fn: Any = tool.get("function") if isinstance(tool.get("function"), dict) else tool
         name, desc, params = fn.get("name"), fn.get("description"), fn.get("parameters")
     else:
         fn = tool.get("function")
@@ -127,13 +128,11 @@ def extract_policy(text: str) -> str:
     return code.strip() + "\n"
 
 
-Completer = Callable[[list[dict]], Awaitable[tuple[str, Usage]]]
+Completer = Callable[[list[dict[str, Any]]], Awaitable[tuple[str, Usage]]]
 
 
 async def generate(req: GenerateRequest, complete: Completer) -> tuple[str, Usage]:
     """Ask, compile, and feed compile errors back; returns (policy text, usage over all attempts)."""
-    from .sqrt import PolicyCompileError, compile_policy
-
     usage = Usage()
     messages = [{"role": "user", "content": user_prompt(req)}]
     last_error = "no answer"

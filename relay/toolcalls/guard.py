@@ -1,4 +1,6 @@
-"""Guardrails in single-LLM sessions (``relay.guardrails`` wired to the session's LLM and log).
+"""Guardrails on tool calls and tool results (``relay.guardrails`` wired to a session: its memo, its LLM and its log).
+
+Framework-free: the caller gives the LLM call (``ask``) and the session log (``log``).
 
 What the model sees: every tool result in the request, the whole history and not only the results answering
 the calls the relay issued, whoever produced them (a client that resends its history, one that started the
@@ -20,21 +22,35 @@ once per distinct content; the scan of a resent 50-turn history costs well under
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from .formats.model import Usage
-from .meta import DEFAULT_META, Meta
+from ..formats._json import dumps_str, loads
+from ..guardrails import ClassifierRequest, Guardrails, text_for_classification
+from ..guardrails.memo import MISS, ScanMemo, content_key, session_memo
+from ..meta import DEFAULT_META, Meta
 
 RESULT = "tool_result"
 ARGS = "tool_args"
 
+Ask = Callable[[ClassifierRequest], Awaitable[Any]]
+"""Asks the session's model one classification; returns the parsed JSON answer."""
+Log = Callable[..., None]
+"""Logs one session step: ``log(kind, **data)``."""
+
+
+async def _no_llm(req: ClassifierRequest) -> Any:
+    raise RuntimeError("no LLM to ask for this guard")
+
 
 @dataclass
 class Scan:
+    """What guarding one content decided: the text to forward, the value, tags and a block reason."""
+
     text: str
     value: Any
-    tags: frozenset = frozenset()
+    tags: frozenset[str] = frozenset()
     block_reason: str | None = None
 
     @property
@@ -43,24 +59,25 @@ class Scan:
 
 
 @dataclass
-class SessionGuardrails:
-    scanner: Any = None
-    memo: Any = None
-    pending_argument_rewrites: dict[str, dict] = field(default_factory=dict)
-    usage: Usage = field(default_factory=Usage)
+class ToolGuard:
+    """The guardrails of one session for one request (inactive, and free, when the session has none)."""
+
+    scanner: Guardrails | None = None
+    memo: ScanMemo | None = None
+    ask: Ask = _no_llm
+    log: Log = field(default=lambda kind, **data: None)
+    pending_argument_rewrites: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @classmethod
-    def for_state(cls, state: dict) -> SessionGuardrails:
-        features = state["config"]["features"]
+    def for_session(cls, features: dict[str, Any], memo_holder: dict[str, Any], *, ask: Ask, log: Log) -> ToolGuard:
+        """The guard for a session's resolved ``features``; its memo lives in ``memo_holder["guard_memo"]``
+        (created there on first use)."""
         if not features["classifiers"] and not features["blockers"]:
-            return cls()
-        from .guardrails import Guardrails
-        from .guardrails.memo import session_memo
-
+            return cls(ask=ask, log=log)
         scanner = Guardrails.from_features(features["classifiers"], features["blockers"])
         if not scanner.enabled:
-            return cls()
-        return cls(scanner, session_memo(scanner, state))
+            return cls(ask=ask, log=log)
+        return cls(scanner, session_memo(scanner, memo_holder), ask, log)
 
     @property
     def active(self) -> bool:
@@ -68,63 +85,51 @@ class SessionGuardrails:
 
     # -- logging -------------------------------------------------------------------------------------------
 
-    def _log(self, call, findings, where: str, **extra) -> None:
+    def _log(self, findings: Any, where: str, **extra: Any) -> None:
         """One ``guardrail`` step per finding (``Finding``s, or remembered ``[guardrail, action]`` pairs)."""
-        from .pipeline import session_event
-
         for f in findings:
             if isinstance(f, (list, tuple)):
                 guardrail, action = f[0], f[1]
                 detail = f"{guardrail}: {action} (the same content as an earlier tool result)"
             else:
                 guardrail, action, detail = f.guardrail, f.action, f.detail
-            session_event(call, "guardrail", guardrail=guardrail, action=action, detail=detail, where=where,
-                          **extra)
+            self.log("guardrail", guardrail=guardrail, action=action, detail=detail, where=where, **extra)
 
     # -- scanning ------------------------------------------------------------------------------------------
 
-    async def _ask(self, call, req) -> Any:
-        from .providers import complete
-
-        reply = await complete(call.route.provider, call.models[0], call.api_key, system=req.system_prompt,
-                               messages=[{"role": "user", "content": req.user_prompt}],
-                               json_schema=req.json_schema, schema_name="classification")
-        self.usage.add(reply.usage)
-        return reply.parsed
-
-    async def _classify(self, call, outcome):
+    async def _classify(self, outcome: Any) -> Any:
         """The LLM classifiers on the (redacted) value, on the session's model; verdicts remembered."""
+        assert self.scanner is not None
         if not self.scanner.llm_classifiers:
             return outcome
-        from .guardrails import text_for_classification
-
         text = text_for_classification(outcome.value)
-        for finding in await self.scanner.classify(text, lambda req: self._ask(call, req), self.memo):
+        for finding in await self.scanner.classify(text, self.ask, self.memo):
             outcome = outcome.with_finding(finding)
         return outcome
 
-    async def _scan(self, call, value: Any, where: str):
+    async def _scan(self, value: Any, where: str) -> Any:
         """Deterministic detectors, then the LLM classifiers."""
-        return await self._classify(call, self.scanner.scan_deterministic(value, where=where))
+        assert self.scanner is not None
+        return await self._classify(self.scanner.scan_deterministic(value, where=where))
 
-    async def _scan_text(self, call, text: str, *, call_id: str, log_hit: bool, history: bool) -> Scan:
+    async def _scan_text(self, text: str, *, call_id: str, log_hit: bool, history: bool) -> Scan:
         """Guard one tool result's text; the outcome is remembered by content hash (``relay.guardrails.memo``).
 
         ``log_hit``: log the findings even when the outcome is remembered (a result delivered for one of our
         calls is logged with that call); history content is logged the first time only."""
-        from .guardrails.memo import MISS, content_key
-
-        extra = {"call_id": call_id, "history": True} if history else {"call_id": call_id}
+        assert self.scanner is not None and self.memo is not None
+        extra: dict[str, Any] = {"call_id": call_id, "history": True} if history else {"call_id": call_id}
         key = content_key(RESULT, text)
         hit = self.memo.get_scan(key)
         if hit is not MISS:
             if log_hit:
-                self._log(call, hit.findings, RESULT, **extra)
+                self._log(hit.findings, RESULT, **extra)
             return Scan(hit.text_for(text), None, frozenset(hit.tags), hit.block_reason)
         scanned = self.scanner.scan_text(text, where=RESULT)
-        outcome = await self._classify(call, scanned.outcome)
-        self._log(call, outcome.findings, RESULT, **extra)
+        outcome = await self._classify(scanned.outcome)
+        self._log(outcome.findings, RESULT, **extra)
         pairs = [(f.guardrail, f.action) for f in outcome.findings]
+        remember: dict[str, Any]
         if outcome.blocked:
             notice = f"[tool result withheld: {outcome.block_reason}]"
             scan = Scan(notice, notice, frozenset(outcome.tags), outcome.block_reason)
@@ -137,32 +142,30 @@ class SessionGuardrails:
             self.memo.put_scan(key, tags=scan.tags, block_reason=scan.block_reason, findings=pairs, **remember)
         return scan
 
-    async def scan_result(self, call, call_id: str, text: str) -> Scan:
+    async def scan_result(self, call_id: str, text: str) -> Scan:
         """A tool result answering one of our pending calls (its first delivery)."""
         if self.scanner is None:
             return Scan(text, None)
-        return await self._scan_text(call, text, call_id=call_id, log_hit=True, history=False)
+        return await self._scan_text(text, call_id=call_id, log_hit=True, history=False)
 
     def remember_delivered(self, text: str, scan: Scan) -> None:
         """What the model was given for the content ``text`` of a result to one of our calls, when it is not
         what guarding ``text`` itself gives (a manual metadata wrapper was removed): the same content resent
         in a later history is forwarded the same way."""
-        if self.scanner is None or scan.text == text:
+        if self.scanner is None or self.memo is None or scan.text == text:
             return
-        from .guardrails.memo import MISS, content_key
-
         key = content_key(RESULT, text)
         hit = self.memo.get_scan(key)
         if hit is MISS or hit.text_for(text) != scan.text:
             self.memo.put_scan(key, replacement=scan.text, tags=scan.tags, block_reason=scan.block_reason,
                                findings=[] if hit is MISS else hit.findings)
 
-    async def scan_arguments(self, call, tool_call) -> Scan:
+    async def scan_arguments(self, tool_call: Any) -> Scan:
         """Tags for the call's arguments and a block reason, or None; records redacted arguments."""
         if self.scanner is None:
             return Scan("", tool_call.arguments)
-        outcome = await self._scan(call, tool_call.arguments or {}, ARGS)
-        self._log(call, outcome.findings, ARGS, call_id=tool_call.id)
+        outcome = await self._scan(tool_call.arguments or {}, ARGS)
+        self._log(outcome.findings, ARGS, call_id=tool_call.id)
         if not outcome.findings:
             return Scan("", tool_call.arguments)
         reason = f"Tool call to '{tool_call.name}' is blocked: {outcome.block_reason}" if outcome.blocked else None
@@ -172,25 +175,21 @@ class SessionGuardrails:
 
     # -- the whole request -----------------------------------------------------------------------------------
 
-    async def guard_request(self, call, body: dict, delivered: dict[str, str] | None = None) -> dict:
-        """``body`` as it may be forwarded to the model: every tool result and every tool call's arguments in
-        it guarded (copy-on-write; the very same ``body`` when nothing changes).
+    async def guard_request(self, fmt: Any, body: dict[str, Any], delivered: dict[str, str] | None = None
+                            ) -> dict[str, Any]:
+        """``body`` (in the API format ``fmt``) as it may be forwarded to the model: every tool result and
+        every tool call's arguments in it guarded (copy-on-write; the very same ``body`` when nothing changes).
 
         ``delivered``: call id -> text already decided for the results answering our pending calls
         (``scan_result`` + policy); every other result is guarded here, from the memo when its content was
         seen before."""
-        from .formats import FORMATS
-
-        fmt = FORMATS[call.route.api]
         delivered = delivered or {}
-        if self.scanner is None:
+        if self.scanner is None or self.memo is None:
             if delivered:
                 body = fmt.rewrite_tool_results(body, lambda cid, text: delivered.get(cid))
             return body
 
         # Tool results, one pass: each text is forwarded as remembered (memo), or collected to be guarded.
-        from .guardrails.memo import MISS, content_key
-
         memo = self.memo
         known: dict[str, str | None] = {}
         unseen: dict[str, str] = {}  # text -> call id of its first occurrence
@@ -212,7 +211,7 @@ class SessionGuardrails:
         if unseen:
             replaced: dict[str, str] = {}
             for text, cid in unseen.items():
-                scan = await self._scan_text(call, text, call_id=cid, log_hit=False, history=True)
+                scan = await self._scan_text(text, call_id=cid, log_hit=False, history=True)
                 if scan.text != text:
                     replaced[text] = scan.text
             if replaced:
@@ -221,13 +220,11 @@ class SessionGuardrails:
 
         # Tool-call arguments of the history: deterministic detectors (the calls were made already).
         if self.scanner.has_deterministic:
-            body = fmt.rewrite_call_arguments(body, self._history_arguments(call))
+            body = fmt.rewrite_call_arguments(body, self._history_arguments())
         return body
 
-    def _history_arguments(self, call):
-        from .formats._json import dumps_str, loads
-        from .guardrails.memo import MISS, content_key
-
+    def _history_arguments(self) -> Callable[[str, Any], Any]:
+        assert self.scanner is not None and self.memo is not None
         memo, scanner = self.memo, self.scanner
 
         def fn(call_id: str, raw: Any) -> Any:
@@ -244,7 +241,7 @@ class SessionGuardrails:
                 findings = [replace(f, action="masked") if f.action == "blocked" else f
                             for f in scanned.outcome.findings]
                 pairs = [(f.guardrail, f.action) for f in findings]
-                self._log(call, findings, ARGS, call_id=call_id, history=True)
+                self._log(findings, ARGS, call_id=call_id, history=True)
                 if scanned.edits is not None:
                     memo.put_scan(key, edits=scanned.edits, findings=pairs)
                 else:

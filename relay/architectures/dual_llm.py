@@ -8,27 +8,35 @@ Answers are complete before the first byte is sent, so streaming sends the finis
 from __future__ import annotations
 
 import json
-import logging
 import uuid
+from collections.abc import AsyncIterator
+from typing import Any
 
-from django.http import StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse
 
-from . import session_store
-from .dual import DualEngine, DualError
-from .formats import FORMATS
-from .langgraph_program import fill_empty_blocks
-from .pipeline import Call, RelayError, json_response, session_event, sse_response
-from .providers import complete, generation_params
+from sequrity_site.metrics import PROGRAM_LIMITS
+
+from ..dual import DualEngine, DualError
+from ..formats import FORMATS
+from ..formats.responses import response_echo
+from ..langgraph_program import fill_empty_blocks
+from ..lifecycle.answers import StreamFinish, json_response, remember_response_id, sse_response
+from ..lifecycle.call import Call, RelayError
+from ..lifecycle.state import SessionState
+from ..policy_generation.generator import SYSTEM_PROMPT, GenerateError, GenerateRequest, generate
+from ..providers import complete, generation_params
+from ..session_log import clip
 
 QLLM_ROLES = {"qllm", "tagllm"}
 
 
-def make_llm(call: Call):
+def make_llm(call: Call) -> Any:
     """The engine's LLM caller: the route's provider and key; QLLM roles use the second model name."""
-    provider, config = call.route.provider, call.state["config"]
+    assert call.state is not None
+    provider, config = call.route.provider, call.state.config
 
-    async def llm(role: str, *, system: str, messages: list[dict], json_schema: dict | None = None,
-                  model: str | None = None, seed: int | None = None):
+    async def llm(role: str, *, system: str, messages: list[dict[str, Any]], json_schema: dict[str, Any] | None = None,
+                  model: str | None = None, seed: int | None = None) -> Any:
         model = model or (call.models[1] if role in QLLM_ROLES else call.models[0])
         params = generation_params(provider, (config.get("llm") or {}).get(role))
         if seed is not None:
@@ -44,27 +52,27 @@ class _LoggedEngine(DualEngine):
     recorded with (after guardrails; logged with ``content_logging=full``, as single-LLM logs its results)
     and program runs that ended by a resource limit."""
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.recorded_values: dict[int, object] = {}
 
-    def _record(self, turn, tool, ok, value, *args, **kwargs):
+    def _record(self, turn: Any, tool: Any, ok: Any, value: Any, *args: Any, **kwargs: Any) -> Any:
         self.recorded_values[len(self.events)] = value  # the tool_result step is the next event
         return super()._record(turn, tool, ok, value, *args, **kwargs)
 
-    async def _run(self, state, turn):  # async: programs run in the program pool (relay.interpreter.pool)
+    async def _run(self, state: Any, turn: Any) -> Any:  # async: programs run in the program pool
         res = await super()._run(state, turn)
         if res.error is not None and getattr(res.error, "kind", None) == "limit":
-            from sequrity_site.metrics import PROGRAM_LIMITS
-
             PROGRAM_LIMITS.inc()
         return res
 
 
-def _log(call: Call, outcome, engine=None) -> None:
-    from .session_log import clip
+def _engine(call: Call, state: SessionState) -> _LoggedEngine:
+    return _LoggedEngine(state.config, session_id=call.session_id, llm=make_llm(call), models=call.models)
 
-    recorded = getattr(engine, "recorded_values", {})
+
+def _log(call: Call, outcome: Any, engine: _LoggedEngine) -> None:
+    recorded = engine.recorded_values
     for index, event in enumerate(outcome.events or []):
         data = dict(event)
         kind = data.pop("type", "event")
@@ -73,29 +81,28 @@ def _log(call: Call, outcome, engine=None) -> None:
             data["content"] = (value if isinstance(value, str) else json.dumps(value, default=str))[:4000]
         elif kind == "final" and data.get("status") == "success" and isinstance(outcome.result, dict):
             data["final_return_value"] = clip(outcome.result.get("final_return_value"))
-        session_event(call, kind, **data)
+        call.log_step(kind, **data)
     for llm_call in outcome.llm_calls or []:
-        session_event(call, "llm_call", **llm_call)
+        call.log_step("llm_call", **llm_call)
 
 
-def _final_status(outcome) -> str:
+def _final_status(outcome: Any) -> str:
     if not outcome.failed:
         return "success"
     return "denied" if outcome.error_code in ("policy_violation", "control_flow_violation") else "failure"
 
 
-async def auto_generate_policy(call: Call) -> None:
+async def auto_generate_policy(call: Call, state: SessionState) -> None:
     """``X-Policy.auto_gen`` with no code: write the session's policy from the declared tools, once.
 
     Uses the policy-generation machinery (compiled before use, retried on compile errors) with the
     session's planning model; a failure leaves the session on its presets and is logged.
     """
-    policy = call.state["config"]["policy"]
-    if not policy.get("auto_gen") or (policy.get("codes") or {}).get("code", "").strip() or call.state.get("auto_gen"):
+    policy = state.config["policy"]
+    if not policy.get("auto_gen") or (policy.get("codes") or {}).get("code", "").strip() or state.auto_gen:
         return
-    from .policygen import SYSTEM_PROMPT, GenerateError, GenerateRequest, generate
-
-    call.state["auto_gen"] = True
+    assert call.decoded is not None
+    state.auto_gen = True
     tools = [{"name": t.name, "description": t.description, "parameters": t.parameters} for t in call.decoded.tools]
     req = GenerateRequest(
         type="oai_chat_completion", model=call.models[0], n_retries=2, tools=tools,
@@ -104,42 +111,44 @@ async def auto_generate_policy(call: Call) -> None:
                     "untrusted data to recipients or destinations outside the user's request.")
     llm = make_llm(call)
 
-    async def ask(messages):
+    async def ask(messages: list[dict[str, Any]]) -> Any:
         result = await llm("policy_llm", system=SYSTEM_PROMPT, messages=messages)
         return result.text, result.usage
 
     try:
         code, usage = await generate(req, ask)
     except (GenerateError, Exception) as exc:  # noqa: BLE001 - fall back to the presets, say so in the log
-        session_event(call, "policy_generated", ok=False, error=str(exc)[:500])
+        call.log_step("policy_generated", ok=False, error=str(exc)[:500])
         return
     call.usage.add(usage)
     policy["codes"] = {"code": code, "language": "sqrt"}
-    session_event(call, "policy_generated", ok=True, policy=code)
+    call.log_step("policy_generated", ok=True, policy=code)
 
 
-async def run_dual(call: Call, request):
+async def run_dual(call: Call, request: HttpRequest) -> HttpResponse:
+    """The architecture stage: advance the session's dual-LLM turn, answer with a tool call or the result."""
     api = call.route.api
     fmt = FORMATS[api]
-    st = call.state
-    if call.decoded.user_query is not None and not call.decoded.trailing_tool_results:
-        session_event(call, "user_message", text=call.decoded.user_query[:4000])
-    if call.decoded.user_provided_program:
-        call.decoded.user_provided_program = fill_empty_blocks(call.decoded.user_provided_program)
-    await auto_generate_policy(call)
-    engine = _LoggedEngine(st["config"], session_id=call.session_id, llm=make_llm(call), models=call.models)
+    st, decoded = call.state, call.decoded
+    assert st is not None and decoded is not None
+    if decoded.user_query is not None and not decoded.trailing_tool_results:
+        call.log_step("user_message", text=decoded.user_query[:4000])
+    if decoded.user_provided_program:
+        decoded.user_provided_program = fill_empty_blocks(decoded.user_provided_program)
+    await auto_generate_policy(call, st)
+    engine = _engine(call, st)
     try:
-        outcome = await engine.advance(st.setdefault("dual", {}), call.decoded)
+        outcome = await engine.advance(st.dual_state(), decoded)
         call.usage = call.usage + outcome.usage
         _log(call, outcome, engine)
-        if (outcome.kind == "final" and not outcome.session_closed and call.decoded.trailing_tool_results
-                and call.decoded.last_role == "user"):
+        if (outcome.kind == "final" and not outcome.session_closed and decoded.trailing_tool_results
+                and decoded.last_role == "user"):
             # The tool results finished the turn and the client already asked its next question in the same
             # request (the official client's multi-turn flow): count the finished turn, plan the next one.
-            st["turns"] = st.get("turns", 0) + 1
-            session_event(call, "user_message", text=(call.decoded.user_query or "")[:4000])
-            engine = _LoggedEngine(st["config"], session_id=call.session_id, llm=make_llm(call), models=call.models)
-            outcome = await engine.advance(st["dual"], call.decoded)
+            st.turns += 1
+            call.log_step("user_message", text=(decoded.user_query or "")[:4000])
+            engine = _engine(call, st)
+            outcome = await engine.advance(st.dual_state(), decoded)
             call.usage = call.usage + outcome.usage
             _log(call, outcome, engine)
     except DualError as exc:
@@ -149,60 +158,51 @@ async def run_dual(call: Call, request):
                  "responses": f"resp_{uuid.uuid4().hex}"}[api]
     extra = None
     if api == "responses":
-        from .formats.responses import response_echo
-
         extra = response_echo(call.body)
-        await session_store.aremember_response(answer_id, call.session_id)
+        await remember_response_id(call, answer_id)
     if outcome.kind == "tool_calls":
-        st["status"] = "open"
-        if call.decoded.stream:
+        st.status = "open"
+        if decoded.stream:
             chunks = fmt.stream_tool_call_answer(outcome.tool_calls, model=model, id=answer_id,
                                                  usage=call.usage, extra=extra)
         else:
             body = fmt.tool_call_answer(outcome.tool_calls, model=model, id=answer_id, usage=call.usage,
                                         extra=extra)
     else:
-        st["turns"] = st.get("turns", 0) + 1
-        st["status"] = _final_status(outcome)
-        st["closed"] = bool(outcome.session_closed)
+        st.turns += 1
+        st.status = _final_status(outcome)
+        st.closed = bool(outcome.session_closed)
         error = {"code": outcome.error_code or "execution_error", "message": outcome.error_message or ""} \
             if outcome.failed else None
         kwargs = {"model": model, "id": answer_id, "usage": call.usage, "failed": outcome.failed,
                   "error": error, "extra": extra}
-        if call.decoded.stream:
+        if decoded.stream:
             chunks = fmt.stream_text_answer(outcome.content, **kwargs)
         else:
             body = fmt.text_answer(outcome.content, **kwargs)
-    if call.decoded.stream:
+    if decoded.stream:
         return _stream(call, chunks)
     return json_response(body, call)
 
 
-def _stream(call: Call, chunks: list[bytes]) -> StreamingHttpResponse:
+def _stream(call: Call, chunks: list[bytes]) -> HttpResponse:
     """The answer is known before its first byte: it is metered and saved before its last event is sent (a
     client that drops the connection right after it is logged like any other); a client that goes away
     earlier leaves the request marked cancelled (499)."""
-    from .pipeline import finish
-    from .streaming import shielded
+    end = StreamFinish(call)
 
-    async def gen():
+    def stopped_early() -> None:
+        if chunks and call.status < 400:
+            call.cancelled()
+
+    async def gen() -> AsyncIterator[bytes]:
         call.streamed = True
-        finished = False
         try:
             for i, chunk in enumerate(chunks):
                 if i == len(chunks) - 1:
-                    finished = True
-                    try:
-                        await shielded(finish(call))
-                    except Exception:  # noqa: BLE001 - bookkeeping must not cut the client's answer short
-                        logging.getLogger(__name__).exception("finishing a dual stream failed")
+                    await end.at_end(swallow=True)  # bookkeeping must not cut the client's answer short
                 yield chunk
         finally:
-            if not finished:
-                finished = True
-                if chunks and call.status < 400:
-                    call.status, call.error_kind = 499, "cancelled"
-                    call.error_message = "The client closed the connection before the answer was complete"
-                await shielded(finish(call))
+            await end.if_stopped_early(stopped_early)
 
     return sse_response(gen(), call)

@@ -1,28 +1,55 @@
-"""Single-LLM mode's security logic (framework-free): policy checks on the tool calls the model proposes
-and on the tool results the client sends back (sqrt.md §6.12).
+"""The session's SQRT policy on tool calls: the engine, built once per policy, and its two checks.
 
-Arguments get default metadata (there is no program); session metadata persists in the session state; a
-result wrapped by the caller (sqrt.md §7) contributes its metadata to ``result`` / ``session after`` blocks.
+* before a call reaches the client: session-before and check rules on the calls a model proposes (arguments
+  carry default metadata plus the tags the guardrails found in them), effects on the session metadata kept
+  even for denied calls;
+* when its result comes back: result and session-after rules, a result wrapped by the caller (sqrt.md §7)
+  contributing its metadata.
 """
 
 from __future__ import annotations
 
+import json
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
-from .formats.model import ToolCall, ToolResult
-from .meta import DEFAULT_META, Meta, ValueWithMeta
+from ..formats.model import ToolCall, ToolResult
+from ..meta import DEFAULT_META, Meta, ValueWithMeta
+from ..sqrt import ManualWrapperError, PolicyEngine, compile_policy, unwrap_manual_result
+
+MAX_CACHED_ENGINES = 128
+
+_engines: OrderedDict[tuple[Any, ...], PolicyEngine] = OrderedDict()
+_engines_lock = threading.Lock()
 
 
-def build_engine(config: dict, *, dual_llm: bool):
-    """The session's PolicyEngine (compiled policies are cached by text hash inside ``compile_policy``)."""
-    from .sqrt import PolicyEngine, compile_policy
-
-    policy = config["policy"]
-    code = (policy.get("codes") or {}).get("code") or ""
-    compiled = compile_policy(code, policy["codes"].get("language") or "sqrt") if code.strip() else None
-    return PolicyEngine(compiled, presets=policy["presets"], mode=policy["mode"], fail_fast=policy["fail_fast"],
-                        dual_llm=dual_llm)
+def policy_engine(policy: dict[str, Any], *, dual_llm: bool, extra_code: str = "") -> PolicyEngine:
+    """The engine for a resolved ``policy`` section (``relay.config``), plus ``extra_code`` appended to its
+    code; one engine per distinct policy (engines keep no per-request state). Raises ``PolicyCompileError``."""
+    codes = policy.get("codes") or {}
+    if isinstance(codes, str):
+        codes = {"code": codes, "language": "sqrt"}
+    code = codes.get("code") or ""
+    language = codes.get("language") or "sqrt"
+    if extra_code:
+        code = f"{code}\n{extra_code}" if code.strip() else extra_code
+    presets = policy.get("presets") or {}
+    key = (code, language, json.dumps(presets, sort_keys=True), policy.get("mode") or "standard",
+           policy.get("fail_fast"), dual_llm)
+    with _engines_lock:
+        hit = _engines.get(key)
+        if hit is not None:
+            _engines.move_to_end(key)
+            return hit
+    compiled = compile_policy(code, language) if code.strip() else None
+    engine = PolicyEngine(compiled, presets=presets, mode=key[3], fail_fast=key[4], dual_llm=dual_llm)
+    with _engines_lock:
+        _engines[key] = engine
+        if len(_engines) > MAX_CACHED_ENGINES:
+            _engines.popitem(last=False)
+    return engine
 
 
 def denial_text(tool: str) -> str:
@@ -31,15 +58,17 @@ def denial_text(tool: str) -> str:
 
 @dataclass
 class CallCheck:
+    """The policy's decisions on the calls of one answer, in order."""
+
     allowed_ids: list[str] = field(default_factory=list)
     denied: list[ToolCall] = field(default_factory=list)
-    records: list[dict] = field(default_factory=list)
+    records: list[dict[str, Any]] = field(default_factory=list)
     verdicts: dict[str, str] = field(default_factory=dict)
     session_meta: Meta = DEFAULT_META
     # Per call id, for the session log (a dry-run replays calls from it): the session metadata the call was
     # checked with and the record entry of the rule that decided it.
     session_meta_before: dict[str, Meta] = field(default_factory=dict)
-    decided_by: dict[str, dict | None] = field(default_factory=dict)
+    decided_by: dict[str, dict[str, Any] | None] = field(default_factory=dict)
 
     @property
     def denial_text(self) -> str | None:
@@ -48,7 +77,7 @@ class CallCheck:
         return " ".join(denial_text(c.name) for c in self.denied)
 
 
-def check_proposed_calls(engine, calls: list[ToolCall], session_meta: Meta,
+def check_proposed_calls(engine: PolicyEngine, calls: list[ToolCall], session_meta: Meta,
                          arg_meta: dict[str, Meta] | None = None) -> CallCheck:
     """Check each proposed call in order; session-before effects persist even for denied calls.
 
@@ -72,8 +101,7 @@ def check_proposed_calls(engine, calls: list[ToolCall], session_meta: Meta,
 
 
 def decode_result(content: str) -> Any:
-    import json
-
+    """A tool result's content as JSON when it is JSON, else the text itself."""
     try:
         return json.loads(content)
     except (ValueError, TypeError):
@@ -83,8 +111,6 @@ def decode_result(content: str) -> Any:
 def wrapped_value_text(content: str) -> str | None:
     """The text of the value inside a caller's manual metadata wrapper (sqrt.md §7): what the model is given
     (and the guardrails scan) in place of the wrapper. None when ``content`` is not a (valid) wrapper."""
-    from .sqrt import ManualWrapperError, unwrap_manual_result
-
     if "is_sequrity_var" not in content:
         return None
     decoded = decode_result(content)
@@ -94,26 +120,31 @@ def wrapped_value_text(content: str) -> str | None:
         return None
     if value is decoded:
         return None
-    import json
-
     return value if isinstance(value, str) else json.dumps(value)
 
 
-def apply_tool_results(engine, pending: dict[str, dict], results: list[ToolResult], session_meta: Meta,
-                       initial_meta: dict[str, Meta] | None = None) -> tuple[Meta, dict[str, Any]]:
+@dataclass(frozen=True, slots=True)
+class CalledTool:
+    """What the policy needs to know of a call when its result comes back."""
+
+    tool: str
+    args: Any
+
+
+def apply_tool_results(engine: PolicyEngine, pending: dict[str, CalledTool], results: list[ToolResult],
+                       session_meta: Meta, initial_meta: dict[str, Meta] | None = None
+                       ) -> tuple[Meta, dict[str, Any]]:
     """Run result / session-after blocks for results answering pending calls.
 
     Returns the new session metadata and, per call id, the value to show the LLM when the caller used the
     manual metadata wrapper (the wrapper itself is for us, not for the model).
     """
-    from .sqrt import ManualWrapperError, unwrap_manual_result
-
     unwrapped: dict[str, Any] = {}
     for result in results:
-        call = pending.get(result.call_id)
-        if call is None:
+        called = pending.get(result.call_id)
+        if called is None:
             continue
-        args = {name: ValueWithMeta(value) for name, value in (call.get("args") or {}).items()}
+        args = {name: ValueWithMeta(value) for name, value in (called.args or {}).items()}
         decoded = decode_result(result.content)
         try:
             value, meta = unwrap_manual_result(decoded, (initial_meta or {}).get(result.call_id, DEFAULT_META))
@@ -121,6 +152,6 @@ def apply_tool_results(engine, pending: dict[str, dict], results: list[ToolResul
             value, meta = decoded, (initial_meta or {}).get(result.call_id, DEFAULT_META)
         if value is not decoded:
             unwrapped[result.call_id] = value
-        decision = engine.after_call(call["tool"], args, ValueWithMeta(value, meta), session_meta)
+        decision = engine.after_call(called.tool, args, ValueWithMeta(value, meta), session_meta)
         session_meta = decision.session_meta
     return session_meta, unwrapped
