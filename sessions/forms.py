@@ -30,9 +30,19 @@ class OverviewFilterForm(_KeyChoiceMixin, forms.Form):
 
 
 class SessionFilterForm(_KeyChoiceMixin, forms.Form):
-    q = forms.CharField(required=False, max_length=200, strip=True, widget=forms.TextInput(attrs={
-        "type": "search", "placeholder": "Words of the first message or program", "autocomplete": "off",
-        "enterkeyhint": "search"}))
+    q = forms.CharField(
+        required=False,
+        max_length=200,
+        strip=True,
+        widget=forms.TextInput(
+            attrs={
+                "type": "search",
+                "placeholder": "Words of the first message or program",
+                "autocomplete": "off",
+                "enterkeyhint": "search",
+            }
+        ),
+    )
     key = forms.TypedChoiceField(required=False, coerce=int, empty_value=None)
     arch = forms.ChoiceField(choices=[("", "All architectures"), *Architecture.choices], required=False)
     status = forms.ChoiceField(choices=[("", "All statuses"), *DISPLAY_LABELS.items()], required=False)
@@ -54,6 +64,10 @@ class SessionFilterForm(_KeyChoiceMixin, forms.Form):
         self.is_valid()
         data = getattr(self, "cleaned_data", {})
         return selectors.SessionFilters(
-            key_id=data.get("key") or None, arch=data.get("arch") or "", status=data.get("status") or "",
-            date_from=data.get("date_from"), date_to=data.get("date_to"), q=data.get("q") or "",
+            key_id=data.get("key") or None,
+            arch=data.get("arch") or "",
+            status=data.get("status") or "",
+            date_from=data.get("date_from"),
+            date_to=data.get("date_to"),
+            q=data.get("q") or "",
         )

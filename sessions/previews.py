@@ -26,7 +26,9 @@ _HEX_ID = re.compile(r"[0-9a-f-]{6,36}")
 
 
 def _first_text(step_type: str, field: str) -> Subquery:
-    steps = SessionEvent.objects.filter(session=OuterRef("pk"), type=step_type).order_by("turn", "seq", "created_at")
+    steps = SessionEvent.objects.filter(session=OuterRef("pk"), type=step_type).order_by(
+        "turn", "seq", "created_at"
+    )
     return Subquery(steps.annotate(text=Substr(KT(f"data__{field}"), 1, READ_CHARS)).values("text")[:1])
 
 
@@ -47,8 +49,11 @@ def attach_previews(sessions: Iterable[RelaySession]) -> None:
     texts = {}
     if shown:
         rows = RelaySession.objects.filter(pk__in=shown).annotate(
-            message=_first_text("user_message", "text"), program=_first_text("program", "program"))
-        texts = {pk: (message, program) for pk, message, program in rows.values_list("pk", "message", "program")}
+            message=_first_text("user_message", "text"), program=_first_text("program", "program")
+        )
+        texts = {
+            pk: (message, program) for pk, message, program in rows.values_list("pk", "message", "program")
+        }
     for s in sessions:
         message, program = texts.get(s.pk, (None, None))
         if message and message.strip():
@@ -65,8 +70,9 @@ def search(qs: QuerySet[RelaySession], query: str) -> QuerySet[RelaySession]:
     if not query:
         return qs
     steps = SessionEvent.objects.filter(session=OuterRef("pk"))
-    in_text = Q(Exists(steps.filter(type="user_message", data__text__icontains=query))) | \
-        Q(Exists(steps.filter(type="program", data__program__icontains=query)))
+    in_text = Q(Exists(steps.filter(type="user_message", data__text__icontains=query))) | Q(
+        Exists(steps.filter(type="program", data__program__icontains=query))
+    )
     match = in_text & ~Q(api_key__content_logging=NOT_LOGGED)
     lowered = query.lower()
     if _HEX_ID.fullmatch(lowered):

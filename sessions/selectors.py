@@ -112,7 +112,15 @@ def resolve_range(code: str | None, now: datetime | None = None) -> Range:
 
 # --- usage aggregates ----------------------------------------------------------------------------------------------
 
-_SUMS = ("requests", "errors", "prompt_tokens", "completion_tokens", "latency_sum_ms", "cost_nano", *LATENCY_FIELDS)
+_SUMS = (
+    "requests",
+    "errors",
+    "prompt_tokens",
+    "completion_tokens",
+    "latency_sum_ms",
+    "cost_nano",
+    *LATENCY_FIELDS,
+)
 
 
 def _annotations() -> dict:
@@ -132,9 +140,12 @@ class Stats:
     @classmethod
     def from_row(cls, row: dict) -> Stats:
         return cls(
-            requests=int(row.get("s_requests") or 0), errors=int(row.get("s_errors") or 0),
-            prompt_tokens=int(row.get("s_prompt_tokens") or 0), completion_tokens=int(row.get("s_completion_tokens") or 0),
-            latency_sum_ms=float(row.get("s_latency_sum_ms") or 0), cost_nano=int(row.get("s_cost_nano") or 0),
+            requests=int(row.get("s_requests") or 0),
+            errors=int(row.get("s_errors") or 0),
+            prompt_tokens=int(row.get("s_prompt_tokens") or 0),
+            completion_tokens=int(row.get("s_completion_tokens") or 0),
+            latency_sum_ms=float(row.get("s_latency_sum_ms") or 0),
+            cost_nano=int(row.get("s_cost_nano") or 0),
             hist=[int(row.get(f"s_{f}") or 0) for f in LATENCY_FIELDS],
         )
 
@@ -186,7 +197,9 @@ def usage_series(scope: Scope, rng: Range, model: str | None = None) -> list[tup
     return [(b, found.get(b) or Stats(hist=[0] * len(LATENCY_FIELDS))) for b in rng.buckets]
 
 
-def usage_by(scope: Scope, rng: Range, dimension: str, model: str | None = None) -> list[tuple[object, Stats]]:
+def usage_by(
+    scope: Scope, rng: Range, dimension: str, model: str | None = None
+) -> list[tuple[object, Stats]]:
     """``[(key id or model name, Stats)]`` over the range, most requests first."""
     rows = _rollups(scope, rng, model).values(dimension).annotate(**_annotations()).order_by()
     out = [(row[dimension], Stats.from_row(row)) for row in rows]
@@ -194,7 +207,9 @@ def usage_by(scope: Scope, rng: Range, dimension: str, model: str | None = None)
 
 
 def models_in_range(scope: Scope, rng: Range) -> list[str]:
-    qs = scope.filter(UsageRollup.objects.filter(granularity=Granularity.DAY, bucket__gte=floor_day(rng.start)))
+    qs = scope.filter(
+        UsageRollup.objects.filter(granularity=Granularity.DAY, bucket__gte=floor_day(rng.start))
+    )
     return sorted(m for m in qs.values_list("model", flat=True).distinct().order_by() if m)
 
 
@@ -203,8 +218,12 @@ def has_any_usage(scope: Scope) -> bool:
 
 
 def _keys_by_id(ids: Iterable[int]) -> dict[int, ApiKey]:
-    return {k.pk: k for k in ApiKey.objects.filter(pk__in=list(ids)).select_related("user").only(
-        "pk", "name", "prefix", "arch", "revoked_at", "user__username")}
+    return {
+        k.pk: k
+        for k in ApiKey.objects.filter(pk__in=list(ids))
+        .select_related("user")
+        .only("pk", "name", "prefix", "arch", "revoked_at", "user__username")
+    }
 
 
 def _fmt(value: float | None, digits: int = 1) -> float | None:
@@ -215,7 +234,7 @@ def _top(items: list[tuple[object, Stats]], n: int) -> list[tuple[object, Stats]
     if len(items) <= n:
         return items
     rest = Stats(hist=[0] * len(LATENCY_FIELDS))
-    for _, s in items[n - 1:]:
+    for _, s in items[n - 1 :]:
         rest.add(s)
     return [*items[: n - 1], ("__other__", rest)]
 
@@ -253,10 +272,16 @@ def overview(scope: Scope, rng: Range, model: str | None = None) -> dict:
         "error_rate": [_fmt(s.error_rate * 100, 2) if s.requests else None for _, s in series],
         "p50": [_fmt(s.p50) for _, s in series],
         "p95": [_fmt(s.p95) for _, s in series],
-        "by_key": {"labels": [key_label(pk) for pk, _ in top_keys],
-                   "requests": [s.requests for _, s in top_keys], "errors": [s.errors for _, s in top_keys]},
-        "by_model": {"labels": [("Other models" if m == "__other__" else (m or "(none)")) for m, _ in top_models],
-                     "tokens": [s.tokens for _, s in top_models], "requests": [s.requests for _, s in top_models]},
+        "by_key": {
+            "labels": [key_label(pk) for pk, _ in top_keys],
+            "requests": [s.requests for _, s in top_keys],
+            "errors": [s.errors for _, s in top_keys],
+        },
+        "by_model": {
+            "labels": [("Other models" if m == "__other__" else (m or "(none)")) for m, _ in top_models],
+            "tokens": [s.tokens for _, s in top_models],
+            "requests": [s.requests for _, s in top_models],
+        },
     }
     return {
         "totals": totals,
@@ -270,17 +295,28 @@ def overview(scope: Scope, rng: Range, model: str | None = None) -> dict:
     }
 
 
-REFUSAL_LABELS = {"limit_rpm": "requests/min", "limit_tpm": "tokens/min", "limit_budget": "budget",
-                  "limit_expired": "expired", "limit_model": "model", "limit_provider": "provider"}
+REFUSAL_LABELS = {
+    "limit_rpm": "requests/min",
+    "limit_tpm": "tokens/min",
+    "limit_budget": "budget",
+    "limit_expired": "expired",
+    "limit_model": "model",
+    "limit_provider": "provider",
+}
 
 
 def refused_by_limits(scope: Scope, rng: Range) -> dict:
     """Requests a key's governance refused in the range (``apikeys.governance``: 429, 402, 401, 403), by kind."""
-    qs = scope.filter(UsageEvent.objects.filter(created_at__gte=rng.start, created_at__lt=rng.end,
-                                                error_kind__in=list(REFUSAL_LABELS)))
+    qs = scope.filter(
+        UsageEvent.objects.filter(
+            created_at__gte=rng.start, created_at__lt=rng.end, error_kind__in=list(REFUSAL_LABELS)
+        )
+    )
     counts = dict(qs.values_list("error_kind").annotate(n=Count("pk")).order_by())
-    return {"total": sum(counts.values()),
-            "by_kind": [(REFUSAL_LABELS[k], counts[k]) for k in REFUSAL_LABELS if counts.get(k)]}
+    return {
+        "total": sum(counts.values()),
+        "by_kind": [(REFUSAL_LABELS[k], counts[k]) for k in REFUSAL_LABELS if counts.get(k)],
+    }
 
 
 # --- sessions ---------------------------------------------------------------------------------------------------
@@ -334,7 +370,9 @@ def sessions(scope: Scope, f: SessionFilters, *, with_status: bool = True) -> Qu
         if f.status == IDLE:  # shown, not stored: open and quiet for a while
             qs = qs.filter(status=SessionStatus.OPEN, closed=False, last_activity__lt=idle_cutoff())
         elif f.status == SessionStatus.OPEN:
-            qs = qs.filter(Q(status=SessionStatus.OPEN) & (Q(closed=True) | Q(last_activity__gte=idle_cutoff())))
+            qs = qs.filter(
+                Q(status=SessionStatus.OPEN) & (Q(closed=True) | Q(last_activity__gte=idle_cutoff()))
+            )
         else:
             qs = qs.filter(status=f.status)
     qs = _dated(qs, f)
@@ -346,8 +384,11 @@ def session_status_counts(scope: Scope, f: SessionFilters) -> dict[str, int]:
     """Counts per status under the other filters (for the status tabs)."""
     qs = sessions(scope, f, with_status=False).order_by()
     counts = dict(qs.values_list("status").annotate(n=Count("pk")).order_by())
-    idle = qs.filter(status=SessionStatus.OPEN, closed=False, last_activity__lt=idle_cutoff()).count() \
-        if counts.get(SessionStatus.OPEN) else 0
+    idle = (
+        qs.filter(status=SessionStatus.OPEN, closed=False, last_activity__lt=idle_cutoff()).count()
+        if counts.get(SessionStatus.OPEN)
+        else 0
+    )
     out = {"": sum(counts.values()), **{s: counts.get(s, 0) for s in SessionStatus.values}}
     out[SessionStatus.OPEN] -= idle
     out[IDLE] = idle
@@ -390,9 +431,13 @@ def session_timeline(session: RelaySession) -> dict:
         elif s.type == "tool_call":
             record = d.get("record") or {}
             verdict = d.get("verdict") or record.get("final_verdict") or ""
-            item.update(verdict=verdict, denied=verdict in VERDICT_DENIED, record=record,
-                        args=_args(d.get("args") or record.get("args") or {}),
-                        result=(results.get(d.get("call_id")).data if d.get("call_id") in results else None))
+            item.update(
+                verdict=verdict,
+                denied=verdict in VERDICT_DENIED,
+                record=record,
+                args=_args(d.get("args") or record.get("args") or {}),
+                result=(results.get(d.get("call_id")).data if d.get("call_id") in results else None),
+            )
             item["deciding"] = record.get("denied") if item["denied"] else record.get("allowed")
             item["policy_version"] = d.get("policy_version")  # a KeyVersion id; its number is set below
             tool_calls.append(item)
@@ -401,8 +446,9 @@ def session_timeline(session: RelaySession) -> dict:
         elif s.type == "final":
             final = item
             fv = d.get("final_return_value")
-            item["value"], item["meta"] = (fv.get("value"), fv.get("meta")) if isinstance(fv, dict) and "meta" in fv \
-                else (fv, None)
+            item["value"], item["meta"] = (
+                (fv.get("value"), fv.get("meta")) if isinstance(fv, dict) and "meta" in fv else (fv, None)
+            )
             item["error"] = _error(d.get("error"))
         turns.setdefault(s.turn, []).append(item)
     _number_versions(tool_calls)
@@ -411,7 +457,9 @@ def session_timeline(session: RelaySession) -> dict:
         "turns": sorted(turns.items()),
         "truncated": truncated,
         "llm_calls": llm_calls,
-        "llm_tokens": sum(int(c.get("prompt_tokens") or 0) + int(c.get("completion_tokens") or 0) for c in llm_calls),
+        "llm_tokens": sum(
+            int(c.get("prompt_tokens") or 0) + int(c.get("completion_tokens") or 0) for c in llm_calls
+        ),
         "tool_calls": len(tool_calls),
         "denied_calls": sum(1 for c in tool_calls if c["denied"]),
         "final": final,
@@ -434,8 +482,11 @@ def _error(error) -> dict | None:
     """``{code, headline, detail}`` of a final error (a string, or ``{code, message}``)."""
     if not error:
         return None
-    code, message = ("", str(error)) if not isinstance(error, dict) else \
-        (str(error.get("code") or ""), str(error.get("message") or error))
+    code, message = (
+        ("", str(error))
+        if not isinstance(error, dict)
+        else (str(error.get("code") or ""), str(error.get("message") or error))
+    )
     headline, sep, rest = message.partition(" Context:")
     return {"code": code, "headline": headline.strip(), "detail": ("Context:" + rest).strip() if sep else ""}
 
@@ -454,31 +505,84 @@ def _args(args: dict) -> list[dict]:
 
 # --- exports -------------------------------------------------------------------------------------------------------
 
-SESSION_COLUMNS = ("id", "key_prefix", "key_name", "arch", "endpoint_type", "api", "provider", "status", "turns",
-                   "closed", "models", "requests", "prompt_tokens", "completion_tokens", "cost_usd", "created_at",
-                   "last_activity")
-USAGE_COLUMNS = ("event_id", "created_at", "key_prefix", "session_id", "endpoint_type", "api", "provider", "arch",
-                 "models", "prompt_tokens", "completion_tokens", "latency_ms", "status_code", "error_kind",
-                 "streamed", "cost_usd")
+SESSION_COLUMNS = (
+    "id",
+    "key_prefix",
+    "key_name",
+    "arch",
+    "endpoint_type",
+    "api",
+    "provider",
+    "status",
+    "turns",
+    "closed",
+    "models",
+    "requests",
+    "prompt_tokens",
+    "completion_tokens",
+    "cost_usd",
+    "created_at",
+    "last_activity",
+)
+USAGE_COLUMNS = (
+    "event_id",
+    "created_at",
+    "key_prefix",
+    "session_id",
+    "endpoint_type",
+    "api",
+    "provider",
+    "arch",
+    "models",
+    "prompt_tokens",
+    "completion_tokens",
+    "latency_ms",
+    "status_code",
+    "error_kind",
+    "streamed",
+    "cost_usd",
+)
 
 
-def export_sessions(scope: Scope, f: SessionFilters, *, with_steps: bool = False, chunk: int = 500) -> Iterator[dict]:
+def export_sessions(
+    scope: Scope, f: SessionFilters, *, with_steps: bool = False, chunk: int = 500
+) -> Iterator[dict]:
     qs = sessions(scope, f)
     batch: list[RelaySession] = []
 
     def flush(batch):
         steps: dict = {}
         if with_steps:
-            for s in SessionEvent.objects.filter(session_id__in=[b.pk for b in batch]).order_by("session_id", "seq"):
+            for s in SessionEvent.objects.filter(session_id__in=[b.pk for b in batch]).order_by(
+                "session_id", "seq"
+            ):
                 steps.setdefault(s.session_id, []).append(
-                    {"seq": s.seq, "turn": s.turn, "type": s.type, "data": s.data, "created_at": s.created_at.isoformat()})
+                    {
+                        "seq": s.seq,
+                        "turn": s.turn,
+                        "type": s.type,
+                        "data": s.data,
+                        "created_at": s.created_at.isoformat(),
+                    }
+                )
         for s in batch:
             row = {
-                "id": str(s.pk), "key_prefix": s.api_key.prefix, "key_name": s.api_key.name, "arch": s.arch,
-                "endpoint_type": s.endpoint_type, "api": s.api, "provider": s.provider, "status": s.status,
-                "turns": s.turns, "closed": s.closed, "models": list(s.model_names or []), "requests": s.requests,
-                "prompt_tokens": s.prompt_tokens, "completion_tokens": s.completion_tokens,
-                "cost_usd": str(nano_to_usd(s.cost_nano)), "created_at": s.created_at.isoformat(),
+                "id": str(s.pk),
+                "key_prefix": s.api_key.prefix,
+                "key_name": s.api_key.name,
+                "arch": s.arch,
+                "endpoint_type": s.endpoint_type,
+                "api": s.api,
+                "provider": s.provider,
+                "status": s.status,
+                "turns": s.turns,
+                "closed": s.closed,
+                "models": list(s.model_names or []),
+                "requests": s.requests,
+                "prompt_tokens": s.prompt_tokens,
+                "completion_tokens": s.completion_tokens,
+                "cost_usd": str(nano_to_usd(s.cost_nano)),
+                "created_at": s.created_at.isoformat(),
                 "last_activity": s.last_activity.isoformat(),
             }
             if with_steps:
@@ -503,12 +607,22 @@ def export_usage(scope: Scope, f: SessionFilters, chunk: int = 2000) -> Iterator
     prefixes = dict(scope.narrowed(f.key_id).filter(ApiKey.objects.all(), "pk").values_list("pk", "prefix"))
     for e in qs.order_by("created_at", "pk").iterator(chunk_size=chunk):
         yield {
-            "event_id": str(e.event_id), "created_at": e.created_at.isoformat(),
-            "key_prefix": prefixes.get(e.api_key_id, ""), "session_id": str(e.session_id) if e.session_id else "",
-            "endpoint_type": e.endpoint_type, "api": e.api, "provider": e.provider, "arch": e.arch,
-            "models": [m for m in e.models_used.split(",") if m], "prompt_tokens": e.prompt_tokens,
-            "completion_tokens": e.completion_tokens, "latency_ms": e.latency_ms, "status_code": e.status_code,
-            "error_kind": e.error_kind, "streamed": e.streamed, "cost_usd": str(nano_to_usd(e.cost_nano)),
+            "event_id": str(e.event_id),
+            "created_at": e.created_at.isoformat(),
+            "key_prefix": prefixes.get(e.api_key_id, ""),
+            "session_id": str(e.session_id) if e.session_id else "",
+            "endpoint_type": e.endpoint_type,
+            "api": e.api,
+            "provider": e.provider,
+            "arch": e.arch,
+            "models": [m for m in e.models_used.split(",") if m],
+            "prompt_tokens": e.prompt_tokens,
+            "completion_tokens": e.completion_tokens,
+            "latency_ms": e.latency_ms,
+            "status_code": e.status_code,
+            "error_kind": e.error_kind,
+            "streamed": e.streamed,
+            "cost_usd": str(nano_to_usd(e.cost_nano)),
         }
 
 
@@ -517,7 +631,9 @@ def export_usage(scope: Scope, f: SessionFilters, chunk: int = 2000) -> Iterator
 
 def credit_overview(user, scope: Scope, days: int = 30) -> dict:
     now = timezone.now()
-    rng = Range("30d", Granularity.DAY, tuple(floor_day(now) - timedelta(days=i) for i in range(days - 1, -1, -1)))
+    rng = Range(
+        "30d", Granularity.DAY, tuple(floor_day(now) - timedelta(days=i) for i in range(days - 1, -1, -1))
+    )
     account = CreditAccount.objects.filter(pk=user.pk).first()
     series = usage_series(scope, rng)
     by_key = usage_by(scope, rng, "api_key_id")
@@ -536,8 +652,9 @@ def credit_overview(user, scope: Scope, days: int = 30) -> dict:
         "spent_30d_nano": spent_30d,
         "tokens_30d": sum(s.tokens for _, s in series),
         "days": [(b, s) for b, s in reversed(series) if s.requests],
-        "key_costs": [{"key": keys.get(pk), "stats": s} for pk, s in
-                      sorted(by_key, key=lambda item: -item[1].cost_nano)],
+        "key_costs": [
+            {"key": keys.get(pk), "stats": s} for pk, s in sorted(by_key, key=lambda item: -item[1].cost_nano)
+        ],
         "key_prices": key_prices,
         "prices": table,
         "grants": list(CreditGrant.objects.filter(user=user).order_by("-created_at")[:20]),
@@ -551,8 +668,10 @@ def credit_overview(user, scope: Scope, days: int = 30) -> dict:
 
 def price_rows(table: credits.PriceTable) -> list[dict]:
     order = {"base": 0, "arch": 1, "defence": 2}
-    rows = [{"code": c, "label": table.labels.get(c, c), "kind": table.kinds.get(c, ""), "usd": usd}
-            for c, usd in table.prices.items()]
+    rows = [
+        {"code": c, "label": table.labels.get(c, c), "kind": table.kinds.get(c, ""), "usd": usd}
+        for c, usd in table.prices.items()
+    ]
     return sorted(rows, key=lambda r: (order.get(r["kind"], 9), r["label"]))
 
 

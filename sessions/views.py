@@ -30,8 +30,10 @@ def _query(params: dict, **changes) -> str:
 
 def _range_tabs(params: dict, current: str) -> list[dict]:
     short = {"24h": "24 h", "7d": "7 d", "30d": "30 d"}
-    return [{"code": c, "label": short[c], "title": label, "url": _query(params, range=c), "active": c == current}
-            for c, label in selectors.RANGES.items()]
+    return [
+        {"code": c, "label": short[c], "title": label, "url": _query(params, range=c), "active": c == current}
+        for c, label in selectors.RANGES.items()
+    ]
 
 
 @login_required
@@ -47,14 +49,28 @@ def overview(request):
     ov = selectors.overview(scope, rng, model)
     if not ov["totals"].requests and not key_id and not model and not selectors.has_any_usage(base):
         return render(request, "sessions/overview_empty.html", {})
-    models = [r["model"] for r in ov["model_rows"] if r["model"] != "(none)"] if not model else \
-        selectors.models_in_range(scope, rng)
+    models = (
+        [r["model"] for r in ov["model_rows"] if r["model"] != "(none)"]
+        if not model
+        else selectors.models_in_range(scope, rng)
+    )
     params = {"range": rng.code, "key": key_id, "model": model}
-    return render(request, "sessions/overview.html", {
-        "form": form, "rng": rng, "ov": ov, "totals": ov["totals"], "models": models, "model": model,
-        "key_id": key_id, "range_tabs": _range_tabs(params, rng.code), "chart_data": ov["chart"],
-        "sessions_url_query": _query({"key": key_id}),
-    })
+    return render(
+        request,
+        "sessions/overview.html",
+        {
+            "form": form,
+            "rng": rng,
+            "ov": ov,
+            "totals": ov["totals"],
+            "models": models,
+            "model": model,
+            "key_id": key_id,
+            "range_tabs": _range_tabs(params, rng.code),
+            "chart_data": ov["chart"],
+            "sessions_url_query": _query({"key": key_id}),
+        },
+    )
 
 
 def _session_list_context(request) -> dict:
@@ -65,15 +81,36 @@ def _session_list_context(request) -> dict:
     previews.attach_previews(page.object_list)
     counts = selectors.session_status_counts(scope, filters)
     params = filters.as_query()
-    tabs = [{"code": "", "label": "All", "count": counts[""], "url": _query(params, status=None),
-             "active": not filters.status}]
-    tabs += [{"code": s, "label": label, "count": counts[s], "url": _query(params, status=s),
-              "active": filters.status == s} for s, label in DISPLAY_LABELS.items()]
+    tabs = [
+        {
+            "code": "",
+            "label": "All",
+            "count": counts[""],
+            "url": _query(params, status=None),
+            "active": not filters.status,
+        }
+    ]
+    tabs += [
+        {
+            "code": s,
+            "label": label,
+            "count": counts[s],
+            "url": _query(params, status=s),
+            "active": filters.status == s,
+        }
+        for s, label in DISPLAY_LABELS.items()
+    ]
     page_params = {**params, "page": page.number} if page.number > 1 else params
     return {
-        "form": form, "page": page, "filters": filters, "status_tabs": tabs, "is_filtered": bool(params),
-        "page_query": _query(params), "export_query": _query(params)[1:],
-        "live_query": _query(page_params)[1:], "show_owner": request.user.is_staff,
+        "form": form,
+        "page": page,
+        "filters": filters,
+        "status_tabs": tabs,
+        "is_filtered": bool(params),
+        "page_query": _query(params),
+        "export_query": _query(params)[1:],
+        "live_query": _query(page_params)[1:],
+        "show_owner": request.user.is_staff,
     }
 
 
@@ -100,9 +137,15 @@ def session_detail(request, session_id):
     if session is None:
         raise Http404("No such session")
     timeline = selectors.session_timeline(session)
-    return render(request, "sessions/session_detail.html", {
-        "session": session, "t": timeline, "show_owner": request.user.is_staff,
-    })
+    return render(
+        request,
+        "sessions/session_detail.html",
+        {
+            "session": session,
+            "t": timeline,
+            "show_owner": request.user.is_staff,
+        },
+    )
 
 
 @login_required
@@ -115,11 +158,22 @@ def key_usage(request, pk: int):
     scope = selectors.scope_for(request.user).narrowed(key.pk)
     ov = selectors.overview(scope, rng)
     price, breakdown = credits.key_price(key)
-    return render(request, "sessions/key_usage.html", {
-        "key": key, "rng": rng, "ov": ov, "totals": ov["totals"], "chart_data": ov["chart"],
-        "range_tabs": _range_tabs({"range": rng.code}, rng.code), "recent": selectors.recent_sessions(scope, 10),
-        "price": price, "breakdown": breakdown, "defences": credits.enabled_defences(key.features),
-    })
+    return render(
+        request,
+        "sessions/key_usage.html",
+        {
+            "key": key,
+            "rng": rng,
+            "ov": ov,
+            "totals": ov["totals"],
+            "chart_data": ov["chart"],
+            "range_tabs": _range_tabs({"range": rng.code}, rng.code),
+            "recent": selectors.recent_sessions(scope, 10),
+            "price": price,
+            "breakdown": breakdown,
+            "defences": credits.enabled_defences(key.features),
+        },
+    )
 
 
 @login_required
@@ -127,10 +181,17 @@ def key_usage(request, pk: int):
 def credits_page(request):
     scope = selectors.scope_for(request.user)
     data = selectors.credit_overview(request.user, scope)
-    return render(request, "sessions/credits.html", {
-        **data, "price_rows": selectors.price_rows(data["prices"]), "enforced": settings.CREDITS_ENFORCED,
-        "chart_data": data["chart"], "show_owner": request.user.is_staff,
-    })
+    return render(
+        request,
+        "sessions/credits.html",
+        {
+            **data,
+            "price_rows": selectors.price_rows(data["prices"]),
+            "enforced": settings.CREDITS_ENFORCED,
+            "chart_data": data["chart"],
+            "show_owner": request.user.is_staff,
+        },
+    )
 
 
 # --- exports ------------------------------------------------------------------------------------------------------

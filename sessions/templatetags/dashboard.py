@@ -96,8 +96,14 @@ def short_id(value) -> str:
 
 @register.filter
 def status_badge(status: str) -> str:
-    return {"success": "badge-success", "failure": "badge-danger", "denied": "badge-warning",
-            "open": "badge-blue", "error": "badge-danger", "idle": "badge-muted"}.get(status or "", "badge-muted")
+    return {
+        "success": "badge-success",
+        "failure": "badge-danger",
+        "denied": "badge-warning",
+        "open": "badge-blue",
+        "error": "badge-danger",
+        "idle": "badge-muted",
+    }.get(status or "", "badge-muted")
 
 
 @register.filter
@@ -112,14 +118,24 @@ def verdict_badge(verdict: str) -> str:
 
 @register.filter
 def verdict_label(verdict: str) -> str:
-    return {"hard_denied": "Denied (hard)", "soft_denied": "Denied (soft)", "hard_allowed": "Allowed (hard)",
-            "soft_allowed": "Allowed (soft)"}.get(verdict or "", verdict or "No verdict")
+    return {
+        "hard_denied": "Denied (hard)",
+        "soft_denied": "Denied (soft)",
+        "hard_allowed": "Allowed (hard)",
+        "soft_allowed": "Allowed (soft)",
+    }.get(verdict or "", verdict or "No verdict")
 
 
 @register.filter
 def llm_role(role: str) -> str:
-    return {"pllm": "Planner LLM", "planner": "Planner LLM", "qllm": "Quarantined LLM",
-            "quarantined": "Quarantined LLM", "llm": "LLM", "": "LLM"}.get((role or "").lower(), f"{role} LLM")
+    return {
+        "pllm": "Planner LLM",
+        "planner": "Planner LLM",
+        "qllm": "Quarantined LLM",
+        "quarantined": "Quarantined LLM",
+        "llm": "LLM",
+        "": "LLM",
+    }.get((role or "").lower(), f"{role} LLM")
 
 
 @register.filter
@@ -147,10 +163,16 @@ def get_item(mapping, key):
 def price_estimate():
     """The live price of the configuration being edited (the Configure defences form includes it)."""
     table = credits.price_table()
-    return {"price_json": mark_safe(json.dumps({
-        "prices": {c: float(v) for c, v in table.prices.items()},
-        "labels": table.labels,
-    }).replace("<", "\\u003c"))}
+    return {
+        "price_json": mark_safe(
+            json.dumps(
+                {
+                    "prices": {c: float(v) for c, v in table.prices.items()},
+                    "labels": table.labels,
+                }
+            ).replace("<", "\\u003c")
+        )
+    }
 
 
 @register.filter
@@ -160,8 +182,11 @@ def policy_summary(policy) -> dict | None:
     if not isinstance(policy, dict):
         return None
     codes = policy.get("codes")
-    code, language = (codes.get("code") or "", codes.get("language") or "sqrt") if isinstance(codes, dict) \
+    code, language = (
+        (codes.get("code") or "", codes.get("language") or "sqrt")
+        if isinstance(codes, dict)
         else (codes if isinstance(codes, str) else "", "sqrt")
+    )
     if code.strip():
         lines = sum(1 for line in code.splitlines() if line.strip())
         name = "Cedar" if str(language).lower() == "cedar" else "SQRT"

@@ -87,7 +87,9 @@ def test_dashboard_flow(page):
     page.locator("label.option-card[data-arch=single-llm]").click()
     page.click("#advanced > summary")
     features = page.input_value("#id_features_json")
-    assert '"agent_arch": "single-llm"' in features and "pii_redaction" in features and "url_blocker" in features
+    assert (
+        '"agent_arch": "single-llm"' in features and "pii_redaction" in features and "url_blocker" in features
+    )
     assert '"max_n_turns": 50' in page.input_value("#id_config_json")  # single-LLM preset followed the switch
     assert "PII redaction" in page.inner_text("#config-summary")
     page.locator("[data-classifier=pii_redaction]").scroll_into_view_if_needed()
@@ -184,9 +186,12 @@ def test_configure_json_and_fields_stay_in_sync(page):
     page.wait_for_url(f"**/keys/{key.pk}/configure/")
 
     page.click("#advanced > summary")
-    page.fill("#id_features_json", '{"agent_arch": "single-llm", "content_classifiers": '
-                                   '[{"name": "toxicity_filter", "threshold": 0.8, "mode": "strict"}], '
-                                   '"content_blockers": [{"name": "file_blocker"}]}')
+    page.fill(
+        "#id_features_json",
+        '{"agent_arch": "single-llm", "content_classifiers": '
+        '[{"name": "toxicity_filter", "threshold": 0.8, "mode": "strict"}], '
+        '"content_blockers": [{"name": "file_blocker"}]}',
+    )
     assert page.is_checked("#id_toxicity_filter") and page.is_checked("#id_file_blocker")
     assert page.input_value("#id_toxicity_filter_threshold") == "0.8"
     assert page.input_value("#id_toxicity_filter_mode") == "strict"
@@ -217,7 +222,9 @@ def test_generate_policy_helper_fills_the_editor(page, upstream_settings, fake_u
 
     user = UserFactory()
     key, _ = make_key(user, arch="dual-llm")
-    services.do_set_provider_credential(provider="openrouter", api_key="sk-server", allowed_models=["gpt-5-mini"])
+    services.do_set_provider_credential(
+        provider="openrouter", api_key="sk-server", allowed_models=["gpt-5-mini"]
+    )
     fake_upstream.push(fu.text('```sqrt\ntool "delete_file" {\n    must deny always;\n}\n```'))
     page.goto(f"/keys/{key.pk}/configure/")
     page.fill("#id_username", user.username)

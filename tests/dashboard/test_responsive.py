@@ -79,7 +79,9 @@ def seed_prices():
 
     seed = importlib.import_module("sessions.migrations.0003_seed_prices")
     for code, kind, label, usd in seed.DEFAULT_PRICES:
-        Price.objects.get_or_create(code=code, defaults={"kind": kind, "label": label, "usd_per_million": usd})
+        Price.objects.get_or_create(
+            code=code, defaults={"kind": kind, "label": label, "usd_per_million": usd}
+        )
 
 
 @pytest.fixture
@@ -88,9 +90,15 @@ def world(transactional_db):
     all in one hour (a single point on every chart); Newton, signed up a minute ago, with nothing."""
     seed_prices()
     dana, newton = UserFactory(username="dana"), UserFactory(username="newton")
-    support, _ = make_key(dana, "dual-llm", features={
-        "agent_arch": "dual-llm", "content_classifiers": [{"name": "pii_redaction", "threshold": 0.5}]},
-        policy={"codes": {"code": POLICY, "language": "sqrt"}})
+    support, _ = make_key(
+        dana,
+        "dual-llm",
+        features={
+            "agent_arch": "dual-llm",
+            "content_classifiers": [{"name": "pii_redaction", "threshold": 0.5}],
+        },
+        policy={"codes": {"code": POLICY, "language": "sqrt"}},
+    )
     support.name, support.rpm_limit, support.tpm_limit = "Customer support agent", 120, 200_000
     support.allowed_models, support.budget_nano = ["openai/gpt-5-mini"], 50 * 10**9
     support.save()
@@ -107,15 +115,36 @@ def world(transactional_db):
     for i in range(13):
         sid = uuid.uuid1()
         at = hour + timedelta(minutes=5, seconds=-20 * i)
-        events += [session_row(research, sid, at, status="success", turns=1, models=["anthropic/claude-sonnet-4.5"]),
-                   step(research, sid, 1, "user_message",
-                        {"text": f"Compare the three cheapest flights to Lisbon for trip #{i}"}, at=at),
-                   usage(research, at, session_id=str(sid), latency_ms=38.0, status_code=200 if i else 502,
-                         error_kind="" if i else "upstream_5xx", models=["anthropic/claude-sonnet-4.5"])]
+        events += [
+            session_row(research, sid, at, status="success", turns=1, models=["anthropic/claude-sonnet-4.5"]),
+            step(
+                research,
+                sid,
+                1,
+                "user_message",
+                {"text": f"Compare the three cheapest flights to Lisbon for trip #{i}"},
+                at=at,
+            ),
+            usage(
+                research,
+                at,
+                session_id=str(sid),
+                latency_ms=38.0,
+                status_code=200 if i else 502,
+                error_kind="" if i else "upstream_5xx",
+                models=["anthropic/claude-sonnet-4.5"],
+            ),
+        ]
     for start in range(0, len(events), 200):
-        services.do_record_events(events[start:start + 200])
-    return {"dana": dana, "newton": newton, "support": support, "research": research, "old": old,
-            "denied": events[0]["session_id"]}
+        services.do_record_events(events[start : start + 200])
+    return {
+        "dana": dana,
+        "newton": newton,
+        "support": support,
+        "research": research,
+        "old": old,
+        "denied": events[0]["session_id"],
+    }
 
 
 def signed_in(browser, live_server, user, width):
@@ -148,11 +177,18 @@ def check(page, name, width):
 def test_every_page_fits(browser, live_server, world, width):
     page = signed_in(browser, live_server, world["dana"], width)
     pages = {
-        "keys": "/keys/", "configure": f"/keys/{world['support'].pk}/configure/",
-        "revoke": f"/keys/{world['research'].pk}/revoke/", "tokens": "/tokens/", "overview": "/dashboard/?range=24h",
-        "sessions": "/dashboard/sessions/", "sessions-search": "/dashboard/sessions/?q=lisbon",
-        "inspector": f"/dashboard/sessions/{world['denied']}/", "key-usage": f"/dashboard/keys/{world['support'].pk}/",
-        "credits": "/dashboard/credits/", "password": "/accounts/password/", "create": "/keys/new/",
+        "keys": "/keys/",
+        "configure": f"/keys/{world['support'].pk}/configure/",
+        "revoke": f"/keys/{world['research'].pk}/revoke/",
+        "tokens": "/tokens/",
+        "overview": "/dashboard/?range=24h",
+        "sessions": "/dashboard/sessions/",
+        "sessions-search": "/dashboard/sessions/?q=lisbon",
+        "inspector": f"/dashboard/sessions/{world['denied']}/",
+        "key-usage": f"/dashboard/keys/{world['support'].pk}/",
+        "credits": "/dashboard/credits/",
+        "password": "/accounts/password/",
+        "create": "/keys/new/",
     }
     for name, url in pages.items():
         page.goto(url)
@@ -168,8 +204,12 @@ def test_every_page_fits(browser, live_server, world, width):
     page.context.close()
 
     newcomer = signed_in(browser, live_server, world["newton"], width)
-    for name, url in {"new-keys": "/keys/", "new-overview": "/dashboard/", "new-sessions": "/dashboard/sessions/",
-                      "new-credits": "/dashboard/credits/"}.items():
+    for name, url in {
+        "new-keys": "/keys/",
+        "new-overview": "/dashboard/",
+        "new-sessions": "/dashboard/sessions/",
+        "new-credits": "/dashboard/credits/",
+    }.items():
         newcomer.goto(url)
         check(newcomer, name, width)
     newcomer.context.close()

@@ -32,10 +32,21 @@ def conversation(key, *, messages=(), program=None, at=T0, content_logging="meta
     events = [session_row(key, sid, at, status="success", turns=max(1, len(messages)))]
     for turn, text in enumerate(messages, start=1):
         message = {"type": "user_message", "data": {"text": text}}
-        events.append(step(key, sid, turn * 10, "user_message", redact(message, content_logging)["data"], turn=turn,
-                           at=at + timedelta(seconds=turn)))
+        events.append(
+            step(
+                key,
+                sid,
+                turn * 10,
+                "user_message",
+                redact(message, content_logging)["data"],
+                turn=turn,
+                at=at + timedelta(seconds=turn),
+            )
+        )
     if program is not None:
-        data = redact({"type": "program", "data": {"attempt": 1, "program": program}}, content_logging)["data"]
+        data = redact({"type": "program", "data": {"attempt": 1, "program": program}}, content_logging)[
+            "data"
+        ]
         events.append(step(key, sid, 5, "program", data, at=at))
     events.append(usage(key, at, session_id=str(sid)))
     record(*events)
@@ -44,8 +55,10 @@ def conversation(key, *, messages=(), program=None, at=T0, content_logging="meta
 
 def rows(client, **params):
     html = client.get(reverse("dashboard:sessions"), params).content.decode()
-    return {m.group(1): m.group(2) for m in re.finditer(
-        r'<tr data-session-id="([0-9a-f-]+)">(.*?)</tr>', html, re.S)}
+    return {
+        m.group(1): m.group(2)
+        for m in re.finditer(r'<tr data-session-id="([0-9a-f-]+)">(.*?)</tr>', html, re.S)
+    }
 
 
 @pytest.fixture
@@ -53,6 +66,7 @@ def client_of(client):
     def login(user):
         assert client.login(username=user.username, password=PASSWORD)
         return client
+
     return login
 
 
@@ -68,7 +82,7 @@ def test_a_dual_session_without_a_message_shows_its_programs_first_line(client_o
     key, _ = make_key(user, "dual-llm")
     sid = conversation(key, program='\n\nemails = search_inbox(query="invoices")\nsend_email(to="a@b.c")')
     got = rows(client_of(user))[str(sid)]
-    assert 'emails = search_inbox(query=&quot;invoices&quot;)' in got and "send_email" not in got
+    assert "emails = search_inbox(query=&quot;invoices&quot;)" in got and "send_email" not in got
     assert "first line of the program" in got
 
 

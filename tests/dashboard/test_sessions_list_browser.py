@@ -38,7 +38,9 @@ def test_search_and_live_toggle(browser, live_server, world):  # noqa: F811
     page.press("#id_q", "Enter")
     page.wait_for_url("**q=LISBON**")
     assert page.locator("#sessions-table tbody tr").count() == 13
-    assert "Compare the three cheapest flights to Lisbon" in page.inner_text("#sessions-table tbody tr >> nth=0")
+    assert "Compare the three cheapest flights to Lisbon" in page.inner_text(
+        "#sessions-table tbody tr >> nth=0"
+    )
 
     page.goto("/dashboard/sessions/")
     page.evaluate("window.stillTheSamePage = true")
@@ -47,11 +49,20 @@ def test_search_and_live_toggle(browser, live_server, world):  # noqa: F811
     assert page.is_checked("#live-toggle")
     sid = uuid.uuid1()
     now = datetime.now(UTC)
-    services.do_record_events([
-        session_row(world["research"], sid, now, status="open", turns=1),
-        step(world["research"], sid, 1, "user_message", {"text": "A question asked while the list was live"}, at=now),
-        usage(world["research"], now, session_id=str(sid)),
-    ])
+    services.do_record_events(
+        [
+            session_row(world["research"], sid, now, status="open", turns=1),
+            step(
+                world["research"],
+                sid,
+                1,
+                "user_message",
+                {"text": "A question asked while the list was live"},
+                at=now,
+            ),
+            usage(world["research"], now, session_id=str(sid)),
+        ]
+    )
     row = page.wait_for_selector(f"#session-rows tr.is-new[data-session-id='{sid}']", timeout=15_000)
     assert "A question asked while the list was live" in row.inner_text()
     assert page.evaluate("window.stillTheSamePage") is True  # swapped in place, not reloaded
