@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Annotated, Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -89,24 +89,22 @@ def opt_of(obj: Mapping[str, Any], key: str, kind: type, what: str, where: str) 
     return value
 
 
-def object_list(value: Any, where: str, *, required: bool = False) -> list[tuple[str, JsonObject]]:
-    """A JSON array of objects -> ``[(path, object), ...]`` (path like ``messages[2]``, for errors)."""
+def object_list(value: Any, where: str, *, required: bool = False) -> Iterator[tuple[str, JsonObject]]:
+    """A JSON array of objects -> ``(path, object)`` pairs (path like ``messages[2]``, for errors)."""
     if value is None:
         if required:
             raise RequestError(f"{where}: field required")
-        return []
+        return
     if not isinstance(value, list):
         raise RequestError(f"{where}: must be an array")
-    out = []
     for i, item in enumerate(value):
         path = f"{where}[{i}]"
         if not isinstance(item, dict):
             raise RequestError(f"{path}: must be an object")
-        out.append((path, item))
-    return out
+        yield path, item
 
 
-def message_list(value: Any) -> list[tuple[str, JsonObject]]:
+def message_list(value: Any) -> Iterator[tuple[str, JsonObject]]:
     """The ``messages`` array of Chat and Messages: required, not empty, objects only."""
     if isinstance(value, list) and not value:
         raise RequestError("messages: must contain at least one message")

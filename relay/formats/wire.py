@@ -114,7 +114,9 @@ class CallShape:
         return inner if isinstance(inner, dict) else {}
 
     def read(self, call: JsonObject) -> ToolCall:
-        inner = self.inner(call)
+        inner = call if self.nest is None else call.get(self.nest)
+        if not isinstance(inner, dict):
+            inner = {}
         args, raw = parse_arguments(inner.get(self.args_key))
         return ToolCall(call.get(self.id_key) or "", inner.get("name") or "", args, raw)
 

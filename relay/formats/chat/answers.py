@@ -36,23 +36,24 @@ def extract_usage(answer: Mapping[str, Any]) -> Usage:
     return usage_from(answer.get("usage"))
 
 
+def _first_message(answer: Mapping[str, Any]) -> JsonObject:
+    choices = answer.get("choices")
+    return (choices[0].get("message") or {}) if choices else {}
+
+
 def extract_text(answer: Mapping[str, Any]) -> str:
-    for msg in _messages(answer):
-        content = msg.get("content")
-        if isinstance(content, str):
-            return content
-        try:
-            return content_text(content, "content")
-        except RequestError:
-            return ""
-    return ""
+    content = _first_message(answer).get("content")
+    if isinstance(content, str):
+        return content
+    try:
+        return content_text(content, "content")
+    except RequestError:
+        return ""
 
 
 def extract_tool_calls(answer: Mapping[str, Any]) -> list[ToolCall]:
     """Tool calls proposed in an upstream completion (first choice), with upstream ids."""
-    for msg in _messages(answer):
-        return [CALL.read(call) for call in msg.get("tool_calls") or []]
-    return []
+    return [CALL.read(call) for call in _first_message(answer).get("tool_calls") or []]
 
 
 def filter_tool_calls(answer: JsonObject, allowed_ids: Collection[str], denial_text: str | None = None

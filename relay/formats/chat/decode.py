@@ -26,6 +26,8 @@ class ChatParams(Params):
 
 def content_text(content: Any, where: str) -> str:
     """String or array of parts -> concatenated text of the text (and refusal) parts."""
+    if isinstance(content, str):
+        return content
     return check.parts_text(content, where, ("text",), "content parts", refusals=True, bare_strings=True)
 
 
@@ -46,8 +48,9 @@ def decode_tools(tools: Any) -> list[ToolDef]:
 
 
 def _tool_calls(message: JsonObject, where: str) -> list[ToolCall]:
-    out = []
-    for path, call in check.object_list(message.get("tool_calls"), f"{where}.tool_calls"):
+    out: list[ToolCall] = []
+    calls = message.get("tool_calls")
+    for path, call in check.object_list(calls, f"{where}.tool_calls") if calls is not None else ():
         cid = check.req_str(call, "id", f"{path}.")
         fn = call.get("function")
         if not isinstance(fn, dict):

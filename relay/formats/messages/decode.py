@@ -28,6 +28,8 @@ class MessagesParams(Params):
 
 def blocks_text(content: Any, where: str) -> str:
     """String or list of blocks -> concatenated text of the ``text`` blocks."""
+    if isinstance(content, str):
+        return content
     return check.parts_text(content, where, ("text",), "content blocks")
 
 
