@@ -1,4 +1,4 @@
-"""Guardrails: content classifiers and blockers (issue #7; ``X-Features``, control-api.md §4.5).
+"""Guardrails: content classifiers and blockers (the ``X-Features`` document).
 
 Framework-free core; the relay wires it into both architectures. Nothing here does I/O: the LLM classifiers
 are described as requests the caller sends to the session's QLLM (PLLM in single-LLM mode) through the

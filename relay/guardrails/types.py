@@ -14,7 +14,7 @@ Action = Literal["redacted", "masked", "blocked", "flagged"]
 Where = Literal["tool_args", "tool_result"]
 WHERES: tuple[str, ...] = ("tool_args", "tool_result")
 
-# Guardrail names as in X-Features (control-api.md §4.5).
+# Guardrail names as in the X-Features document.
 PII = "pii_redaction"
 TOXICITY = "toxicity_filter"
 HEALTHCARE = "healthcare_topic_guardrail"

@@ -1,7 +1,7 @@
 """The dual-LLM (CaMeL-style) interpreter: runs a PLLM-written Python subset, tracking metadata.
 
 Framework-free (no Django). The program is parsed with ``ast`` and evaluated node by node (never ``exec``);
-every value carries a ``Meta`` propagated by the rules of sqrt.md §6.1.
+every value carries a ``Meta`` propagated by the rules below.
 
 Entry point
 -----------
@@ -14,7 +14,7 @@ Entry point
         def call_tool(self, name, kwargs, call_index):   # kwargs: dict[str, ValueWithMeta] (JSON-safe)
             return ValueWithMeta({"temp": 21}, Meta(producers=frozenset({"weather"})))
             # or: raise Suspend()  /  raise PolicyDenied(message, record)  /  raise ToolError(message)
-        def check_branch(self, meta):                # branching meta-policy (sqrt.md §9.4)
+        def check_branch(self, meta):                # branching meta-policy
             return None                              # or a message -> status "control_flow_violation"
 
     result = run_program(
@@ -27,7 +27,7 @@ Entry point
     )
     result.status               # "success" | "suspended" | "error" | "policy_denied" | "control_flow_violation"
     result.final_return_value   # ValueWithMeta("21 C", meta with producers {"weather"}); None if never bound
-    result.namespace            # {name: ValueWithMeta} JSON-safe (control-api.md §11.1 namespace_snapshot)
+    result.namespace            # {name: ValueWithMeta} JSON-safe (the namespace snapshot)
     result.variables            # the raw interpreter values (V objects), for debugging
     result.error                # InterpreterError(.kind, .message, .lineno, .meta) or None
     result.suspended            # the Suspend (with .tool_name, .kwargs, .call_index filled in)
@@ -60,8 +60,8 @@ so re-running the program with the recorded results reaches the same calls in th
 ``relay.interpreter.replay.ReplayHost(recorded, live)`` answers recorded calls and delegates or suspends on
 the first new one; see that module. Parsed programs are cached by source text.
 
-Metadata rules (beyond sqrt.md §6.1)
-------------------------------------
+Metadata rules
+--------------
 * Element read = element meta | container reference meta | container structure meta; ``len``/truthiness
   /``in`` on dicts and sets use the reference + structure meta; whole-value uses (tool arguments,
   comparisons, ``str()``) use the merge of everything inside.

@@ -14,7 +14,8 @@ from .errors import InterpreterError, PolicyDenied, Suspend
 from .evaluator import Interp, ProgErr
 from .limits import DEFAULT_LIMITS, Limits
 from .validate import compile_program
-from .values import CONTAINERS, V, Walker, mm, norm
+from .values import CONTAINERS, V, mm, norm
+from .walker import Walker
 
 STATUSES = ("success", "suspended", "error", "policy_denied", "control_flow_violation")
 
@@ -30,7 +31,7 @@ class ToolSpec:
     description: str = ""
 
     @classmethod
-    def from_json_schema(cls, name: str, parameters: dict | None, description: str | None = "") -> ToolSpec:
+    def from_json_schema(cls, name: str, parameters: dict[str, Any] | None, description: str | None = "") -> ToolSpec:
         """Build from a function tool's JSON schema (``{"type": "object", "properties": ..., "required"}``)."""
         parameters = parameters or {}
         props = parameters.get("properties") or {}
@@ -66,24 +67,26 @@ class RunResult:
     # not assigned because a branch on tool data was not taken is as informative as one that was).
     pc: Meta = DEFAULT_META
 
-    def _serialize(self, x: V, left: list[int] | None = None) -> ValueWithMeta:
+    def _serialize(self, x: V, left: list[Any] | None = None) -> ValueWithMeta:
         # the same value under several names (final_return_value = a) is converted once
         cache = self.__dict__.setdefault("_serialized", {})
         hit = cache.get(id(x))
         if hit is not None and hit[0] is x:
-            return hit[1]
+            cached: ValueWithMeta = hit[1]
+            return cached
         vm = self._serialize_uncached(x, left)
         cache[id(x)] = (x, vm)
         return vm
 
-    def _serialize_uncached(self, x: V, left: list[int] | None = None) -> ValueWithMeta:
+    def _serialize_uncached(self, x: V, left: list[Any] | None = None) -> ValueWithMeta:
         vm = self._serialize_raw(x, left)
         if self.pc is DEFAULT_META or self.pc == DEFAULT_META:
             return vm
         return ValueWithMeta(vm.value, mm(vm.meta, self.pc))
 
-    def _serialize_raw(self, x: V, left: list[int] | None = None) -> ValueWithMeta:
-        """``left``: a node budget shared by several values (the namespace snapshot), spent as they go."""
+    def _serialize_raw(self, x: V, left: list[Any] | None = None) -> ValueWithMeta:
+        """``left``: ``[nodes, meta]``, a node budget shared by several values (the namespace snapshot), spent
+        as they go, and the merged meta of the values it was spent on."""
         w = Walker(self.limits.max_nesting_depth, self.limits.max_value_size)
         budget = None if left is None else max(min(w.max_nodes, left[0]), 0)
         try:
@@ -95,7 +98,7 @@ class RunResult:
                 meta = mm(meta, left[1])
             return ValueWithMeta(f"<unserializable value: {getattr(e, 'reason', None) or e}>", meta)
         finally:
-            if left is not None:
+            if left is not None and budget is not None:
                 left[0] -= budget - w.budget
         if left is not None:
             left[1] = mm(left[1], meta)
@@ -110,9 +113,9 @@ class RunResult:
     @cached_property
     def namespace(self) -> dict[str, ValueWithMeta]:
         """All program variables (context variables included), JSON-safe: sets/tuples -> lists (sets
-        sorted), other objects -> str; each with the merge of its metadata (control-api.md §11.1)."""
+        sorted), other objects -> str; each with the merge of its metadata."""
         # Bounded as a whole (2x the value-size limit in nodes): many names for one huge value stay cheap.
-        left: list = [2 * self.limits.max_value_size, DEFAULT_META]  # nodes left, metas spent
+        left: list[Any] = [2 * self.limits.max_value_size, DEFAULT_META]  # nodes left, metas spent
         # Values that do not depend on tool data go first: whether one of them still fits the shared
         # budget must not depend on how large a tool-derived value was.
         items = list(self.variables.items())

@@ -67,7 +67,7 @@ class Suspend(Exception):
     def __init__(
         self,
         tool_name: str | None = None,
-        kwargs: dict | None = None,
+        kwargs: dict[str, Any] | None = None,
         call_index: int | None = None,
         payload: Any = None,
     ) -> None:

@@ -1,13 +1,22 @@
-"""The AST evaluator: walks a validated program node by node, propagating metadata (sqrt.md §6.1)."""
+"""The AST evaluator: walks a validated program node by node, propagating metadata.
+
+One module, over 700 lines, because it is one object: ``Interp`` is the state of a run (namespace, the
+implicit-flow context ``ctx`` and sticky ``pc``, branch regions, step, size and time budgets) and each of its
+``s_*``/``e_*`` methods is a row of the ``STMT``/``EXPR`` dispatch tables at the bottom. Every row reads and
+updates that shared state on the hot path; split into mixins, the invariants of the context and the budgets
+would be spread over files that each need all of them. What is not that state lives apart: the values
+(``values``), the deep walks (``walker``), the builtins (``builtins``), validation (``validate``).
+"""
 
 from __future__ import annotations
 
 import ast
 import operator
 import re
+from collections.abc import Callable, Iterable
 from datetime import timedelta
 from time import perf_counter
-from typing import Any
+from typing import Any, cast
 
 from relay.meta import Meta, ValueWithMeta
 
@@ -31,12 +40,12 @@ from .values import (
     VDict,
     VList,
     VSet,
-    Walker,
     mm,
     norm,
     sorted_plain,
     type_name,
 )
+from .walker import Walker
 
 # Python exceptions an operation on program data may raise; they become program exceptions.
 PY_ERRORS = (TypeError, ValueError, ArithmeticError, LookupError, AttributeError)
@@ -112,7 +121,7 @@ SLOT_COST = 32  # allocation units charged per container slot (a V object and it
 class Interp:
     """One run of one program. Not reusable, not thread-safe (create one per run)."""
 
-    def __init__(self, prog: Program, tools: dict, host: Any, limits: Limits, builtins: dict) -> None:
+    def __init__(self, prog: Program, tools: dict[str, Any], host: Any, limits: Limits, builtins: dict[str, Any]) -> None:
         self.prog = prog
         self.tools = tools
         self.host = host
@@ -341,7 +350,7 @@ class Interp:
             return [V(i, base) for i in v]
         raise self.err("TypeError", f"'{type_name(v)}' object is not iterable", x.m)
 
-    def iter_lazy(self, x: V):
+    def iter_lazy(self, x: V) -> Iterable[V]:
         """Like iter_elems but lazy for ranges (a for loop over range(10**9) is stopped by the loop limit)."""
         v = x.v
         if type(v) is range:
@@ -386,7 +395,8 @@ class Interp:
         if n.value is not None:
             self.assign(n.target, self.ev(n.value))
 
-    def assign(self, target: ast.expr, val: V) -> None:
+    def assign(self, node: ast.expr, val: V) -> None:
+        target: Any = node  # dispatched on its exact type below (mypy cannot narrow through ``tt``)
         tt = type(target)
         if tt is ast.Name:
             c = self.ctx
@@ -430,7 +440,7 @@ class Interp:
             )
         for t, e in zip(targets[:i], elems[:i], strict=True):
             self.assign(t, e)
-        self.assign(targets[i].value, V(VList(elems[i : n - after]), self.shallow(val)))
+        self.assign(cast(ast.Starred, targets[i]).value, V(VList(elems[i : n - after]), self.shallow(val)))
         for t, e in zip(targets[i + 1 :], elems[n - after :], strict=True):
             self.assign(t, e)
 
@@ -494,7 +504,7 @@ class Interp:
         else:  # pragma: no cover - validator
             raise self.refuse("unsupported augmented assignment target")
 
-    def inplace(self, op: type, cur: V, rhs: V) -> V:
+    def inplace(self, op: type[ast.operator], cur: V, rhs: V) -> V:
         v = cur.v
         t = type(v)
         if t is VList or t is VSet or t is VDict:
@@ -571,6 +581,7 @@ class Interp:
         target = n.target
         body = n.body
         simple = type(target) is ast.Name
+        simple_name = target.id if type(target) is ast.Name else ""
         ns = self.ns
         try:
             for elem in self.iter_lazy(src):
@@ -581,7 +592,7 @@ class Interp:
                     loop_ctx = mm(loop_ctx, self.pc)
                 self.ctx = loop_ctx
                 if simple:
-                    ns[target.id] = elem if loop_ctx is D else V(elem.v, mm(elem.m, loop_ctx))
+                    ns[simple_name] = elem if loop_ctx is D else V(elem.v, mm(elem.m, loop_ctx))
                 else:
                     self.assign(target, elem)
                 try:
@@ -709,7 +720,8 @@ class Interp:
         for t in n.targets:
             self.delete(t)
 
-    def delete(self, t: ast.expr) -> None:
+    def delete(self, node: ast.expr) -> None:
+        t: Any = node  # dispatched on its exact type below (mypy cannot narrow through ``tt``)
         tt = type(t)
         if tt is ast.Name:
             if t.id not in self.ns:
@@ -797,7 +809,8 @@ class Interp:
         t = type(v)
         getter = ATTRS.get(t, {}).get(name)
         if getter is not None:
-            return getter(self, recv)
+            got: V = getter(self, recv)
+            return got
         impl = METHODS.get(t, {}).get(name)
         if impl is not None:
             return V(BoundMethod(name, recv, impl), recv.m)
@@ -859,7 +872,7 @@ class Interp:
         raise self.err("TypeError", f"'{type_name(v)}' object is not subscriptable", c.m)
 
     def eval_slice(self, sl: ast.Slice) -> tuple[slice, Meta]:
-        parts = []
+        parts: list[Any] = []
         m = D
         for p in (sl.lower, sl.upper, sl.step):
             if p is None:
@@ -900,7 +913,7 @@ class Interp:
         b = self.ev(n.right)
         return self.binop(type(n.op), a, b)
 
-    def binop(self, op: type, a: V, b: V) -> V:
+    def binop(self, op: type[ast.operator], a: V, b: V) -> V:
         av = a.v
         bv = b.v
         ta = type(av)
@@ -984,7 +997,7 @@ class Interp:
             self.new_str(r)
         return V(r, m)
 
-    def int_guard(self, op: type, a: int, b: int) -> None:
+    def int_guard(self, op: type[ast.operator], a: int, b: int) -> None:
         maxbits = self.limits.max_int_bits
         if op is ast.Pow:
             if b > 0 and a not in (0, 1, -1) and b * int(a).bit_length() > maxbits:
@@ -1090,7 +1103,8 @@ class Interp:
         if len(s) > 256:
             self.check_size(len(s), "string")
             self.alloc(len(s))
-        return s
+        text: str = s
+        return text
 
     def e_unaryop(self, n: ast.UnaryOp) -> V:
         x = self.ev(n.operand)
@@ -1159,7 +1173,7 @@ class Interp:
             if last:
                 self.leave_region(outer)
 
-    def compare(self, op: type, a: V, b: V) -> tuple[bool, Meta]:
+    def compare(self, op: type[ast.cmpop], a: V, b: V) -> tuple[bool, Meta]:
         av = a.v
         bv = b.v
         f = _CMPOPS.get(op)
@@ -1289,8 +1303,9 @@ class Interp:
         return V(d)
 
     def e_joinedstr(self, n: ast.JoinedStr) -> V:
-        parts = []
+        parts: list[Any] = []
         m = D
+        p: Any  # an ast.Constant (its str) or an ast.FormattedValue, told apart by exact type below
         for p in n.values:
             if type(p) is ast.Constant:
                 parts.append(p.value)
@@ -1349,7 +1364,9 @@ class Interp:
             out.sm = sm
         return V(out)
 
-    def comprehension(self, node: ast.expr, emit: Any) -> Meta:
+    def comprehension(
+        self, node: ast.ListComp | ast.GeneratorExp | ast.SetComp | ast.DictComp, emit: Any
+    ) -> Meta:
         """Run the generators, calling ``emit`` per element; returns the structure meta of the result
         (iteration sources and filter conditions). Comprehension variables do not leak."""
         gens = node.generators
@@ -1374,7 +1391,7 @@ class Interp:
         return acc[0]
 
     def _gen(
-        self, node: ast.expr, gens: list[ast.comprehension], i: int, emit: Any, acc: list, produced: list
+        self, node: ast.expr, gens: list[ast.comprehension], i: int, emit: Any, acc: list[Any], produced: list[Any]
     ) -> None:
         g = gens[i]
         src = self.ev(g.iter)
@@ -1615,10 +1632,10 @@ class Interp:
         call_args: dict[str, ValueWithMeta] = {}
         all_meta = D
         for p in params:
-            a = bound.get(p)
-            if a is None:
+            arg = bound.get(p)
+            if arg is None:
                 continue
-            value, m = self.w.json_meta(a)
+            value, m = self.w.json_meta(arg)
             m = mm(m, ctx)
             all_meta = mm(all_meta, m)
             call_args[p] = ValueWithMeta(value, m)
@@ -1674,7 +1691,7 @@ class Interp:
                     self.ns[name] = V(a.v, meta)
 
 
-STMT = {
+STMT: dict[type[ast.stmt], Callable[[Interp, Any], None]] = {
     ast.Expr: Interp.s_expr,
     ast.Assign: Interp.s_assign,
     ast.AugAssign: Interp.s_augassign,
@@ -1689,7 +1706,7 @@ STMT = {
     ast.Assert: Interp.s_assert,
     ast.Delete: Interp.s_delete,
 }
-EXPR = {
+EXPR: dict[type[ast.expr], Callable[[Interp, Any], V]] = {
     ast.Constant: Interp.e_const,
     ast.Name: Interp.e_name,
     ast.Attribute: Interp.e_attr,

@@ -81,9 +81,9 @@ class ProgramJob:
     RecordedCall, ToolError, Limits), except perhaps ``branch``, which the pool makes portable."""
 
     source: str
-    tools: dict
-    recorded: list = field(default_factory=list)  # RecordedCall | ValueWithMeta | ToolError, in call order
-    context_vars: dict | None = None  # {name: ValueWithMeta}
+    tools: dict[str, Any]
+    recorded: list[Any] = field(default_factory=list)  # RecordedCall | ValueWithMeta | ToolError, in call order
+    context_vars: dict[str, Any] | None = None  # {name: ValueWithMeta}
     limits: Limits | None = None
     branch: Any = None  # an object with check_branch(meta), a callable(meta), or None
 
@@ -107,6 +107,8 @@ class ProgramOutcome:
     ``output``, ``limits``, ``final_return_value``, ``namespace``, and whatever public field or property
     RunResult gains), but not ``variables``."""
 
+    pc: Meta  # RunResult's control context, copied with the other fields in __init__
+
     def __init__(self, status: str, **attrs: Any) -> None:
         self.status = status
         self.error: InterpreterError | None = None
@@ -116,7 +118,7 @@ class ProgramOutcome:
         self.tool_calls = 0
         self.output: list[str] = []
         self.final_return_value = None
-        self.namespace: dict = {}
+        self.namespace: dict[str, Any] = {}
         self.limits: Limits = DEFAULT_LIMITS
         for f in fields(RunResult):  # whatever else RunResult has, at its defaults
             if f.name not in self.__dict__ and f.name != "variables":
@@ -155,23 +157,23 @@ class ProgramOutcome:
 
     # Exceptions (error, suspended, denial) cross as (class, args, attributes): their constructors need not
     # accept their own args, and whatever attribute the interpreter adds to them comes along.
-    def __getstate__(self) -> dict:
+    def __getstate__(self) -> dict[str, Any]:
         return {k: _ExcState.of(v) if isinstance(v, BaseException) else v for k, v in self.__dict__.items()}
 
-    def __setstate__(self, state: dict) -> None:
+    def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update({k: v.rebuild() if isinstance(v, _ExcState) else v for k, v in state.items()})
 
 
 class _ExcState:
     __slots__ = ("cls", "args", "attrs")
 
-    def __init__(self, cls: type, args: tuple, attrs: dict) -> None:
+    def __init__(self, cls: type[BaseException], args: tuple[Any, ...], attrs: dict[str, Any]) -> None:
         self.cls, self.args, self.attrs = cls, args, attrs
 
-    def __getstate__(self):
+    def __getstate__(self) -> tuple[type[BaseException], tuple[Any, ...], dict[str, Any]]:
         return self.cls, self.args, self.attrs
 
-    def __setstate__(self, state):
+    def __setstate__(self, state: tuple[type[BaseException], tuple[Any, ...], dict[str, Any]]) -> None:
         self.cls, self.args, self.attrs = state
 
     @classmethod
@@ -307,8 +309,9 @@ class PoolRunner:
         return sorted(pool._pool_manager.worker_manager.workers)  # noqa: SLF001 - no public accessor
 
     # ----------------------------------------------------------------------------------- runs
-    def _submit(self, fn: Callable, job: ProgramJob, timeout: float) -> Future:
-        return self._pool.schedule(fn, args=(job,), timeout=timeout)
+    def _submit(self, fn: Callable[..., Any], job: ProgramJob, timeout: float) -> Future[ProgramOutcome]:
+        future: Future[ProgramOutcome] = self._pool.schedule(fn, args=(job,), timeout=timeout)
+        return future
 
     async def run(self, job: ProgramJob, *, fn: Callable[[ProgramJob], ProgramOutcome] = execute) -> ProgramOutcome:
         """Run ``job`` in a worker; never raises (except CancelledError, which kills the run's worker)."""
@@ -419,7 +422,7 @@ def _join_quietly(pool: Any) -> None:
 
 # ------------------------------------------------------------------------------------ portability
 
-_portable: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_portable: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
 
 
 def portable(obj: Any) -> Any:

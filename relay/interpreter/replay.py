@@ -1,4 +1,4 @@
-"""Deterministic replay: the Host that makes suspend/resume work (notes/architecture.md).
+"""Deterministic replay: the Host that makes suspend/resume work.
 
 The orchestrator stores the program and the ordered list of tool results received so far. To resume it
 runs the program again from the top with a ReplayHost: calls with ``call_index < len(recorded)`` are
@@ -77,7 +77,7 @@ class ReplayHost:
         self.live_calls += 1
         fn = getattr(self.live, "call_tool", self.live)
         try:
-            result = fn(name, kwargs, call_index)
+            result: ValueWithMeta = fn(name, kwargs, call_index)
         except ToolError as e:
             self.recorded.append(RecordedCall(name, e))
             raise

@@ -8,9 +8,11 @@ from __future__ import annotations
 import ast
 import warnings
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from threading import Lock
+from typing import Any
 
 from .errors import InterpreterError
 
@@ -230,6 +232,7 @@ def _base_name(e: ast.AST) -> str | None:
 
 def _written_names(stmts: list[ast.stmt]) -> frozenset[str]:
     names: set[str] = set()
+    n: Any  # told apart by exact type (``t``), which mypy cannot narrow through
     for s in stmts:
         for n in ast.walk(s):
             t = type(n)
@@ -271,7 +274,7 @@ def _known_attributes() -> frozenset[str]:
 
 
 def _region(
-    nodes: list[ast.AST], pure_calls: frozenset[str], *, jumps_escape: bool, escaping: list[ast.AST] = ()
+    nodes: list[ast.AST], pure_calls: frozenset[str], *, jumps_escape: bool, escaping: Sequence[ast.AST] = ()
 ) -> Region:
     """Classify a region (see Region). ``pure_calls``: builtin names the program never rebinds and no tool
     shadows. ``jumps_escape``: a break/continue in ``nodes`` leaves the region (an if's branches); those
@@ -285,6 +288,7 @@ def _region(
     assigned: set[str] = set()
     walked = [(x, jumps_escape) for x in nodes] + [(x, True) for x in escaping]
     aug_names = {id(n.target) for top, _ in walked for n in ast.walk(top) if type(n) is ast.AugAssign}
+    n: Any  # told apart by exact type (``t``), which mypy cannot narrow through
     for top, escapes in walked:
         for n in ast.walk(top):
             t = type(n)
@@ -347,11 +351,12 @@ def validate(source: str, max_depth: int, builtin_names: frozenset[str]) -> Prog
         raise InterpreterError("limit", "program nested too deeply to parse") from None
 
     prog = Program(body=tree.body)
-    regions: list[tuple[ast.AST, list, bool, list]] = []
+    regions: list[tuple[ast.AST, list[Any], bool, list[Any]]] = []
     stored: set[str] = set()
     loaded: list[ast.Name] = []
     # Iterative walk in source order with depth and loop tracking (no recursion: the tree may be deep).
-    stack: list[tuple[ast.AST, int, int, int | None]] = [(tree, 0, 0, None)]  # node, depth, loops, line
+    # node (told apart by exact type, ``t``, which mypy cannot narrow through), depth, loops, line
+    stack: list[tuple[Any, int, int, int | None]] = [(tree, 0, 0, None)]
     while stack:
         node, depth, loops, line = stack.pop()
         line = getattr(node, "lineno", line)

@@ -15,11 +15,11 @@ from .client import (
     UpstreamStream,
     aclose_clients,
     auth_headers,
+    call_from_sync_code,
     get_client,
     open_stream,
     openrouter_model,
     post_json,
-    run_sync,
     stream_events,
 )
 from .complete import Completion, complete, generation_params
@@ -29,5 +29,6 @@ from .settings import PATH_KINDS, PROVIDERS, UpstreamSettings, configure, get_se
 __all__ = [
     "UpstreamSettings", "configure", "get_settings", "PROVIDERS", "PATH_KINDS", "UpstreamError", "SSEEvent",
     "Usage", "post_json", "stream_events", "open_stream", "UpstreamStream", "complete", "Completion",
-    "generation_params", "openrouter_model", "auth_headers", "get_client", "aclose_clients", "run_sync",
+    "generation_params", "openrouter_model", "auth_headers", "get_client", "aclose_clients",
+    "call_from_sync_code",
 ]

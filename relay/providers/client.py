@@ -1,7 +1,7 @@
 """Pooled upstream HTTP clients: ``post_json`` and SSE streaming with cancellation.
 
 One ``httpx.AsyncClient`` per provider and per running event loop, with the aiohttp transport
-(``httpx-aiohttp``; plain httpx pools collapse under concurrency, see notes/performance.md). Clients are
+(``httpx-aiohttp``; plain httpx pools collapse under concurrency). Clients are
 created lazily on first use inside a loop, so uvicorn workers (one loop each) and tests (many loops) are both
 safe; ``aclose_clients()`` closes the current loop's clients.
 """
@@ -81,7 +81,7 @@ async def aclose_clients() -> None:
             pass
 
 
-def run_sync(coro_fn: Any, *args: Any, **kwargs: Any) -> Any:
+def call_from_sync_code(coro_fn: Any, *args: Any, **kwargs: Any) -> Any:
     """Run ``await coro_fn(*args, **kwargs)`` on a fresh event loop from synchronous code (Celery tasks,
     management commands) and close that loop's pooled clients afterwards, so no session leaks."""
 

@@ -18,8 +18,10 @@ PY_ERRORS = (TypeError, ValueError, ArithmeticError, LookupError, AttributeError
 
 def bind(
     it: Any, fname: str, args: list[V], kwargs: dict[str, V], params: tuple[str, ...], nreq: int
-) -> list[V | None]:
-    """Map positional and keyword arguments onto ``params`` (the first ``nreq`` required)."""
+) -> list[Any]:
+    """Map positional and keyword arguments onto ``params`` (the first ``nreq`` required).
+
+    The first ``nreq`` are ``V``, the others ``V`` or None (typed Any: no annotation can say which)."""
     if len(args) > len(params):
         raise it.err("TypeError", f"{fname}() takes at most {len(params)} argument(s) ({len(args)} given)")
     out: list[V | None] = list(args) + [None] * (len(params) - len(args))
@@ -37,7 +39,7 @@ def bind(
     return out
 
 
-def no_kwargs(it: Any, fname: str, kwargs: dict) -> None:
+def no_kwargs(it: Any, fname: str, kwargs: dict[str, Any]) -> None:
     if kwargs:
         raise it.err("TypeError", f"{fname}() takes no keyword arguments")
 
@@ -66,14 +68,14 @@ def int_arg(it: Any, x: V, what: str) -> int:
     return v
 
 
-def one_arg(it, fname, args, kwargs) -> V:
+def one_arg(it: Any, fname: str, args: list[V], kwargs: dict[str, V]) -> V:
     no_kwargs(it, fname, kwargs)
     if len(args) != 1:
         raise it.err("TypeError", f"{fname}() takes exactly one argument ({len(args)} given)")
     return args[0]
 
 
-def no_args(it, fname, args, kwargs) -> None:
+def no_args(it: Any, fname: str, args: list[V], kwargs: dict[str, V]) -> None:
     if args or kwargs:
         raise it.err("TypeError", f"{fname}() takes no arguments ({len(args) + len(kwargs)} given)")
 

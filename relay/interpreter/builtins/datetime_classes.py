@@ -19,13 +19,13 @@ def _dt_ctor(cls: type, name: str) -> Any:
     return py_call(cls, name)
 
 
-def _tz_guard(it, pa, pk):
+def _tz_guard(it: Any, pa: list[Any], pk: dict[str, Any]) -> None:
     name = pa[1] if len(pa) > 1 else pk.get("name")
     if type(name) is str and len(name) > 64:  # strftime('%Z' * n) repeats it
         raise ValueError("timezone name too long (more than 64 characters)")
 
 
-def _strptime_guard(it, pa, pk):
+def _strptime_guard(it: Any, pa: list[Any], pk: dict[str, Any]) -> None:
     for v, most, what in (
         (pa[0] if pa else pk.get("date_string"), 10_000, "date string"),
         (pa[1] if len(pa) > 1 else pk.get("format"), 500, "format"),
@@ -41,8 +41,10 @@ def _part_or_ctor(part: str, ctor: Any) -> Any:
 
     def impl(it: Any, args: list[V], kwargs: dict[str, V]) -> V:
         if len(args) == 1 and not kwargs and type(args[0].v) is _dt.datetime:
-            return METHODS[_dt.datetime][part](it, args[0], [], {})
-        return ctor(it, args, kwargs)
+            part_of: V = METHODS[_dt.datetime][part](it, args[0], [], {})
+            return part_of
+        constructed: V = ctor(it, args, kwargs)
+        return constructed
 
     return impl
 

@@ -8,7 +8,7 @@ from typing import Any
 from .python_calls import attr_getter, py_method
 
 
-def _aware_only(it, v, pa, pk):
+def _aware_only(it: Any, v: Any, pa: list[Any], pk: dict[str, Any]) -> None:
     if v.tzinfo is None:
         raise it.refuse(
             "this method needs a timezone-aware datetime (a naive one would use the server's "
@@ -16,7 +16,7 @@ def _aware_only(it, v, pa, pk):
         )
 
 
-def _strftime_guard(it, v, pa, pk):
+def _strftime_guard(it: Any, v: Any, pa: list[Any], pk: dict[str, Any]) -> None:
     fmt = pa[0] if pa else pk.get("format", "")
     if type(fmt) is str and len(fmt) > 10_000:
         raise it.limit("strftime format too long")

@@ -8,7 +8,7 @@ from ..values import D, V, VDict, VList, mm
 from .arguments import NONE, no_args, no_kwargs
 
 
-def _key_v(it, k: Any) -> V:
+def _key_v(it: Any, k: Any) -> V:
     return V(it.w.key_value(k))
 
 

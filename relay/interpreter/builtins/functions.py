@@ -106,7 +106,7 @@ def b_zip(it: Any, args: list[V], kwargs: dict[str, V]) -> V:
     return V(VList([V(tuple(lst[i] for lst in lists)) for i in range(n)]), m)
 
 
-def _minmax(it, args, kwargs, fname: str, pick: Any) -> V:
+def _minmax(it: Any, args: list[V], kwargs: dict[str, V], fname: str, pick: Any) -> V:
     key, default = bind(it, fname, [], kwargs, ("key", "default"), 0)
     if not args:
         raise it.err("TypeError", f"{fname} expected at least 1 argument, got 0")
@@ -289,7 +289,8 @@ def b_pow(it: Any, args: list[V], kwargs: dict[str, V]) -> V:
     base, exp, mod = bind(it, "pow", args, kwargs, ("base", "exp", "mod"), 2)
     m = metas_of(it, (base, exp, mod))
     if mod is None or mod.v is None:
-        return it.binop(ast.Pow, base, exp)
+        power: V = it.binop(ast.Pow, base, exp)
+        return power
     b, e, md = int_arg(it, base, "base"), int_arg(it, exp, "exp"), int_arg(it, mod, "mod")
     # one modular multiplication per exponent bit, each quadratic in the modulus' 30-bit digits
     if e.bit_length() * (md.bit_length() // 30 + 1) ** 2 > 100_000_000:

@@ -55,8 +55,9 @@ def l_pop(it: Any, recv: V, args: list[V], kwargs: dict[str, V]) -> V:
     return V(e.v, mm(mm(mm(e.m, recv.m), lst.sm), im))
 
 
-def _find(it, lst, x: V) -> int:
-    return it.w.index(lst, x)
+def _find(it: Any, lst: list[V] | tuple[V, ...], x: V) -> int:
+    i: int = it.w.index(lst, x)
+    return i
 
 
 def l_remove(it: Any, recv: V, args: list[V], kwargs: dict[str, V]) -> V:

@@ -49,7 +49,7 @@ def py_method(name: str, guard: Any = None) -> Any:
 
 
 def attr_getter(name: str) -> Any:
-    def getter(it, recv):
+    def getter(it: Any, recv: V) -> V:
         r = getattr(recv.v, name)
         return V(r, recv.m)
 

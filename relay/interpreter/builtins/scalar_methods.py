@@ -33,7 +33,7 @@ def r_index(it: Any, recv: V, args: list[V], kwargs: dict[str, V]) -> V:
     return V(recv.v.index(k), mm(recv.m, x.m))
 
 
-def e_args(it, recv):
+def e_args(it: Any, recv: V) -> V:
     return V(tuple(V(it.w.key_value(a)) for a in recv.v.args), recv.m)
 
 

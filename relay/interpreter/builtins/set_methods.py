@@ -11,7 +11,7 @@ from .arguments import NONE, no_args, no_kwargs, one_arg
 from .constructors import to_set
 
 
-def _set_result(it, s: VSet, m: Meta) -> V:
+def _set_result(it: Any, s: VSet, m: Meta) -> V:
     it.check_size(len(s), "set")
     it.alloc_slots(len(s))
     return V(s, m)

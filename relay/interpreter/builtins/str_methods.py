@@ -47,7 +47,7 @@ _STR_PLAIN = (
 )
 
 
-def _g_replace(it, s, pa, pk):
+def _g_replace(it: Any, s: str, pa: list[Any], pk: dict[str, Any]) -> None:
     if len(pa) < 2 or type(pa[0]) is not str or type(pa[1]) is not str:
         return  # let str.replace raise the TypeError
     cnt = s.count(pa[0])
@@ -59,14 +59,14 @@ def _g_replace(it, s, pa, pk):
     it.alloc(size)
 
 
-def _g_width(it, s, pa, pk):
+def _g_width(it: Any, s: str, pa: list[Any], pk: dict[str, Any]) -> None:
     w = pa[0] if pa else pk.get("width", 0)
     if type(w) is int and w > len(s):
         check_size_capped(it, w, "string")
         it.alloc(w)
 
 
-def _g_tabs(it, s, pa, pk):
+def _g_tabs(it: Any, s: str, pa: list[Any], pk: dict[str, Any]) -> None:
     t = pa[0] if pa else pk.get("tabsize", 8)
     if type(t) is int and t > 0:
         size = len(s) + s.count("\t") * t
