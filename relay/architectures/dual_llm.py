@@ -174,12 +174,12 @@ async def run_dual(call: Call, request: HttpRequest) -> HttpResponse:
         st.closed = bool(outcome.session_closed)
         error = {"code": outcome.error_code or "execution_error", "message": outcome.error_message or ""} \
             if outcome.failed else None
-        kwargs = {"model": model, "id": answer_id, "usage": call.usage, "failed": outcome.failed,
-                  "error": error, "extra": extra}
         if decoded.stream:
-            chunks = fmt.stream_text_answer(outcome.content, **kwargs)
+            chunks = fmt.stream_text_answer(outcome.content, model=model, id=answer_id, usage=call.usage,
+                                            failed=outcome.failed, error=error, extra=extra)
         else:
-            body = fmt.text_answer(outcome.content, **kwargs)
+            body = fmt.text_answer(outcome.content, model=model, id=answer_id, usage=call.usage,
+                                   failed=outcome.failed, error=error, extra=extra)
     if decoded.stream:
         return _stream(call, chunks)
     return json_response(body, call)

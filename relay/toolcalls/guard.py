@@ -22,7 +22,7 @@ once per distinct content; the scan of a resent 50-turn history costs well under
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -42,6 +42,14 @@ Log = Callable[..., None]
 
 async def _no_llm(req: ClassifierRequest) -> Any:
     raise RuntimeError("no LLM to ask for this guard")
+
+
+def guardrails_for(features: Mapping[str, Any]) -> Guardrails | None:
+    """The guardrails a session's resolved ``features`` enable, or None when it enables none."""
+    if not features.get("classifiers") and not features.get("blockers"):
+        return None
+    scanner = Guardrails.from_features(features.get("classifiers"), features.get("blockers"))
+    return scanner if scanner.enabled else None
 
 
 @dataclass
@@ -72,10 +80,8 @@ class ToolGuard:
     def for_session(cls, features: dict[str, Any], memo_holder: dict[str, Any], *, ask: Ask, log: Log) -> ToolGuard:
         """The guard for a session's resolved ``features``; its memo lives in ``memo_holder["guard_memo"]``
         (created there on first use)."""
-        if not features["classifiers"] and not features["blockers"]:
-            return cls(ask=ask, log=log)
-        scanner = Guardrails.from_features(features["classifiers"], features["blockers"])
-        if not scanner.enabled:
+        scanner = guardrails_for(features)
+        if scanner is None:
             return cls(ask=ask, log=log)
         return cls(scanner, session_memo(scanner, memo_holder), ask, log)
 
@@ -107,8 +113,9 @@ class ToolGuard:
             outcome = outcome.with_finding(finding)
         return outcome
 
-    async def _scan(self, value: Any, where: str) -> Any:
-        """Deterministic detectors, then the LLM classifiers."""
+    async def scan_value(self, value: Any, where: str) -> Any:
+        """A value (text or JSON) through the deterministic detectors, then the LLM classifiers (verdicts
+        remembered in the session's memo): the guardrails' outcome, nothing logged."""
         assert self.scanner is not None
         return await self._classify(self.scanner.scan_deterministic(value, where=where))
 
@@ -164,7 +171,7 @@ class ToolGuard:
         """Tags for the call's arguments and a block reason, or None; records redacted arguments."""
         if self.scanner is None:
             return Scan("", tool_call.arguments)
-        outcome = await self._scan(tool_call.arguments or {}, ARGS)
+        outcome = await self.scan_value(tool_call.arguments or {}, ARGS)
         self._log(outcome.findings, ARGS, call_id=tool_call.id)
         if not outcome.findings:
             return Scan("", tool_call.arguments)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import threading
 from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,7 +26,7 @@ _engines: OrderedDict[tuple[Any, ...], PolicyEngine] = OrderedDict()
 _engines_lock = threading.Lock()
 
 
-def policy_engine(policy: dict[str, Any], *, dual_llm: bool, extra_code: str = "") -> PolicyEngine:
+def policy_engine(policy: Mapping[str, Any], *, dual_llm: bool, extra_code: str = "") -> PolicyEngine:
     """The engine for a resolved ``policy`` section (``relay.config``), plus ``extra_code`` appended to its
     code; one engine per distinct policy (engines keep no per-request state). Raises ``PolicyCompileError``."""
     codes = policy.get("codes") or {}
