@@ -66,7 +66,7 @@ def do_generate_policy(*, description: str, tools_json: str = "", provider: str 
         raise GenerationFailed("description: describe what the policy should allow or deny")
     tools = _tools(tools_json)
     provider, key, model = _credential(provider or None, api_key or None, model or None)
-    from relay.providers import complete, run_sync
+    from relay.providers import call_from_sync_code, complete
 
     async def ask(messages):
         result = await complete(provider, model, key, system=SYSTEM_PROMPT, messages=messages)
@@ -74,7 +74,7 @@ def do_generate_policy(*, description: str, tools_json: str = "", provider: str 
 
     req = GenerateRequest(type="oai_chat_completion", model=model, description=description, tools=tools)
     try:
-        policy, _ = run_sync(generate, req, ask)
+        policy, _ = call_from_sync_code(generate, req, ask)
     except GenerateError as exc:
         raise GenerationFailed(exc.message) from None
     except Exception as exc:  # noqa: BLE001 - upstream failures are shown to the user, not raised

@@ -398,6 +398,6 @@ def test_closing_the_relay_pump_cancels_upstream(fake_upstream, upstream_setting
     assert fake_upstream.wait_for(lambda: fake_upstream.aborted_streams == 1, 3)
 
 
-def test_run_sync(fake_upstream, upstream_settings):
-    answer = providers.run_sync(post_json, "openai", "chat", CHAT, "k")
+def test_call_from_sync_code(fake_upstream, upstream_settings):
+    answer = providers.call_from_sync_code(post_json, "openai", "chat", CHAT, "k")
     assert chat.extract_text(answer) == "Echo: What is 2+2?"
