@@ -21,6 +21,8 @@ def _call(fn, args):
 
 
 async def run_sync(fn, *args):
+    """Run the blocking ``fn(*args)`` (database work) in the relay's database threads, from async code: the
+    opposite of ``relay.providers.call_from_sync_code``."""
     return await asyncio.get_running_loop().run_in_executor(_EXECUTOR, _call, fn, args)
 
 
