@@ -214,6 +214,12 @@ def test_every_page_fits(browser, live_server, world, width):
         check(newcomer, name, width)
     newcomer.context.close()
 
+    operator = signed_in(browser, live_server, UserFactory(username="olga-operator", is_staff=True), width)
+    for name, url in {"staff-sessions": "/dashboard/sessions/", "staff-credits": "/dashboard/credits/"}.items():
+        operator.goto(url)  # six tabs (Admin too), every user's sessions with their owner
+        check(operator, name, width)
+    operator.context.close()
+
     anonymous = signed_in(browser, live_server, None, width)
     for name, url in {"login": "/accounts/login/", "signup": "/accounts/signup/"}.items():
         anonymous.goto(url)
