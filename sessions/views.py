@@ -158,6 +158,8 @@ def key_usage(request, pk: int):
     scope = selectors.scope_for(request.user).narrowed(key.pk)
     ov = selectors.overview(scope, rng)
     price, breakdown = credits.key_price(key)
+    recent = selectors.recent_sessions(scope, 10)
+    previews.attach_previews(recent)
     return render(
         request,
         "sessions/key_usage.html",
@@ -168,7 +170,7 @@ def key_usage(request, pk: int):
             "totals": ov["totals"],
             "chart_data": ov["chart"],
             "range_tabs": _range_tabs({"range": rng.code}, rng.code),
-            "recent": selectors.recent_sessions(scope, 10),
+            "recent": recent,
             "price": price,
             "breakdown": breakdown,
             "defences": credits.enabled_defences(key.features),
