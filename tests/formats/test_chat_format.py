@@ -5,6 +5,7 @@ from sequrity.types.chat_completion.request import ChatCompletionRequest
 
 from relay.formats import RequestError, SSEEvent, ToolCall, Usage, chat, error_body
 from tests.fake_upstream import Reply, chat_json, chat_stream
+from tests.formats.relay_driver import run_relay as _run_relay
 from tests.formats.sdk_check import check_chat_json, check_chat_stream
 
 TOOLS = [{"type": "function", "function": {"name": "book_flight", "description": "Book a flight",
@@ -223,18 +224,6 @@ def test_filter_tool_calls_json():
 def _upstream_events(reply, include_usage=True):
     body = {"stream": True, "stream_options": {"include_usage": include_usage}}
     return [SSEEvent(e, d) for e, d in chat_stream(reply, body, "gpt-5-mini")]
-
-
-def _run_relay(relay, evs, decide=lambda pending: ([c.id for c in pending], None)):
-    out = []
-    for ev in evs:
-        out += relay.feed(ev)
-        while relay.awaiting_decision:
-            out += relay.decide(*decide(relay.pending))
-    out += relay.end()
-    while relay.awaiting_decision:
-        out += relay.decide(*decide(relay.pending))
-    return out
 
 
 def test_stream_relay_text_passthrough_and_usage():

@@ -5,6 +5,7 @@ from sequrity.types.messages.request import AnthropicMessageRequest
 
 from relay.formats import RequestError, SSEEvent, ToolCall, Usage, messages
 from tests.fake_upstream import Reply, messages_json, messages_stream
+from tests.formats.relay_driver import run_relay as _run
 from tests.formats.sdk_check import check_messages_json, check_messages_stream
 
 TOOLS = [{"name": "get_weather", "description": "Weather", "input_schema": {
@@ -133,18 +134,6 @@ def test_passthrough_json_helpers():
 
 def _events(reply, body=None):
     return [SSEEvent(e, d) for e, d in messages_stream(reply, body or {}, "claude-sonnet-4-5")]
-
-
-def _run(relay, evs, decide=lambda p: ([c.id for c in p], None)):
-    out = []
-    for ev in evs:
-        out += relay.feed(ev)
-        while relay.awaiting_decision:
-            out += relay.decide(*decide(relay.pending))
-    out += relay.end()
-    while relay.awaiting_decision:
-        out += relay.decide(*decide(relay.pending))
-    return out
 
 
 def test_stream_relay_text_drops_ping():

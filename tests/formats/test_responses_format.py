@@ -5,6 +5,7 @@ from sequrity.types.responses.request import ResponsesRequest
 
 from relay.formats import RequestError, SSEEvent, ToolCall, Usage, chat, responses
 from tests.fake_upstream import Reply, chat_json, chat_stream, responses_json, responses_stream
+from tests.formats.relay_driver import run_relay as _run
 from tests.formats.sdk_check import (
     check_chat_json,
     check_responses_json,
@@ -134,18 +135,6 @@ def test_upstream_body():
 
 def _events(reply, body=None):
     return [SSEEvent(e, d) for e, d in responses_stream(reply, body or {}, "gpt-5-mini")]
-
-
-def _run(relay, evs, decide=lambda p: ([c.id for c in p], None)):
-    out = []
-    for ev in evs:
-        out += relay.feed(ev)
-        while relay.awaiting_decision:
-            out += relay.decide(*decide(relay.pending))
-    out += relay.end()
-    while relay.awaiting_decision:
-        out += relay.decide(*decide(relay.pending))
-    return out
 
 
 def test_stream_relay_text():
