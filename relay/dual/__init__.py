@@ -7,7 +7,7 @@ Entry point
     from relay.dual import DualEngine, LLMCaller, TurnOutcome, DualError
 
     engine = DualEngine(config, session_id=sid, llm=llm, models=(pllm_model, qllm_model))
-    outcome = await engine.advance(state, request)      # state: the session's JSON dict ({} when new)
+    outcome = await engine.advance(state, request)  # state: the session's JSON dict ({} when new)
 
 ``config`` is the resolved config of ``relay.config.resolve_config`` (``fsm``, ``policy``, ``prompt``,
 ``response_format``, ``features``, ``endpoint_type``). Optional keyword arguments: ``guardrails`` (default

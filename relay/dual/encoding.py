@@ -48,4 +48,3 @@ def vwm_dump(v: ValueWithMeta) -> StoredValue:
 
 def vwm_load(data: StoredValue) -> ValueWithMeta:
     return ValueWithMeta(data[0], meta_load(data[1]))
-

@@ -81,15 +81,18 @@ class DualEngine:
         self.settings = settings = EngineSettings.from_config(config)
         self.log = log = RequestLog()
         self.llm = LLMClient(llm, (models[0], models[-1]) if models else ("", ""), log)
-        self.guard = ToolDataGuard(build_guardrails(config) if guardrails == "auto" else guardrails, self.llm, log)
+        self.guard = ToolDataGuard(
+            build_guardrails(config) if guardrails == "auto" else guardrails, self.llm, log
+        )
         self.policy = SessionPolicy(settings.policy)
         self.history = ConversationHistory(settings.fsm.get("history_mismatch_policy") or "continue", log)
         self.tools = ToolSet(settings, self.llm, log)
         self.planner = Planner(settings, self.llm, self.tools, log)
         self.replay = ProgramReplay(self.tools, self.policy, limits)
         internal = InternalTools(self.llm, self.guard, self.policy, self._record, log)
-        self.tool_calls = ToolCalls(settings, session_id, self.tools, self.policy, self.guard, internal,
-                                    self._record, self.llm, log)
+        self.tool_calls = ToolCalls(
+            settings, session_id, self.tools, self.policy, self.guard, internal, self._record, self.llm, log
+        )
         self.reviewer = Reviewer(settings, self.llm, log)
         self.outcomes = Outcomes(settings, log)
         self._failure_snapshot: tuple[TurnState, dict[str, ValueWithMeta] | None] | None = None
@@ -103,8 +106,15 @@ class DualEngine:
     async def _run(self, session: SessionState, turn: TurnState) -> ProgramOutcome:
         return await self.replay.run(session, turn)
 
-    def _record(self, turn: TurnState, tool: str, ok: bool, value: Any, meta: Meta,
-                arg_meta: dict[str, Meta] | None = None) -> None:
+    def _record(
+        self,
+        turn: TurnState,
+        tool: str,
+        ok: bool,
+        value: Any,
+        meta: Meta,
+        arg_meta: dict[str, Meta] | None = None,
+    ) -> None:
         self.replay.record(turn, tool, ok, value, meta, arg_meta)
 
     # -------------------------------------------------------------------------------------- entry
@@ -136,8 +146,10 @@ class DualEngine:
         else:
             if request.last_role == "tool" and trailing:
                 raise DualError(
-                    400, f"Unexpected tool result for tool call id '{trailing[0].call_id}': no tool call of "
-                         "this session is waiting for a result")
+                    400,
+                    f"Unexpected tool result for tool call id '{trailing[0].call_id}': no tool call of "
+                    "this session is waiting for a result",
+                )
             outcome = await self._new_turn(session, request)
         self.history.remember(session, request, checked, outcome)
         return outcome
@@ -149,8 +161,14 @@ class DualEngine:
         settings = self.settings
         turn = session.turn = TurnState(number=session.turns_done + 1, query=self.planner.query(request))
         if settings.max_turns is not None and turn.number > settings.max_turns:
-            return self._fail(session, turn, TurnFailure(
-                "max_turns_exceeded", f"Maximum number of turns ({settings.max_turns}) reached for this session."))
+            return self._fail(
+                session,
+                turn,
+                TurnFailure(
+                    "max_turns_exceeded",
+                    f"Maximum number of turns ({settings.max_turns}) reached for this session.",
+                ),
+            )
         if settings.clear_session_meta in ("every_turn", "every_attempt"):
             session.session_meta = DEFAULT_META
         try:
@@ -158,8 +176,15 @@ class DualEngine:
                 turn.user_program = True
                 turn.program = request.user_provided_program
                 turn.context_vars = request_context_vars(request.context_vars)
-                self.log.events.append({"type": "program", "turn": turn.number, "attempt": 1,
-                                        "program": turn.program, "source": "user_provided_program"})
+                self.log.events.append(
+                    {
+                        "type": "program",
+                        "turn": turn.number,
+                        "attempt": 1,
+                        "program": turn.program,
+                        "source": "user_provided_program",
+                    }
+                )
             else:
                 await self.tools.filter_for_turn(session, turn)
                 await self.planner.plan(session, turn)
@@ -194,7 +219,9 @@ class DualEngine:
             self._failure_snapshot = (turn, await self._failure_namespace(session, turn))
             raise
 
-    async def _failure_namespace(self, session: SessionState, turn: TurnState) -> dict[str, ValueWithMeta] | None:
+    async def _failure_namespace(
+        self, session: SessionState, turn: TurnState
+    ) -> dict[str, ValueWithMeta] | None:
         if not self.outcomes.wants_failure_snapshot(turn):
             return None
         try:
@@ -214,11 +241,15 @@ class DualEngine:
                 if isinstance(step, ToolCall):
                     return self.outcomes.tool_call(step)
                 if isinstance(step, DeniedCall):
-                    await self._next_attempt(session, turn, res, step.feedback, failed=True, reason=step.reason)
+                    await self._next_attempt(
+                        session, turn, res, step.feedback, failed=True, reason=step.reason
+                    )
                 continue
             if status == "success":
                 if self._needs_next_step(turn):
-                    await self._next_attempt(session, turn, res, F.next_step_feedback(res.namespace), failed=False)
+                    await self._next_attempt(
+                        session, turn, res, F.next_step_feedback(res.namespace), failed=False
+                    )
                     continue
                 review = await self.reviewer.review(turn, res)
                 if review is not None:
@@ -232,13 +263,15 @@ class DualEngine:
                     continue
                 raise TurnFailure("control_flow_violation", CONTROL_FLOW_MESSAGE, policy=True)
             if status == "policy_denied":  # not raised by our host, kept for completeness
-                raise TurnFailure("policy_violation", res.denial.message if res.denial else "Tool call denied",
-                                  policy=True)
+                raise TurnFailure(
+                    "policy_violation", res.denial.message if res.denial else "Tool call denied", policy=True
+                )
             err = res.error
             if err is None or err.kind not in RETRYABLE_ERRORS or turn.user_program:
                 raise TurnFailure("execution_error", err.message if err else "program failed")
-            await self._next_attempt(session, turn, res, self._error_feedback(session, turn, res), failed=True,
-                                     reason=err.message)
+            await self._next_attempt(
+                session, turn, res, self._error_feedback(session, turn, res), failed=True, reason=err.message
+            )
 
     def _needs_next_step(self, turn: TurnState) -> bool:
         """Multistep planning with ``complete_turn``: a program that did not call it is one step of several."""
@@ -252,23 +285,41 @@ class DualEngine:
         assert res.error is not None
         level = self.settings.planner_prompt.get("debug_info_level") or "normal"
         specs, _ = self.tools.specs(session, turn)
-        return F.run_error_feedback(res.error, res.namespace, turn.program or "", specs, level=level,
-                                    calls_run_again=bool(turn.recorded) and not self.settings.multistep)
+        return F.run_error_feedback(
+            res.error,
+            res.namespace,
+            turn.program or "",
+            specs,
+            level=level,
+            calls_run_again=bool(turn.recorded) and not self.settings.multistep,
+        )
 
-    async def _next_attempt(self, session: SessionState, turn: TurnState, res: ProgramOutcome, feedback: str, *,
-                            failed: bool, reason: str | None = None) -> None:
+    async def _next_attempt(
+        self,
+        session: SessionState,
+        turn: TurnState,
+        res: ProgramOutcome,
+        feedback: str,
+        *,
+        failed: bool,
+        reason: str | None = None,
+    ) -> None:
         """Plan again, with ``feedback`` on the last program (raises ``TurnFailure`` when no attempt is left)."""
         settings = self.settings
         if failed:
             turn.failed_attempts += 1
             if turn.failed_attempts >= settings.max_failed_steps:
-                raise TurnFailure("max_steps_exceeded",
-                                  f"Maximum number of failed PLLM steps ({settings.max_failed_steps}) reached. "
-                                  f"Last error: {reason}")
+                raise TurnFailure(
+                    "max_steps_exceeded",
+                    f"Maximum number of failed PLLM steps ({settings.max_failed_steps}) reached. "
+                    f"Last error: {reason}",
+                )
         if turn.attempt >= settings.max_steps:
-            raise TurnFailure("max_steps_exceeded",
-                              f"Maximum number of PLLM steps ({settings.max_steps}) reached."
-                              + (f" Last error: {reason}" if reason else ""))
+            raise TurnFailure(
+                "max_steps_exceeded",
+                f"Maximum number of PLLM steps ({settings.max_steps}) reached."
+                + (f" Last error: {reason}" if reason else ""),
+            )
         exchange = PlannerExchange(turn.program or "", feedback)
         if settings.multistep:
             # Each step builds on the previous one: its variables (also those of a failed step, up to the

@@ -136,6 +136,7 @@ def type_shown(meta: Meta, label: str) -> str:
 
 # ------------------------------------------------------------------------------ the planner loop's messages
 
+
 def _source_line(program: str, lineno: int | None) -> str:
     if not lineno:
         return ""
@@ -144,12 +145,22 @@ def _source_line(program: str, lineno: int | None) -> str:
 
 
 def _variables(namespace: Mapping[str, ValueWithMeta], *, skip_final: bool) -> list[str]:
-    return [f"{k}: {type_shown(v.meta, type_label(v.value))}" for k, v in namespace.items()
-            if not (skip_final and k == "final_return_value")]
+    return [
+        f"{k}: {type_shown(v.meta, type_label(v.value))}"
+        for k, v in namespace.items()
+        if not (skip_final and k == "final_return_value")
+    ]
 
 
-def run_error_feedback(err: InterpreterError, namespace: Mapping[str, ValueWithMeta], program: str,
-                       tools: Mapping[str, Any], *, level: str, calls_run_again: bool) -> str:
+def run_error_feedback(
+    err: InterpreterError,
+    namespace: Mapping[str, ValueWithMeta],
+    program: str,
+    tools: Mapping[str, Any],
+    *,
+    level: str,
+    calls_run_again: bool,
+) -> str:
     """What the planner learns about a failed program (``debug_info_level`` ``minimal`` / ``normal`` /
     ``extra``): built from a fixed vocabulary, never from text derived from tool results."""
     msg = error_message(err.kind, err.message, err.meta, program, tools)
@@ -174,25 +185,31 @@ def run_error_feedback(err: InterpreterError, namespace: Mapping[str, ValueWithM
 def next_step_feedback(namespace: Mapping[str, ValueWithMeta]) -> str:
     """Multistep planning: the step ran to the end without ``complete_turn()``."""
     names = _variables(namespace, skip_final=True)
-    return ("The step ran to the end without calling complete_turn(). Variables now defined: "
-            + (", ".join(names) if names else "(none)")
-            + ". Write the next step, or call complete_turn() if the request is answered.")
+    return (
+        "The step ran to the end without calling complete_turn(). Variables now defined: "
+        + (", ".join(names) if names else "(none)")
+        + ". Write the next step, or call complete_turn() if the request is answered."
+    )
 
 
 def control_flow_feedback(lineno: int | None | str) -> str:
-    return ("The program was stopped: a branch condition (if/for/comprehension) at "
-            f"line {lineno} depends on data that the security "
-            "policy does not allow to influence control flow. Rewrite the program so that its "
-            "control flow does not depend on tool results.")
+    return (
+        "The program was stopped: a branch condition (if/for/comprehension) at "
+        f"line {lineno} depends on data that the security "
+        "policy does not allow to influence control flow. Rewrite the program so that its "
+        "control flow does not depend on tool results."
+    )
 
 
 def denied_call_feedback(program_tool_name: str, *, chosen_by_tool_data: bool) -> str:
     """A denied call, retried (``retry_on_policy_violation``). Which tool the program reached may depend on
     tool data: it is named only when it does not."""
     which = "A tool call" if chosen_by_tool_data else f"The call to `{program_tool_name}`"
-    return (f"{which} was denied by the security policy. "
-            "Write a program that accomplishes the request without that call, or with arguments "
-            "the policy allows.")
+    return (
+        f"{which} was denied by the security policy. "
+        "Write a program that accomplishes the request without that call, or with arguments "
+        "the policy allows."
+    )
 
 
 _template_words()  # built when the relay starts, not at the first failed run

@@ -50,8 +50,9 @@ class ToolDataGuard:
             from relay.guardrails.memo import session_memo
 
             async def ask(req: Any) -> Any:
-                c = await self.llm.call("qllm", req.system_prompt, [{"role": "user", "content": req.user_prompt}],
-                                        req.json_schema)
+                c = await self.llm.call(
+                    "qllm", req.system_prompt, [{"role": "user", "content": req.user_prompt}], req.json_schema
+                )
                 parsed = parsed_reply(c)
                 return parsed if parsed is not None else c.text
 
@@ -62,8 +63,15 @@ class ToolDataGuard:
             for finding in await g.classify(text_for_classification(out.value), ask, self._memo):
                 out = out.with_finding(finding)
         except Exception as e:  # noqa: BLE001 - a guardrail bug must not break the turn
-            self.log.events.append({"type": "guardrail", "where": where, "tool": tool, "call_id": call_id,
-                                    "error": f"{type(e).__name__}: {e}"})
+            self.log.events.append(
+                {
+                    "type": "guardrail",
+                    "where": where,
+                    "tool": tool,
+                    "call_id": call_id,
+                    "error": f"{type(e).__name__}: {e}",
+                }
+            )
             return None
         if out.findings or out.blocked:
             self.log.events.append({"type": "guardrail", "tool": tool, "call_id": call_id, **out.to_log()})

@@ -36,8 +36,11 @@ def turn_digest(turn: Turn) -> str:
     for c in turn.tool_calls:
         h.update(b"\1")
         h.update(f"{c.id}\0{c.name}\0".encode("utf-8", "surrogatepass"))
-        h.update(_canon_args(c.arguments if c.raw_arguments is None else c.raw_arguments).encode(
-            "utf-8", "surrogatepass"))
+        h.update(
+            _canon_args(c.arguments if c.raw_arguments is None else c.raw_arguments).encode(
+                "utf-8", "surrogatepass"
+            )
+        )
     for r in turn.tool_results:
         h.update(b"\2")
         h.update(f"{r.call_id}\0".encode())
@@ -54,7 +57,9 @@ class HistoryCheck:
     """The result of comparing one request's history with the stored one."""
 
     restart_turn: bool  # the turn in progress must start over (``restart_turn`` policy, history changed)
-    incoming: list[str] | None  # the request's digests; None for a delta request (Responses previous_response_id)
+    incoming: (
+        list[str] | None
+    )  # the request's digests; None for a delta request (Responses previous_response_id)
 
 
 class ConversationHistory:
@@ -78,11 +83,17 @@ class ConversationHistory:
         return HistoryCheck(self.mismatch_policy == "restart_turn", incoming)
 
     @staticmethod
-    def remember(session: SessionState, request: DecodedRequest, checked: HistoryCheck,
-                 outcome: TurnOutcome) -> None:
+    def remember(
+        session: SessionState, request: DecodedRequest, checked: HistoryCheck, outcome: TurnOutcome
+    ) -> None:
         """Store the request's history followed by the engine's answer."""
-        history = list(session.history) + digests(request.turns) if checked.incoming is None else checked.incoming
-        ours = Turn(role="assistant", text=outcome.content if outcome.kind == "final" else "",
-                    tool_calls=list(outcome.tool_calls))
+        history = (
+            list(session.history) + digests(request.turns) if checked.incoming is None else checked.incoming
+        )
+        ours = Turn(
+            role="assistant",
+            text=outcome.content if outcome.kind == "final" else "",
+            tool_calls=list(outcome.tool_calls),
+        )
         history.append(turn_digest(ours))
         session.history = history

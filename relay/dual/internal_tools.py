@@ -31,15 +31,23 @@ def _as_text(value: Any) -> str:
 
 
 class InternalTools:
-    def __init__(self, llm: LLMClient, guard: ToolDataGuard, policy: SessionPolicy, record: RecordResult,
-                 log: RequestLog) -> None:
+    def __init__(
+        self,
+        llm: LLMClient,
+        guard: ToolDataGuard,
+        policy: SessionPolicy,
+        record: RecordResult,
+        log: RequestLog,
+    ) -> None:
         self.llm = llm
         self.guard = guard
         self.policy = policy
         self.record = record
         self.log = log
 
-    async def run(self, session: SessionState, turn: TurnState, tool: str, kwargs: dict[str, ValueWithMeta]) -> None:
+    async def run(
+        self, session: SessionState, turn: TurnState, tool: str, kwargs: dict[str, ValueWithMeta]
+    ) -> None:
         """Run the internal ``tool``, then the policy's result phase; record the result."""
         pe = self.policy.engine(session)
         in_meta = merge_all(v.meta for v in kwargs.values())
@@ -61,8 +69,17 @@ class InternalTools:
         if dec.record:
             turn.policy_checks.append(dec.record)
         self.record(turn, tool, ok, value, dec.result_meta, dec.arg_meta_updates)
-        self.log.events.append({"type": "tool_result", "turn": turn.number, "call_id": None, "tool": tool,
-                                "ok": ok, "meta": dec.result_meta.to_json(), "internal": True})
+        self.log.events.append(
+            {
+                "type": "tool_result",
+                "turn": turn.number,
+                "call_id": None,
+                "tool": tool,
+                "ok": ok,
+                "meta": dec.result_meta.to_json(),
+                "internal": True,
+            }
+        )
 
     async def parse_with_ai(self, kwargs: dict[str, ValueWithMeta]) -> tuple[Any, bool]:
         """Structured data from text: the quarantined LLM answers in ``output_schema`` (checked, retried)."""
@@ -91,8 +108,11 @@ class InternalTools:
                 last = err
             messages = messages + [
                 {"role": "assistant", "content": c.text or ""},
-                {"role": "user", "content": f"Your answer does not match the required JSON schema ({last}). "
-                                            "Answer again with JSON matching the schema exactly."},
+                {
+                    "role": "user",
+                    "content": f"Your answer does not match the required JSON schema ({last}). "
+                    "Answer again with JSON matching the schema exactly.",
+                },
             ]
         return f"parse_with_ai: the model did not produce output matching output_schema ({last})", False
 
@@ -100,8 +120,11 @@ class InternalTools:
         """Does the hypothesis hold for the data? The quarantined LLM answers true or false."""
         hyp = kwargs.get("hypothesis")
         data = kwargs.get("data")
-        text = hyp.value if hyp is not None and isinstance(hyp.value, str) else json.dumps(
-            hyp.value if hyp else None, default=str)
+        text = (
+            hyp.value
+            if hyp is not None and isinstance(hyp.value, str)
+            else json.dumps(hyp.value if hyp else None, default=str)
+        )
         body = f"Hypothesis: {text}"
         if data is not None:
             body += f"\n\nData:\n{_as_text(data.value)}"
@@ -109,7 +132,9 @@ class InternalTools:
         if shown is None:
             return "verify_hypothesis: the input was blocked by guardrails", False
         for _ in range(VERIFY_ATTEMPTS):
-            c = await self.llm.call("qllm", P.VERIFY_SYSTEM, [{"role": "user", "content": shown}], P.VERIFY_SCHEMA)
+            c = await self.llm.call(
+                "qllm", P.VERIFY_SYSTEM, [{"role": "user", "content": shown}], P.VERIFY_SCHEMA
+            )
             parsed = parsed_reply(c)
             if isinstance(parsed, dict) and isinstance(parsed.get("holds"), bool):
                 return parsed["holds"], True

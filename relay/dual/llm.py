@@ -28,7 +28,7 @@ def parsed_reply(c: Any) -> Any:
         start, end = text.find("{"), text.rfind("}")
         if 0 <= start < end:
             try:
-                return json.loads(text[start:end + 1])
+                return json.loads(text[start : end + 1])
             except ValueError:
                 return None
     return None
@@ -42,25 +42,40 @@ class LLMClient:
         self.models = models  # (planning model, quarantined model): for the log
         self.log = log
 
-    async def call(self, role: str, system: str, messages: list[dict[str, str]],
-                   json_schema: dict[str, Any] | None, **options: Any) -> CompletionLike:
+    async def call(
+        self,
+        role: str,
+        system: str,
+        messages: list[dict[str, str]],
+        json_schema: dict[str, Any] | None,
+        **options: Any,
+    ) -> CompletionLike:
         t0 = perf_counter()
         try:
             c = await self.caller(role, system=system, messages=messages, json_schema=json_schema, **options)
         except Exception as e:  # noqa: BLE001 - any provider failure becomes an llm_error answer
-            self.log.llm_calls.append({"role": role, "model": self.model(role), "prompt_tokens": 0,
-                                       "completion_tokens": 0,
-                                       "latency_ms": round((perf_counter() - t0) * 1000, 1),
-                                       "error": str(e)[:500]})
+            self.log.llm_calls.append(
+                {
+                    "role": role,
+                    "model": self.model(role),
+                    "prompt_tokens": 0,
+                    "completion_tokens": 0,
+                    "latency_ms": round((perf_counter() - t0) * 1000, 1),
+                    "error": str(e)[:500],
+                }
+            )
             raise LLMFailure(role, e) from None
         usage = getattr(c, "usage", None)
         self.log.usage.add(usage)
-        self.log.llm_calls.append({
-            "role": role, "model": self.model(role),
-            "prompt_tokens": getattr(usage, "prompt_tokens", 0) if usage else 0,
-            "completion_tokens": getattr(usage, "completion_tokens", 0) if usage else 0,
-            "latency_ms": round((perf_counter() - t0) * 1000, 1),
-        })
+        self.log.llm_calls.append(
+            {
+                "role": role,
+                "model": self.model(role),
+                "prompt_tokens": getattr(usage, "prompt_tokens", 0) if usage else 0,
+                "completion_tokens": getattr(usage, "completion_tokens", 0) if usage else 0,
+                "latency_ms": round((perf_counter() - t0) * 1000, 1),
+            }
+        )
         return c
 
     def model(self, role: str) -> str:

@@ -66,8 +66,12 @@ class Planner:
                 if t.text:
                     inlined.append((overrides.get(t.role, t.role), t.text))
             if include_calls and "assistant" in roles and t.role == "assistant" and t.tool_calls:
-                inlined.append((overrides.get("assistant", "assistant"),
-                                "called tools: " + ", ".join(c.name for c in t.tool_calls)))
+                inlined.append(
+                    (
+                        overrides.get("assistant", "assistant"),
+                        "called tools: " + ", ".join(c.name for c in t.tool_calls),
+                    )
+                )
         return P.pllm_user_message(query, inlined)
 
     def visible_variables(self, session: SessionState, turn: TurnState) -> list[tuple[str, str]]:
@@ -84,8 +88,12 @@ class Planner:
             basic = tname in ("int", "float", "bool", "None")
             tags = item.meta.tags
             executable = tags is not UNIVERSAL and "__non_executable" not in tags
-            ok = {"basic-notext": basic, "basic-executable": basic or executable,
-                  "all-executable": executable, "all": True}[level]
+            ok = {
+                "basic-notext": basic,
+                "basic-executable": basic or executable,
+                "all-executable": executable,
+                "all": True,
+            }[level]
             if ok:
                 out.append((name, tname))
         return out
@@ -110,23 +118,35 @@ class Planner:
         if len(parsing) > 1 and len(set(parsing)) > 1:
             program = await self.select(turn, list(dict.fromkeys(parsing)))
         turn.program = program
-        self.log.events.append({"type": "program", "turn": turn.number, "attempt": turn.attempt,
-                                "program": program})
+        self.log.events.append(
+            {"type": "program", "turn": turn.number, "attempt": turn.attempt, "program": program}
+        )
 
     def _system_prompt(self, session: SessionState, turn: TurnState, *, clarify: bool) -> str:
         settings = self.settings
         internal = list(settings.internal_tools)
-        flavor = settings.planner_prompt.get("flavor") or ("code" if settings.endpoint == "code" else "universal")
-        blocks = [P.render_tool(P.program_name(t.name), t.description, t.parameters)
-                  for t in self.tools.external(session, turn)]
+        flavor = settings.planner_prompt.get("flavor") or (
+            "code" if settings.endpoint == "code" else "universal"
+        )
+        blocks = [
+            P.render_tool(P.program_name(t.name), t.description, t.parameters)
+            for t in self.tools.external(session, turn)
+        ]
         blocks += [P.render_internal_tool(n) for n in internal]
         system = P.pllm_system_prompt(
-            flavor=flavor, tools_code="\n\n".join(blocks) or "# (no tools)", internal_tools=internal,
-            clarify=clarify, multistep=settings.multistep, context_vars=self.visible_variables(session, turn),
-            complete_turn="complete_turn" in internal)
+            flavor=flavor,
+            tools_code="\n\n".join(blocks) or "# (no tools)",
+            internal_tools=internal,
+            clarify=clarify,
+            multistep=settings.multistep,
+            context_vars=self.visible_variables(session, turn),
+            complete_turn="complete_turn" in internal,
+        )
         if settings.fsm.get("wrap_tool_result"):
-            system += ("\n\nEvery tool declared above returns a dict: {\"ok\": True, \"value\": <result>} on success "
-                       "or {\"ok\": False, \"error\": <message>} on failure; check \"ok\" before using \"value\".")
+            system += (
+                '\n\nEvery tool declared above returns a dict: {"ok": True, "value": <result>} on success '
+                'or {"ok": False, "error": <message>} on failure; check "ok" before using "value".'
+            )
         return system
 
     def _messages(self, session: SessionState, turn: TurnState) -> list[dict[str, str]]:
@@ -145,7 +165,7 @@ class Planner:
             exchanges = turn.rejected_programs
             every = optional_int(self.settings.fsm.get("clear_history_every_n_attempts"))
             if every and every > 0:
-                exchanges = exchanges[len(exchanges) - (len(exchanges) % every):]
+                exchanges = exchanges[len(exchanges) - (len(exchanges) % every) :]
         for e in exchanges:
             messages.append({"role": "assistant", "content": _fenced(e.program)})
             messages.append({"role": "user", "content": e.feedback})
@@ -179,17 +199,27 @@ class Planner:
         It sees only trusted text (the query and the candidates); a failed or unusable reply keeps the first.
         """
         listing = "\n\n".join(f"Candidate {i}:\n```python\n{p}\n```" for i, p in enumerate(candidates))
-        user = (f"User request:\n{turn.query}\n\n{listing}\n\n"
-                "Which candidate program answers the request best, correctly and with the fewest tool calls?")
+        user = (
+            f"User request:\n{turn.query}\n\n{listing}\n\n"
+            "Which candidate program answers the request best, correctly and with the fewest tool calls?"
+        )
         try:
-            c = await self.llm.call("pllm", P.SELECT_SYSTEM, [{"role": "user", "content": user}],
-                                    P.select_schema(len(candidates)))
+            c = await self.llm.call(
+                "pllm", P.SELECT_SYSTEM, [{"role": "user", "content": user}], P.select_schema(len(candidates))
+            )
         except LLMFailure:
             return candidates[0]
         parsed = getattr(c, "parsed", None)
         choice = parsed.get("choice") if isinstance(parsed, dict) else None
         if not isinstance(choice, int) or isinstance(choice, bool) or not 0 <= choice < len(candidates):
             choice = 0
-        self.log.events.append({"type": "plan_selected", "turn": turn.number, "attempt": turn.attempt,
-                                "candidates": len(candidates), "choice": choice})
+        self.log.events.append(
+            {
+                "type": "plan_selected",
+                "turn": turn.number,
+                "attempt": turn.attempt,
+                "candidates": len(candidates),
+                "choice": choice,
+            }
+        )
         return candidates[choice]

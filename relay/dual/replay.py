@@ -29,15 +29,24 @@ class ProgramReplay:
         self.tools = tools
         self.policy = policy
         self.limits = limits
-        self._calls: list[RecordedCall] | None = None  # the turn's recorded results, as the interpreter takes them
+        self._calls: list[RecordedCall] | None = (
+            None  # the turn's recorded results, as the interpreter takes them
+        )
 
     def recorded_calls(self, turn: TurnState) -> list[RecordedCall]:
         if self._calls is None:
             self._calls = [_recorded_call(r) for r in turn.recorded]
         return self._calls
 
-    def record(self, turn: TurnState, tool: str, ok: bool, value: Any, meta: Meta,
-               arg_meta: dict[str, Meta] | None = None) -> None:
+    def record(
+        self,
+        turn: TurnState,
+        tool: str,
+        ok: bool,
+        value: Any,
+        meta: Meta,
+        arg_meta: dict[str, Meta] | None = None,
+    ) -> None:
         """Add the result of the program's next tool call (``tool``: the program's name for it)."""
         entry = RecordedResult(tool, ok, value, meta, arg_meta or None)
         turn.recorded.append(entry)
@@ -56,6 +65,12 @@ class ProgramReplay:
         branch = self.policy.engine(session)
         ctx = session.context_variables(turn)
         context_vars = {k: ValueWithMeta(v.value, v.meta) for k, v in ctx.items()} if ctx else None
-        job = ProgramJob(turn.program or "", specs, list(self.recorded_calls(turn)), context_vars, self.limits,
-                         branch=branch)
+        job = ProgramJob(
+            turn.program or "",
+            specs,
+            list(self.recorded_calls(turn)),
+            context_vars,
+            self.limits,
+            branch=branch,
+        )
         return await get_runner().run(job)

@@ -84,7 +84,8 @@ def build_result(
     doc: dict[str, Any] = {
         "status": status,
         "final_return_value": (
-            {"value": _json_safe(final.value), "meta": final.meta.to_json()} if status == "success" and final
+            {"value": _json_safe(final.value), "meta": final.meta.to_json()}
+            if status == "success" and final
             else ({"value": None, "meta": Meta().to_json()} if status == "success" else None)
         ),
         "error": {"code": error[0], "message": error[1]} if error else None,
@@ -93,9 +94,12 @@ def build_result(
         doc["program"] = program
     if response_format.get("include_namespace_snapshot"):
         doc["namespace_snapshot"] = {
-            name: {"value": _json_safe(v.value), "meta": v.meta.to_json()} for name, v in (namespace or {}).items()
+            name: {"value": _json_safe(v.value), "meta": v.meta.to_json()}
+            for name, v in (namespace or {}).items()
         }
-    if response_format.get("include_namespace_snapshot") or response_format.get("include_policy_check_history"):
+    if response_format.get("include_namespace_snapshot") or response_format.get(
+        "include_policy_check_history"
+    ):
         doc["session_meta"] = {"value": None, "meta": session_meta.to_json()}
     if response_format.get("include_policy_check_history") or policy_failure:
         doc["policy_check_history"] = _json_safe(policy_history)

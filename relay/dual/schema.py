@@ -10,15 +10,43 @@ from __future__ import annotations
 import re
 from typing import Any
 
-_SCHEMA_KEYS = frozenset({
-    "type", "properties", "items", "anyOf", "oneOf", "allOf", "enum", "const", "$ref", "required",
-    "additionalProperties", "description", "title", "format", "$defs", "definitions",
-})
+_SCHEMA_KEYS = frozenset(
+    {
+        "type",
+        "properties",
+        "items",
+        "anyOf",
+        "oneOf",
+        "allOf",
+        "enum",
+        "const",
+        "$ref",
+        "required",
+        "additionalProperties",
+        "description",
+        "title",
+        "format",
+        "$defs",
+        "definitions",
+    }
+)
 # Shorthand type names a PLLM may write instead of a JSON schema ({"name": "str", "age": "int"}).
 _SHORT = {
-    "str": "string", "string": "string", "text": "string", "int": "integer", "integer": "integer",
-    "float": "number", "number": "number", "bool": "boolean", "boolean": "boolean", "none": "null",
-    "null": "null", "dict": "object", "object": "object", "list": "array", "array": "array",
+    "str": "string",
+    "string": "string",
+    "text": "string",
+    "int": "integer",
+    "integer": "integer",
+    "float": "number",
+    "number": "number",
+    "bool": "boolean",
+    "boolean": "boolean",
+    "none": "null",
+    "null": "null",
+    "dict": "object",
+    "object": "object",
+    "list": "array",
+    "array": "array",
 }
 _GENERIC = re.compile(r"^\s*(list|List|array)\s*\[\s*(.+?)\s*\]\s*$")
 
@@ -72,8 +100,11 @@ def _strictify(schema: dict[str, Any], depth: int = 0) -> dict[str, Any]:
         required = set(out.get("required") or [])
         new_props = {}
         for name, sub in props.items():
-            sub = _from_short(sub, depth + 1) if not isinstance(sub, dict) or not _looks_like_schema(sub) else \
-                _strictify(sub, depth + 1)
+            sub = (
+                _from_short(sub, depth + 1)
+                if not isinstance(sub, dict) or not _looks_like_schema(sub)
+                else _strictify(sub, depth + 1)
+            )
             if name not in required:
                 sub = _nullable(sub)
             new_props[name] = sub
@@ -85,13 +116,17 @@ def _strictify(schema: dict[str, Any], depth: int = 0) -> dict[str, Any]:
         out["type"] = "array"
         items = out.get("items")
         if isinstance(items, dict):
-            out["items"] = _strictify(items, depth + 1) if _looks_like_schema(items) else _from_short(items, depth + 1)
+            out["items"] = (
+                _strictify(items, depth + 1) if _looks_like_schema(items) else _from_short(items, depth + 1)
+            )
         elif isinstance(items, str):
             out["items"] = _from_short(items, depth + 1)
     for key in ("anyOf", "oneOf"):
         if isinstance(out.get(key), list):
-            out[key] = [_strictify(s, depth + 1) if isinstance(s, dict) else _from_short(s, depth + 1)
-                        for s in out[key]]
+            out[key] = [
+                _strictify(s, depth + 1) if isinstance(s, dict) else _from_short(s, depth + 1)
+                for s in out[key]
+            ]
     return out
 
 
@@ -120,22 +155,29 @@ def normalise_output_schema(spec: Any) -> tuple[dict[str, Any], bool]:
         if isinstance(spec, list):
             schema = _from_short(spec)
         else:
-            raise SchemaError("output_schema must be a JSON schema object (e.g. "
-                              "{'type': 'object', 'properties': {...}, 'required': [...]})")
+            raise SchemaError(
+                "output_schema must be a JSON schema object (e.g. "
+                "{'type': 'object', 'properties': {...}, 'required': [...]})"
+            )
     elif _looks_like_schema(spec):
         schema = _strictify(spec)
     else:
         schema = _from_short(spec)
     if schema.get("type") == "object":
         return schema, False
-    return {"type": "object", "properties": {"value": schema}, "required": ["value"],
-            "additionalProperties": False}, True
+    return {
+        "type": "object",
+        "properties": {"value": schema},
+        "required": ["value"],
+        "additionalProperties": False,
+    }, True
 
 
 _TYPES = {
     "string": lambda v: isinstance(v, str),
-    "integer": lambda v: (isinstance(v, int) and not isinstance(v, bool))
-    or (isinstance(v, float) and v.is_integer()),
+    "integer": lambda v: (
+        (isinstance(v, int) and not isinstance(v, bool)) or (isinstance(v, float) and v.is_integer())
+    ),
     "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
     "boolean": lambda v: isinstance(v, bool),
     "null": lambda v: v is None,

@@ -97,7 +97,12 @@ class RecordedResult:
     arg_meta: dict[str, Meta] | None = None
 
     def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"tool": self.tool, "ok": self.ok, "value": self.value, "meta": meta_dump(self.meta)}
+        out: dict[str, Any] = {
+            "tool": self.tool,
+            "ok": self.ok,
+            "value": self.value,
+            "meta": meta_dump(self.meta),
+        }
         if self.arg_meta:
             out["arg_meta"] = {name: meta_dump(m) for name, m in self.arg_meta.items()}
         return out
@@ -110,8 +115,13 @@ class RecordedResult:
         else:
             tool, ok, value, meta = data["tool"], data["ok"], data["value"], data["meta"]
             arg_meta = data.get("arg_meta")
-        return cls(tool, bool(ok), value, meta_load(meta),
-                   {name: meta_load(m) for name, m in arg_meta.items()} if arg_meta else None)
+        return cls(
+            tool,
+            bool(ok),
+            value,
+            meta_load(meta),
+            {name: meta_load(m) for name, m in arg_meta.items()} if arg_meta else None,
+        )
 
 
 @dataclass(slots=True)
@@ -125,7 +135,12 @@ class PendingCall:
     args: dict[str, ValueWithMeta]
 
     def to_json(self) -> dict[str, Any]:
-        return {"index": self.index, "tool": self.tool, "call_id": self.call_id, "args": _dump_values(self.args)}
+        return {
+            "index": self.index,
+            "tool": self.tool,
+            "call_id": self.call_id,
+            "args": _dump_values(self.args),
+        }
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> PendingCall:
@@ -165,8 +180,12 @@ class TurnState:
     context_vars: dict[str, ValueWithMeta] | None = None  # this attempt's own context variables
     recorded: list[RecordedResult] = field(default_factory=list)  # tool results of the current attempt
     pending_call: PendingCall | None = None
-    rejected_programs: list[PlannerExchange] = field(default_factory=list)  # failed or rejected, with feedback
-    completed_steps: list[PlannerExchange] = field(default_factory=list)  # multistep: steps that ran to the end
+    rejected_programs: list[PlannerExchange] = field(
+        default_factory=list
+    )  # failed or rejected, with feedback
+    completed_steps: list[PlannerExchange] = field(
+        default_factory=list
+    )  # multistep: steps that ran to the end
     policy_checks: list[dict[str, Any]] = field(default_factory=list)  # the policy-check history of the turn
 
     def to_json(self) -> dict[str, Any]:
@@ -263,8 +282,15 @@ class SessionState:
         if not data:
             return cls()
         if data.get("version") == STATE_VERSION:
-            names = ("turns_done", "session_meta", "history", "variables", "past_turns", "added_policy",
-                     "tool_result_cache")
+            names = (
+                "turns_done",
+                "session_meta",
+                "history",
+                "variables",
+                "past_turns",
+                "added_policy",
+                "tool_result_cache",
+            )
         elif data.get("v") == FIRST_STATE_VERSION:
             names = ("turns_done", "smeta", "hist", "vars", "past", "xpol", "cache")
         else:

@@ -40,8 +40,10 @@ def codex_transform(content: str) -> Transformed:
         if isinstance(obj, dict) and "output" in obj and isinstance(obj.get("metadata"), dict):
             code = obj["metadata"].get("exit_code")
             out = obj["output"]
-            return Transformed(out if isinstance(out, str) else json.dumps(out),
-                               code if isinstance(code, int) and not isinstance(code, bool) else None)
+            return Transformed(
+                out if isinstance(out, str) else json.dumps(out),
+                code if isinstance(code, int) and not isinstance(code, bool) else None,
+            )
     m = _CODEX_TEXT.match(s)
     if m:
         return Transformed(m.group(2), int(m.group(1)))
@@ -73,7 +75,7 @@ def decode_content(text: str, *, strict: bool, has_output_schema: bool = False) 
     if not s:
         return text
     c = s[0]
-    if c in "{[\"-0123456789tfn":
+    if c in '{["-0123456789tfn':
         try:
             return json.loads(s)
         except ValueError:

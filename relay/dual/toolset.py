@@ -62,20 +62,27 @@ class ToolSet:
         """The tool filter (role ``tllm``): with many tools, ask which ones the request needs. It sees only
         the query and the declarations; a failed or unusable answer keeps every tool."""
         tools = self.external(session, turn)
-        threshold = int_option(self.settings.fsm.get("min_num_tools_for_filtering"), DEFAULT_MIN_TOOLS_FOR_FILTERING)
+        threshold = int_option(
+            self.settings.fsm.get("min_num_tools_for_filtering"), DEFAULT_MIN_TOOLS_FOR_FILTERING
+        )
         if not tools or len(tools) < threshold:
             return
         cfg = self.settings.prompt.get("tllm") or {}
         add_desc = cfg.get("add_tool_description")
-        user = P.tllm_user_message(turn.query, [(t.name, t.description, t.parameters) for t in tools],
-                                   add_description=True if add_desc is None else bool(add_desc),
-                                   add_schema=bool(cfg.get("add_tool_input_schema")))
+        user = P.tllm_user_message(
+            turn.query,
+            [(t.name, t.description, t.parameters) for t in tools],
+            add_description=True if add_desc is None else bool(add_desc),
+            add_schema=bool(cfg.get("add_tool_input_schema")),
+        )
         try:
             c = await self.llm.call("tllm", P.TLLM_SYSTEM, [{"role": "user", "content": user}], P.TLLM_SCHEMA)
         except LLMFailure:
             return
         parsed = parsed_reply(c)
-        names = parsed.get("tools") if isinstance(parsed, dict) else parsed if isinstance(parsed, list) else None
+        names = (
+            parsed.get("tools") if isinstance(parsed, dict) else parsed if isinstance(parsed, list) else None
+        )
         if not isinstance(names, list):
             return
         known = {t.name for t in tools}

@@ -27,7 +27,12 @@ class LLMCaller(Protocol):
     """
 
     async def __call__(
-        self, role: str, *, system: str, messages: list[dict[str, str]], json_schema: dict[str, Any] | None = None,
+        self,
+        role: str,
+        *,
+        system: str,
+        messages: list[dict[str, str]],
+        json_schema: dict[str, Any] | None = None,
         **options: Any,
     ) -> CompletionLike: ...
 
@@ -79,7 +84,9 @@ class TurnOutcome:
     llm_calls: list[dict[str, Any]] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
     mismatch_detected: bool = False
-    result: dict[str, Any] | None = None  # the §11 result document (final answers; also when content is stripped)
+    result: dict[str, Any] | None = (
+        None  # the §11 result document (final answers; also when content is stripped)
+    )
 
 
 @dataclass

@@ -31,10 +31,18 @@ class FakeLLM:
         self.scripts = {role: list(items) for role, items in scripts.items()}
         self.calls: list[dict] = []
 
-    async def __call__(self, role: str, *, system: str, messages: list[dict], json_schema: dict | None = None,
-                       **extra):
-        self.calls.append({"role": role, "system": system, "messages": copy.deepcopy(messages),
-                           "json_schema": json_schema, **extra})
+    async def __call__(
+        self, role: str, *, system: str, messages: list[dict], json_schema: dict | None = None, **extra
+    ):
+        self.calls.append(
+            {
+                "role": role,
+                "system": system,
+                "messages": copy.deepcopy(messages),
+                "json_schema": json_schema,
+                **extra,
+            }
+        )
         script = self.scripts.get(role)
         if not script:
             raise AssertionError(f"unexpected {role} call (no scripted reply left)")
@@ -52,16 +60,26 @@ class FakeLLM:
 
     def pllm_inputs(self) -> str:
         """Everything any PLLM call received, as one string."""
-        return "\n".join(c["system"] + "\n" + "\n".join(m["content"] for m in c["messages"])
-                         for c in self.role_calls("pllm"))
+        return "\n".join(
+            c["system"] + "\n" + "\n".join(m["content"] for m in c["messages"])
+            for c in self.role_calls("pllm")
+        )
 
 
 def py(program: str) -> str:
     return f"Here is the program:\n```python\n{program.strip()}\n```\n"
 
 
-def make_config(*, endpoint: str = "chat", policy: str = "", mode: str = "standard", presets: dict | None = None,
-                fsm: dict | None = None, rf: dict | None = None, prompt: dict | None = None) -> dict:
+def make_config(
+    *,
+    endpoint: str = "chat",
+    policy: str = "",
+    mode: str = "standard",
+    presets: dict | None = None,
+    fsm: dict | None = None,
+    rf: dict | None = None,
+    prompt: dict | None = None,
+) -> dict:
     cfg = resolve_config(arch="dual-llm", documents=None, endpoint_type=endpoint)
     cfg["policy"]["codes"] = {"code": policy, "language": "sqrt"}
     cfg["policy"]["mode"] = mode
@@ -75,33 +93,49 @@ def make_config(*, endpoint: str = "chat", policy: str = "", mode: str = "standa
     return cfg
 
 
-def tool(name: str, props: dict[str, str] | None = None, description: str = "", required: list[str] | None = None) -> dict:
+def tool(
+    name: str, props: dict[str, str] | None = None, description: str = "", required: list[str] | None = None
+) -> dict:
     props = props or {}
-    return {"type": "function", "function": {
-        "name": name, "description": description,
-        "parameters": {"type": "object",
-                       "properties": {k: {"type": v, "description": f"the {k}"} for k, v in props.items()},
-                       "required": list(props) if required is None else required}}}
+    return {
+        "type": "function",
+        "function": {
+            "name": name,
+            "description": description,
+            "parameters": {
+                "type": "object",
+                "properties": {k: {"type": v, "description": f"the {k}"} for k, v in props.items()},
+                "required": list(props) if required is None else required,
+            },
+        },
+    }
 
 
 DOC_TOOLS = [
     tool("get_internal_document", {"doc_id": "string"}, "Retrieve an internal document by id."),
     tool("send_email", {"to": "string", "subject": "string", "body": "string"}, "Send an e-mail."),
 ]
-LEAK_POLICY = '''
+LEAK_POLICY = """
 let sensitive_docs = {"internal_use", "confidential"};
 tool "get_internal_document" -> @tags |= sensitive_docs;
 tool "send_email" {
     hard deny when (body.tags overlaps sensitive_docs) and (not to.value in {str matching r".*@trustedcorp\\.com"});
 }
-'''
+"""
 
 
 class ChatClient:
     """A stateless Chat Completions client: re-sends the whole history every time, like the SDK loops."""
 
-    def __init__(self, config: dict, llm: FakeLLM, *, tools: list[dict] | None = None, session_id: str | None = None,
-                 extra_body: dict | None = None) -> None:
+    def __init__(
+        self,
+        config: dict,
+        llm: FakeLLM,
+        *,
+        tools: list[dict] | None = None,
+        session_id: str | None = None,
+        extra_body: dict | None = None,
+    ) -> None:
         self.config = config
         self.llm = llm
         self.tools = tools or []
@@ -119,15 +153,28 @@ class ChatClient:
 
     def send(self, body: dict | None = None):
         request = decode_request(copy.deepcopy(body or self.body()))
-        engine = DualEngine(self.config, session_id=self.session_id, llm=self.llm, models=("pllm-model", "qllm-model"))
+        engine = DualEngine(
+            self.config, session_id=self.session_id, llm=self.llm, models=("pllm-model", "qllm-model")
+        )
         outcome = asyncio.run(engine.advance(self.state, request))
         # the shell persists the state as JSON: make sure it round-trips
         self.state = json.loads(json.dumps(self.state))
         self.outcomes.append(outcome)
         if outcome.kind == "tool_calls":
-            self.messages.append({"role": "assistant", "content": "", "tool_calls": [
-                {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": json.dumps(c.arguments)}}
-                for c in outcome.tool_calls]})
+            self.messages.append(
+                {
+                    "role": "assistant",
+                    "content": "",
+                    "tool_calls": [
+                        {
+                            "id": c.id,
+                            "type": "function",
+                            "function": {"name": c.name, "arguments": json.dumps(c.arguments)},
+                        }
+                        for c in outcome.tool_calls
+                    ],
+                }
+            )
         else:
             self.messages.append({"role": "assistant", "content": outcome.content})
         return outcome

@@ -11,7 +11,7 @@ from relay.interpreter.pool import execute
 
 def stuck_in_c(job):
     """A single C call that runs for minutes: the interpreter never regains control to check its limits."""
-    return round(1, -10**8)
+    return round(1, -(10**8))
 
 
 def allocate(job):
@@ -28,4 +28,3 @@ def die(job):
 def pid_and_run(job):
     """The worker's pid, then the ordinary run."""
     return os.getpid(), execute(job)
-

@@ -25,14 +25,24 @@ def timed(fn):
 
 @pytest.mark.timeout(60)
 def test_evil_patterns_in_dual_options_finish_fast():
-    prog = py(f'try:\n    d = {LONG_NAME}(q="x")\nexcept ToolError:\n    d = "failed"\nfinal_return_value = d')
-    cfg = make_config(fsm={"max_n_turns": 2, "force_to_cache": [EVIL], "detect_tool_errors": "regex",
-                           "detect_tool_error_regex_pattern": EVIL},
-                      policy=f'tool r"{EVIL}" {{ hard deny when q.value in {{str matching r"{EVIL}"}}; }}')
+    prog = py(
+        f'try:\n    d = {LONG_NAME}(q="x")\nexcept ToolError:\n    d = "failed"\nfinal_return_value = d'
+    )
+    cfg = make_config(
+        fsm={
+            "max_n_turns": 2,
+            "force_to_cache": [EVIL],
+            "detect_tool_errors": "regex",
+            "detect_tool_error_regex_pattern": EVIL,
+        },
+        policy=f'tool r"{EVIL}" {{ hard deny when q.value in {{str matching r"{EVIL}"}}; }}',
+    )
     client = ChatClient(cfg, FakeLLM(pllm=[prog]), tools=[tool(LONG_NAME, {"q": "string"})])
     out, elapsed = timed(lambda: client.run("q", lambda n, a: LONG_RESULT))
     assert elapsed < 5, elapsed
-    assert json.loads(out.content)["final_return_value"]["value"] == LONG_RESULT  # no error detected, no match
+    assert (
+        json.loads(out.content)["final_return_value"]["value"] == LONG_RESULT
+    )  # no error detected, no match
 
 
 def test_detect_tool_error_regex_and_force_to_cache_still_match():
@@ -47,8 +57,11 @@ def test_detect_tool_error_regex_and_force_to_cache_still_match():
 
     prog = py('d = get_internal_document(doc_id="D1")\nfinal_return_value = d')
     docs = [tool("get_internal_document", {"doc_id": "string"})]
-    client = ChatClient(make_config(fsm={"max_n_turns": 3, "force_to_cache": ["get_internal_.*", r"(x)\1"]}),
-                        FakeLLM(pllm=[prog, prog]), tools=docs)
+    client = ChatClient(
+        make_config(fsm={"max_n_turns": 3, "force_to_cache": ["get_internal_.*", r"(x)\1"]}),
+        FakeLLM(pllm=[prog, prog]),
+        tools=docs,
+    )
     calls = []
     client.run("q1", lambda n, a: calls.append(n) or "cached doc")
     out = client.ask("q2")
@@ -59,7 +72,11 @@ def test_detect_tool_error_regex_and_force_to_cache_still_match():
     "fsm, field, fragment",
     [
         ({"force_to_cache": ["ok_.*", r"(a)\1"]}, "fsm.force_to_cache[1]", "backreferences"),
-        ({"detect_tool_error_regex_pattern": r"(?<=x)Error"}, "fsm.detect_tool_error_regex_pattern", "lookahead"),
+        (
+            {"detect_tool_error_regex_pattern": r"(?<=x)Error"},
+            "fsm.detect_tool_error_regex_pattern",
+            "lookahead",
+        ),
         ({"detect_tool_error_regex_pattern": "(oops"}, "fsm.detect_tool_error_regex_pattern", "invalid"),
     ],
 )
@@ -68,5 +85,7 @@ def test_x_config_refuses_patterns_re2_cannot_match(fsm, field, fragment):
         parse_document("config", json.dumps({"fsm": fsm}))
     text = str(ei.value)
     assert "X-Config" in text and field in text and fragment in text and "position" in text, text
-    assert parse_document("config", json.dumps({"fsm": {"force_to_cache": ["get_.*"],
-                                                        "detect_tool_error_regex_pattern": "^Error:"}}))
+    assert parse_document(
+        "config",
+        json.dumps({"fsm": {"force_to_cache": ["get_.*"], "detect_tool_error_regex_pattern": "^Error:"}}),
+    )

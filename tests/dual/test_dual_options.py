@@ -16,6 +16,7 @@ PRIME = py("final_return_value = max(n for n in range(2, 100) if all(n % d for d
 
 # ------------------------------------------------------------------------------------ turns / sessions
 
+
 def test_max_n_turns_closes_session_and_carries_variables():
     llm = FakeLLM(pllm=[py("x = 20\nfinal_return_value = x + 1"), py("final_return_value = x * 2")])
     client = ChatClient(make_config(fsm={"max_n_turns": 2}), llm)
@@ -49,8 +50,12 @@ def test_max_n_turns_none_is_unlimited_and_exceeded_turn_fails():
 def test_failed_turn_counts_and_session_continues():
     policy = 'tool "issue_refund" { hard deny when amount.value in {int 101..}; }'
     tools = [tool("issue_refund", {"amount": "integer"})]
-    llm = FakeLLM(pllm=[py("r = issue_refund(amount=500)\nfinal_return_value = r"),
-                        py("r = issue_refund(amount=50)\nfinal_return_value = r")])
+    llm = FakeLLM(
+        pllm=[
+            py("r = issue_refund(amount=500)\nfinal_return_value = r"),
+            py("r = issue_refund(amount=50)\nfinal_return_value = r"),
+        ]
+    )
     client = ChatClient(make_config(policy=policy, fsm={"max_n_turns": 5}), llm, tools=tools)
     out = client.ask("refund 500")
     assert out.failed and "'issue_refund' is denied by argument" in out.content and not out.session_closed
@@ -61,9 +66,16 @@ def test_failed_turn_counts_and_session_continues():
 
 # ----------------------------------------------------------------------------------------- retries
 
+
 def test_retries_on_program_errors_then_success():
-    llm = FakeLLM(pllm=[py("final_return_value = (1 +"), py("import os\nfinal_return_value = 1"),
-                        py("final_return_value = [1, 2][5]"), "```python\nfinal_return_value = 'ok'\n```"])
+    llm = FakeLLM(
+        pllm=[
+            py("final_return_value = (1 +"),
+            py("import os\nfinal_return_value = 1"),
+            py("final_return_value = [1, 2][5]"),
+            "```python\nfinal_return_value = 'ok'\n```",
+        ]
+    )
     client = ChatClient(make_config(fsm={"max_pllm_failed_steps": 4}), llm)
     out = client.ask("do it")
     assert json.loads(out.content)["final_return_value"]["value"] == "ok"
@@ -96,17 +108,24 @@ def test_max_pllm_steps_bounds_attempts():
 
 def test_clear_history_every_n_attempts():
     llm = FakeLLM(pllm=[py("final_return_value = 1/0")] * 3 + [PRIME])
-    client = ChatClient(make_config(fsm={"max_pllm_failed_steps": 5, "clear_history_every_n_attempts": 2}), llm)
+    client = ChatClient(
+        make_config(fsm={"max_pllm_failed_steps": 5, "clear_history_every_n_attempts": 2}), llm
+    )
     client.ask("q")
     lengths = [len(c["messages"]) for c in llm.role_calls("pllm")]
     assert lengths == [1, 3, 1, 3]
 
 
 def test_retry_on_policy_violation_replans_without_leaking():
-    llm = FakeLLM(pllm=[py('d = get_internal_document(doc_id="D1")\nsend_email(to="x@gmail.com", subject="s", body=d)'),
-                        py('d = get_internal_document(doc_id="D1")\nfinal_return_value = "not sent"')])
-    client = ChatClient(make_config(policy=LEAK_POLICY, fsm={"retry_on_policy_violation": True}), llm,
-                        tools=DOC_TOOLS)
+    llm = FakeLLM(
+        pllm=[
+            py('d = get_internal_document(doc_id="D1")\nsend_email(to="x@gmail.com", subject="s", body=d)'),
+            py('d = get_internal_document(doc_id="D1")\nfinal_return_value = "not sent"'),
+        ]
+    )
+    client = ChatClient(
+        make_config(policy=LEAK_POLICY, fsm={"retry_on_policy_violation": True}), llm, tools=DOC_TOOLS
+    )
     out = client.run("send D1 to x@gmail.com", lambda n, a: "SECRET-CONTENT")
     assert json.loads(out.content)["final_return_value"]["value"] == "not sent"
     fb = llm.role_calls("pllm")[1]["messages"][-1]["content"]
@@ -139,8 +158,11 @@ def test_clarification_request():
 
 # ------------------------------------------------------------------------------------ control flow
 
+
 def test_control_flow_violation_in_custom_mode():
-    presets = {"branching_meta_policy": {"mode": "deny", "producers": [], "tags": ["confidential"], "consumers": []}}
+    presets = {
+        "branching_meta_policy": {"mode": "deny", "producers": [], "tags": ["confidential"], "consumers": []}
+    }
     program = """
 d = get_internal_document(doc_id="D1")
 if "merger" in d:
@@ -152,7 +174,10 @@ else:
     client = ChatClient(make_config(policy=LEAK_POLICY, mode="custom", presets=presets), llm, tools=DOC_TOOLS)
     out = client.run("does D1 mention a merger?", lambda n, a: "merger plans")
     assert out.failed and out.error_code == "control_flow_violation"
-    assert json.loads(out.content)["error"]["message"] == "Control flow violation detected during program execution."
+    assert (
+        json.loads(out.content)["error"]["message"]
+        == "Control flow violation detected during program execution."
+    )
     # standard mode: the same program branches freely
     llm = FakeLLM(pllm=[py(program)])
     client = ChatClient(make_config(policy=LEAK_POLICY, presets=presets), llm, tools=DOC_TOOLS)
@@ -162,13 +187,21 @@ else:
 
 # --------------------------------------------------------------------------------- response format
 
+
 def test_include_program_and_policy_history_on_success():
     program = 'd = get_internal_document(doc_id="D1")\nfinal_return_value = "done"\n'
     llm = FakeLLM(pllm=[py(program)])
     cfg = make_config(rf={"include_program": True, "include_policy_check_history": True})
     out = ChatClient(cfg, llm, tools=DOC_TOOLS).run("get D1", lambda n, a: "x")
     doc = json.loads(out.content)
-    assert list(doc) == ["status", "final_return_value", "error", "program", "session_meta", "policy_check_history"]
+    assert list(doc) == [
+        "status",
+        "final_return_value",
+        "error",
+        "program",
+        "session_meta",
+        "policy_check_history",
+    ]
     assert doc["program"] == program
     [entry] = doc["policy_check_history"]
     assert entry["tool_name"] == "get_internal_document" and entry["final_verdict"] == "soft_allowed"
@@ -176,8 +209,13 @@ def test_include_program_and_policy_history_on_success():
 
 
 def test_strip_response_content():
-    llm = FakeLLM(pllm=[py('final_return_value = "Plain answer"'), py('final_return_value = {"a": [1, 2]}'),
-                        py("final_return_value = 1/0")])
+    llm = FakeLLM(
+        pllm=[
+            py('final_return_value = "Plain answer"'),
+            py('final_return_value = {"a": [1, 2]}'),
+            py("final_return_value = 1/0"),
+        ]
+    )
     cfg = make_config(rf={"strip_response_content": True}, fsm={"max_n_turns": 5, "max_pllm_failed_steps": 1})
     client = ChatClient(cfg, llm)
     assert client.ask("q1").content == "Plain answer"
@@ -193,7 +231,10 @@ def test_namespace_snapshot_and_session_meta():
     out = ChatClient(cfg, llm, tools=DOC_TOOLS).run("q", lambda n, a: {"k": 1})
     doc = json.loads(out.content)
     assert doc["namespace_snapshot"]["d"]["value"] == {"k": 1}
-    assert doc["namespace_snapshot"]["n"] == {"value": 3, "meta": {"tags": [], "consumers": ["*"], "producers": []}}
+    assert doc["namespace_snapshot"]["n"] == {
+        "value": 3,
+        "meta": {"tags": [], "consumers": ["*"], "producers": []},
+    }
     assert doc["session_meta"]["meta"]["tags"] == ["saw_doc"]
 
 
@@ -202,8 +243,11 @@ def test_clear_session_meta_every_turn():
     prog = py('d = get_internal_document(doc_id="D1")\nfinal_return_value = 1')
     for mode, expected in (("never", ["saw_doc"]), ("every_turn", [])):
         llm = FakeLLM(pllm=[prog, py("final_return_value = 2")])
-        cfg = make_config(policy=policy, fsm={"max_n_turns": 3, "clear_session_meta": mode},
-                          rf={"include_policy_check_history": True})
+        cfg = make_config(
+            policy=policy,
+            fsm={"max_n_turns": 3, "clear_session_meta": mode},
+            rf={"include_policy_check_history": True},
+        )
         client = ChatClient(cfg, llm, tools=DOC_TOOLS)
         client.run("q1", lambda n, a: "x")
         out = client.ask("q2")
@@ -212,6 +256,7 @@ def test_clear_session_meta_every_turn():
 
 # ------------------------------------------------------------------------------- history mismatch
 
+
 def test_history_mismatch_reject_continue_restart():
     llm = FakeLLM(pllm=[PRIME, PRIME, PRIME, PRIME])
     client = ChatClient(make_config(fsm={"max_n_turns": 5, "history_mismatch_policy": "reject"}), llm)
@@ -219,7 +264,10 @@ def test_history_mismatch_reject_continue_restart():
     client.messages[0]["content"] = "edited q1"
     with pytest.raises(DualError) as e:
         client.ask("q2")
-    assert e.value.status == 409 and e.value.detail == "Message history does not match the stored session history"
+    assert (
+        e.value.status == 409
+        and e.value.detail == "Message history does not match the stored session history"
+    )
 
     client = ChatClient(make_config(fsm={"max_n_turns": 5}), llm)
     client.ask("q1")
@@ -233,8 +281,9 @@ def test_history_mismatch_reject_continue_restart():
 
     # restart_turn: a pending turn is abandoned and the newest user message planned afresh
     llm = FakeLLM(pllm=[py('d = get_internal_document(doc_id="D1")\nfinal_return_value = d'), PRIME])
-    client = ChatClient(make_config(fsm={"max_n_turns": 5, "history_mismatch_policy": "restart_turn"}), llm,
-                        tools=DOC_TOOLS)
+    client = ChatClient(
+        make_config(fsm={"max_n_turns": 5, "history_mismatch_policy": "restart_turn"}), llm, tools=DOC_TOOLS
+    )
     assert client.ask("get D1").kind == "tool_calls"
     client.messages = [{"role": "user", "content": "largest prime?"}]
     out = client.send()
@@ -254,18 +303,31 @@ def test_unexpected_and_missing_tool_results():
     assert client.send().kind == "final"
     # tool results when nothing is pending
     fresh = ChatClient(make_config(), FakeLLM())
-    fresh.messages = [{"role": "user", "content": "q"},
-                      {"role": "assistant", "content": None, "tool_calls": [
-                          {"id": "call_1", "type": "function", "function": {"name": "x", "arguments": "{}"}}]},
-                      {"role": "tool", "tool_call_id": "call_1", "content": "r"}]
+    fresh.messages = [
+        {"role": "user", "content": "q"},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {"id": "call_1", "type": "function", "function": {"name": "x", "arguments": "{}"}}
+            ],
+        },
+        {"role": "tool", "tool_call_id": "call_1", "content": "r"},
+    ]
     with pytest.raises(DualError) as e:
         fresh.send()
     assert e.value.status == 400 and "call_1" in e.value.detail
 
 
 def test_continuation_may_omit_tools():
-    llm = FakeLLM(pllm=[py('d = get_internal_document(doc_id="D1")\ne = get_internal_document(doc_id="D2")\n'
-                           'final_return_value = [d, e]')])
+    llm = FakeLLM(
+        pllm=[
+            py(
+                'd = get_internal_document(doc_id="D1")\ne = get_internal_document(doc_id="D2")\n'
+                "final_return_value = [d, e]"
+            )
+        ]
+    )
     client = ChatClient(make_config(), llm, tools=DOC_TOOLS)
     out = client.ask("get both")
     client.tools = []
@@ -317,24 +379,39 @@ final_return_value = state.get('result', state)
 
 
 def _node_tools():
-    schema = {"type": "object", "properties": {"state": {"type": "object", "description": "Current state dict"}},
-              "required": ["state"]}
-    return [{"type": "function", "function": {"name": n, "description": f"{n} node", "parameters": schema}}
-            for n in ("classify", "router", "execute_query", "read_file")]
+    schema = {
+        "type": "object",
+        "properties": {"state": {"type": "object", "description": "Current state dict"}},
+        "required": ["state"],
+    }
+    return [
+        {"type": "function", "function": {"name": n, "description": f"{n} node", "parameters": schema}}
+        for n in ("classify", "router", "execute_query", "read_file")
+    ]
 
 
-@pytest.mark.parametrize("query,expected_route,result", [
-    ("which table has users", "execute_query", "rows for which table has users"),
-    ("open the readme", "read_file", "File contents: Hello World"),
-])
+@pytest.mark.parametrize(
+    "query,expected_route,result",
+    [
+        ("which table has users", "execute_query", "rows for which table has users"),
+        ("open the readme", "read_file", "File contents: Hello World"),
+    ],
+)
 def test_langgraph_user_program_with_router(query, expected_route, result):
     initial = {"query": query, "messages": []}
     cfg = make_config(endpoint="lang-graph", fsm={"disable_rllm": True})
     llm = FakeLLM()  # no LLM call at all
-    client = ChatClient(cfg, llm, tools=_node_tools(), extra_body={
-        "user_provided_program": LANGGRAPH_PROGRAM,
-        "context_vars": {"initial_state": {"value": initial, "meta": {"producers": [], "consumers": ["*"], "tags": []}}},
-    })
+    client = ChatClient(
+        cfg,
+        llm,
+        tools=_node_tools(),
+        extra_body={
+            "user_provided_program": LANGGRAPH_PROGRAM,
+            "context_vars": {
+                "initial_state": {"value": initial, "meta": {"producers": [], "consumers": ["*"], "tags": []}}
+            },
+        },
+    )
     nodes = []
 
     def handler(name, args):
@@ -359,15 +436,23 @@ def test_langgraph_user_program_with_router(query, expected_route, result):
 
 def test_langgraph_program_error_is_execution_error():
     cfg = make_config(endpoint="lang-graph")
-    client = ChatClient(cfg, FakeLLM(), tools=_node_tools(), extra_body={
-        "user_provided_program": "state = initial_state\nfinal_return_value = state['missing']\n",
-        "context_vars": {"initial_state": {"value": {}, "meta": {"producers": [], "consumers": ["*"], "tags": []}}},
-    })
+    client = ChatClient(
+        cfg,
+        FakeLLM(),
+        tools=_node_tools(),
+        extra_body={
+            "user_provided_program": "state = initial_state\nfinal_return_value = state['missing']\n",
+            "context_vars": {
+                "initial_state": {"value": {}, "meta": {"producers": [], "consumers": ["*"], "tags": []}}
+            },
+        },
+    )
     out = client.ask("run")
     assert out.failed and out.error_code == "execution_error" and "KeyError" in out.error_message
 
 
 # ------------------------------------------------------------------------------- tool filtering etc.
+
 
 def test_tool_filtering_with_tllm_and_fallback():
     tools = [tool(f"tool_{i}", {"x": "string"}, f"does thing {i}") for i in range(12)]
@@ -394,10 +479,15 @@ def test_enabled_internal_tools_empty():
 
 
 def test_tool_error_results_and_wrap_tool_result():
-    prog = py('try:\n    d = get_internal_document(doc_id="D1")\nexcept ToolError:\n    d = "failed"\nfinal_return_value = d')
+    prog = py(
+        'try:\n    d = get_internal_document(doc_id="D1")\nexcept ToolError:\n    d = "failed"\nfinal_return_value = d'
+    )
     llm = FakeLLM(pllm=[prog])
-    client = ChatClient(make_config(fsm={"detect_tool_errors": "regex", "detect_tool_error_regex_pattern": "^Error:"}),
-                        llm, tools=DOC_TOOLS)
+    client = ChatClient(
+        make_config(fsm={"detect_tool_errors": "regex", "detect_tool_error_regex_pattern": "^Error:"}),
+        llm,
+        tools=DOC_TOOLS,
+    )
     out = client.run("q", lambda n, a: "Error: not found")
     assert json.loads(out.content)["final_return_value"]["value"] == "failed"
 
@@ -408,8 +498,12 @@ def test_tool_error_results_and_wrap_tool_result():
 
 
 def test_manual_wrapper_and_strict_parsing():
-    wrapper = {"value": "public text", "meta": {"producers": ["web"], "consumers": ["*"], "tags": []},
-               "is_sequrity_var": True, "combine_meta": "replace"}
+    wrapper = {
+        "value": "public text",
+        "meta": {"producers": ["web"], "consumers": ["*"], "tags": []},
+        "is_sequrity_var": True,
+        "combine_meta": "replace",
+    }
     llm = FakeLLM(pllm=[py('d = get_internal_document(doc_id="D1")\nfinal_return_value = d')])
     out = ChatClient(make_config(), llm, tools=DOC_TOOLS).run("q", lambda n, a: wrapper)
     frv = json.loads(out.content)["final_return_value"]
@@ -417,15 +511,18 @@ def test_manual_wrapper_and_strict_parsing():
 
     llm = FakeLLM(pllm=[py('d = get_internal_document(doc_id="D1")\nfinal_return_value = d')])
     out = ChatClient(make_config(fsm={"strict_tool_result_parsing": True}), llm, tools=DOC_TOOLS).run(
-        "q", lambda n, a: {"a": 1})
+        "q", lambda n, a: {"a": 1}
+    )
     assert json.loads(out.content)["final_return_value"]["value"] == '{"a": 1}'
 
 
 def test_codex_transform_and_exit_code_error():
     prog = py('try:\n    r = shell(cmd="ls")\nexcept ToolError:\n    r = "failed"\nfinal_return_value = r')
     tools = [tool("shell", {"cmd": "string"})]
-    for content, expected in (("Exit code: 0\nWall time: 0.1 seconds\nOutput:\nfile.txt\n", "file.txt\n"),
-                              ("Exit code: 2\nWall time: 0.1 seconds\nOutput:\nboom\n", "failed")):
+    for content, expected in (
+        ("Exit code: 0\nWall time: 0.1 seconds\nOutput:\nfile.txt\n", "file.txt\n"),
+        ("Exit code: 2\nWall time: 0.1 seconds\nOutput:\nboom\n", "failed"),
+    ):
         llm = FakeLLM(pllm=[prog])
         cfg = make_config(fsm={"tool_result_transform": "codex", "detect_tool_errors": "regex"})
         out = ChatClient(cfg, llm, tools=tools).run("ls", lambda n, a, c=content: c)
@@ -435,8 +532,9 @@ def test_codex_transform_and_exit_code_error():
 def test_force_to_cache_reuses_result_across_turns():
     prog = py('d = get_internal_document(doc_id="D1")\nfinal_return_value = d')
     llm = FakeLLM(pllm=[prog, prog])
-    client = ChatClient(make_config(fsm={"max_n_turns": 3, "force_to_cache": ["get_internal_.*"]}), llm,
-                        tools=DOC_TOOLS)
+    client = ChatClient(
+        make_config(fsm={"max_n_turns": 3, "force_to_cache": ["get_internal_.*"]}), llm, tools=DOC_TOOLS
+    )
     calls = []
     client.run("q1", lambda n, a: calls.append(n) or "cached doc")
     out = client.ask("q2")
@@ -445,17 +543,24 @@ def test_force_to_cache_reuses_result_across_turns():
 
 
 def test_multistep_planning_with_complete_turn():
-    llm = FakeLLM(pllm=[py('d = get_internal_document(doc_id="D1")'),
-                        py('final_return_value = len(d)\ncomplete_turn()')])
-    cfg = make_config(fsm={"enable_multistep_planning": True,
-                           "enabled_internal_tools": ["parse_with_ai", "complete_turn"]})
+    llm = FakeLLM(
+        pllm=[
+            py('d = get_internal_document(doc_id="D1")'),
+            py("final_return_value = len(d)\ncomplete_turn()"),
+        ]
+    )
+    cfg = make_config(
+        fsm={"enable_multistep_planning": True, "enabled_internal_tools": ["parse_with_ai", "complete_turn"]}
+    )
     calls = []
     out = ChatClient(cfg, llm, tools=DOC_TOOLS).run("length of D1", lambda n, a: calls.append(n) or "abcd")
     assert calls == ["get_internal_document"]  # the second step reuses `d`, no second call
     assert json.loads(out.content)["final_return_value"]["value"] == 4
     second = llm.role_calls("pllm")[1]
     # the variable is listed, but its type depends on tool data and is withheld (fixed vocabulary)
-    assert "- d: (type withheld: depends on tool data)" in second["system"] and "abcd" not in llm.pllm_inputs()
+    assert (
+        "- d: (type withheld: depends on tool data)" in second["system"] and "abcd" not in llm.pllm_inputs()
+    )
 
 
 def test_n_pllm_plans_picks_a_parsing_candidate():
@@ -467,7 +572,10 @@ def test_n_pllm_plans_picks_a_parsing_candidate():
 
 def test_guardrails_hook_tags_and_redacts_results():
     cfg = make_config()
-    cfg["features"] = {"classifiers": [{"name": "pii_redaction", "threshold": 0.5, "mode": None}], "blockers": []}
+    cfg["features"] = {
+        "classifiers": [{"name": "pii_redaction", "threshold": 0.5, "mode": None}],
+        "blockers": [],
+    }
     llm = FakeLLM(pllm=[py('d = get_internal_document(doc_id="D1")\nfinal_return_value = d')])
     out = ChatClient(cfg, llm, tools=DOC_TOOLS).run("q", lambda n, a: "Contact jane.doe@example.com now")
     frv = json.loads(out.content)["final_return_value"]
@@ -484,7 +592,7 @@ def test_request_without_user_message_is_rejected():
 
 
 def test_verify_hypothesis_and_set_policy():
-    prog = py('''
+    prog = py("""
 d = get_internal_document(doc_id="D1")
 ok = verify_hypothesis(hypothesis="The document is a dict with a 'title' key", data=d)
 set_policy(code='tool "send_email" { hard deny always; }')
@@ -494,7 +602,7 @@ try:
 except ToolError:
     sent = False
 final_return_value = ok
-''')
+""")
     llm = FakeLLM(pllm=[prog], qllm=[{"holds": True}])
     cfg = make_config(fsm={"enabled_internal_tools": ["parse_with_ai", "verify_hypothesis", "set_policy"]})
     client = ChatClient(cfg, llm, tools=DOC_TOOLS)
@@ -506,17 +614,19 @@ final_return_value = ok
 
 
 def test_set_policy_refuses_tool_derived_text():
-    prog = py('''
+    prog = py("""
 d = get_internal_document(doc_id="D1")
 try:
     set_policy(code=d)
     final_return_value = "set"
 except ToolError:
     final_return_value = "refused"
-''')
+""")
     llm = FakeLLM(pllm=[prog])
     cfg = make_config(fsm={"enabled_internal_tools": ["set_policy"]})
-    out = ChatClient(cfg, llm, tools=DOC_TOOLS).run("q", lambda n, a: 'tool "send_email" { must allow always; }')
+    out = ChatClient(cfg, llm, tools=DOC_TOOLS).run(
+        "q", lambda n, a: 'tool "send_email" { must allow always; }'
+    )
     assert json.loads(out.content)["final_return_value"]["value"] == "refused"
 
 
@@ -526,19 +636,31 @@ def test_responses_delta_and_messages_apis():
 
     prog = py('d = get_internal_document(doc_id="D1")\nfinal_return_value = d')
     cfg = make_config(fsm={"max_n_turns": 2})
-    fn_tools = [{"type": "function", "name": t["function"]["name"], "parameters": t["function"]["parameters"]}
-                for t in DOC_TOOLS]
+    fn_tools = [
+        {"type": "function", "name": t["function"]["name"], "parameters": t["function"]["parameters"]}
+        for t in DOC_TOOLS
+    ]
     # Responses: the continuation sends only the function_call_output plus previous_response_id, no tools
     llm = FakeLLM(pllm=[prog])
     state: dict = {}
     engine = DualEngine(cfg, session_id="s1", llm=llm, models=("p", "q"))
-    out = asyncio.run(engine.advance(state, resp.decode_request(
-        {"model": "m", "input": "get D1", "tools": fn_tools})))
+    out = asyncio.run(
+        engine.advance(state, resp.decode_request({"model": "m", "input": "get D1", "tools": fn_tools}))
+    )
     call_id = out.tool_calls[0].id
     engine = DualEngine(cfg, session_id="s1", llm=llm, models=("p", "q"))
-    out = asyncio.run(engine.advance(state, resp.decode_request(
-        {"model": "m", "previous_response_id": "resp_1",
-         "input": [{"type": "function_call_output", "call_id": call_id, "output": "doc text"}]})))
+    out = asyncio.run(
+        engine.advance(
+            state,
+            resp.decode_request(
+                {
+                    "model": "m",
+                    "previous_response_id": "resp_1",
+                    "input": [{"type": "function_call_output", "call_id": call_id, "output": "doc text"}],
+                }
+            ),
+        )
+    )
     assert out.kind == "final" and json.loads(out.content)["final_return_value"]["value"] == "doc text"
     assert not out.mismatch_detected
 
@@ -548,15 +670,25 @@ def test_responses_delta_and_messages_apis():
     tools = [{"name": t["function"]["name"], "input_schema": t["function"]["parameters"]} for t in DOC_TOOLS]
     history = [{"role": "user", "content": "get D1"}]
     engine = DualEngine(cfg, session_id="s2", llm=llm, models=("p", "q"))
-    out = asyncio.run(engine.advance(state, msgs.decode_request(
-        {"model": "m", "max_tokens": 100, "messages": history, "tools": tools})))
+    out = asyncio.run(
+        engine.advance(
+            state, msgs.decode_request({"model": "m", "max_tokens": 100, "messages": history, "tools": tools})
+        )
+    )
     call = out.tool_calls[0]
-    history += [{"role": "assistant", "content": [{"type": "tool_use", "id": call.id, "name": call.name,
-                                                   "input": call.arguments}]},
-                {"role": "user", "content": [{"type": "tool_result", "tool_use_id": call.id, "content": "doc"}]}]
+    history += [
+        {
+            "role": "assistant",
+            "content": [{"type": "tool_use", "id": call.id, "name": call.name, "input": call.arguments}],
+        },
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": call.id, "content": "doc"}]},
+    ]
     engine = DualEngine(cfg, session_id="s2", llm=llm, models=("p", "q"))
-    out = asyncio.run(engine.advance(state, msgs.decode_request(
-        {"model": "m", "max_tokens": 100, "messages": history, "tools": tools})))
+    out = asyncio.run(
+        engine.advance(
+            state, msgs.decode_request({"model": "m", "max_tokens": 100, "messages": history, "tools": tools})
+        )
+    )
     assert json.loads(out.content)["final_return_value"]["value"] == "doc"
     assert not out.mismatch_detected
 
@@ -599,14 +731,22 @@ def test_guardrails_cover_what_the_quarantined_llm_sees():
     sees it, like every message the relay sends to an LLM."""
     cfg = make_config(endpoint="lang-graph", fsm={"disable_rllm": True})
     cfg["features"] = PII_FEATURES
-    prog = ('r = parse_with_ai(query=str(initial_state), output_schema={"type": "object", '
-            '"properties": {"ok": {"type": "boolean"}}, "required": ["ok"]})\nfinal_return_value = r')
+    prog = (
+        'r = parse_with_ai(query=str(initial_state), output_schema={"type": "object", '
+        '"properties": {"ok": {"type": "boolean"}}, "required": ["ok"]})\nfinal_return_value = r'
+    )
     llm = FakeLLM(qllm=[{"ok": True}])
     initial = {"note": "mail jane.doe@example.com, card 4111 1111 1111 1111"}
-    client = ChatClient(cfg, llm, extra_body={
-        "user_provided_program": prog,
-        "context_vars": {"initial_state": {"value": initial, "meta": {"producers": [], "consumers": ["*"], "tags": []}}},
-    })
+    client = ChatClient(
+        cfg,
+        llm,
+        extra_body={
+            "user_provided_program": prog,
+            "context_vars": {
+                "initial_state": {"value": initial, "meta": {"producers": [], "consumers": ["*"], "tags": []}}
+            },
+        },
+    )
     out = client.ask("summarise")
     assert json.loads(out.content)["status"] == "success"
     seen = json.dumps(llm.role_calls("qllm"))
@@ -616,8 +756,10 @@ def test_guardrails_cover_what_the_quarantined_llm_sees():
 def test_guardrails_cover_the_tool_error_detector():
     cfg = make_config(fsm={"detect_tool_errors": "llm", "disable_rllm": True})
     cfg["features"] = PII_FEATURES
-    llm = FakeLLM(pllm=[py('d = get_internal_document(doc_id="D1")\nfinal_return_value = "ok"')],
-                  tool_result_error_detector_llm=[{"is_error": False}])
+    llm = FakeLLM(
+        pllm=[py('d = get_internal_document(doc_id="D1")\nfinal_return_value = "ok"')],
+        tool_result_error_detector_llm=[{"is_error": False}],
+    )
     out = ChatClient(cfg, llm, tools=DOC_TOOLS).run("q", lambda n, a: "write to jane.doe@example.com")
     assert json.loads(out.content)["status"] == "success"
     detector = llm.role_calls("tool_result_error_detector_llm")

@@ -49,18 +49,27 @@ def run(runner, job, **kw) -> ProgramOutcome:
 def _comparable(o: ProgramOutcome) -> dict:
     s = o.suspended
     return {
-        "status": o.status, "steps": o.steps, "tool_calls": o.tool_calls, "output": o.output,
+        "status": o.status,
+        "steps": o.steps,
+        "tool_calls": o.tool_calls,
+        "output": o.output,
         "error": None if o.error is None else (o.error.kind, o.error.message, o.error.lineno, o.error.meta),
         "suspended": None if s is None else (s.tool_name, s.kwargs, s.call_index, dict(vars(s))),
-        "final": o.final_return_value, "namespace": o.namespace,
+        "final": o.final_return_value,
+        "namespace": o.namespace,
     }
 
 
 PROGRAMS = [
-    ('r = get(key="a")\nfinal_return_value = r["x"] + 1', [RecordedCall("get", ValueWithMeta({"x": 41}, TOOL_META))]),
+    (
+        'r = get(key="a")\nfinal_return_value = r["x"] + 1',
+        [RecordedCall("get", ValueWithMeta({"x": 41}, TOOL_META))],
+    ),
     ('r = get(key="a")\nsend(to="bob", body=r)', [RecordedCall("get", ValueWithMeta("data", TOOL_META))]),
-    ('try:\n    get(key="a")\nexcept ToolError as e:\n    final_return_value = "failed"',
-     [RecordedCall("get", ToolError("down", TOOL_META))]),
+    (
+        'try:\n    get(key="a")\nexcept ToolError as e:\n    final_return_value = "failed"',
+        [RecordedCall("get", ToolError("down", TOOL_META))],
+    ),
     ('x = {"a": [1, 2]}\nprint("hi", x)\nfinal_return_value = x["b"]', []),
     ("def f():\n    pass", []),
     ("x = (", []),
@@ -78,10 +87,18 @@ def test_pool_outcome_equals_in_process_outcome(pool, source, recorded):
 def test_branch_policy_crosses_the_boundary(pool):
     """The branching meta-policy of the session's PolicyEngine (whose compiled policy does not pickle) is
     enforced in the worker."""
-    presets = {"branching_meta_policy": {"mode": "deny", "producers": [], "tags": ["secret"], "consumers": []}}
+    presets = {
+        "branching_meta_policy": {"mode": "deny", "producers": [], "tags": ["secret"], "consumers": []}
+    }
     engine = PolicyEngine(compile_policy(LEAK_POLICY), presets=presets, mode="custom")
-    job = ProgramJob('r = get(key="a")\nif r == "x":\n    y = 1', TOOLS,
-                     [RecordedCall("get", ValueWithMeta("x", TOOL_META))], None, None, branch=engine)
+    job = ProgramJob(
+        'r = get(key="a")\nif r == "x":\n    y = 1',
+        TOOLS,
+        [RecordedCall("get", ValueWithMeta("x", TOOL_META))],
+        None,
+        None,
+        branch=engine,
+    )
     out = run(pool, job)
     assert out.status == "control_flow_violation" and out.error.kind == "control_flow_violation"
     assert "Control flow violation" in out.error.message
@@ -106,8 +123,13 @@ def test_runaway_program_is_killed_at_the_outside_bound_and_the_pool_goes_on(poo
 
 def test_a_stopped_run_carries_the_metadata_of_its_inputs(pool):
     """Whether a run outlives its bound may depend on the tool data it read: the error says so."""
-    job = ProgramJob('r = get(key="a")\n' + RUNAWAY, TOOLS, [RecordedCall("get", ValueWithMeta(3, TOOL_META))],
-                     {"c": ValueWithMeta(1, Meta(producers=frozenset({"ctx"})))}, ENDLESS)
+    job = ProgramJob(
+        'r = get(key="a")\n' + RUNAWAY,
+        TOOLS,
+        [RecordedCall("get", ValueWithMeta(3, TOOL_META))],
+        {"c": ValueWithMeta(1, Meta(producers=frozenset({"ctx"})))},
+        ENDLESS,
+    )
     out = run(pool, job)
     assert out.error.kind == "limit" and out.error.meta.producers == {"get", "ctx"}
     assert "secret" in out.error.meta.tags
@@ -167,8 +189,9 @@ def test_cancelling_a_run_kills_its_worker(pool):
 
 def test_nothing_of_a_run_reaches_the_next(pool):
     """Two runs on the same worker: the second sees none of the first's names or values."""
-    pid1, first = run(pool, ProgramJob("secret = 'x' * 10\nfinal_return_value = secret", {}, []),
-                      fn=pool_jobs.pid_and_run)
+    pid1, first = run(
+        pool, ProgramJob("secret = 'x' * 10\nfinal_return_value = secret", {}, []), fn=pool_jobs.pid_and_run
+    )
     pid2, second = run(pool, ProgramJob("final_return_value = secret", {}, []), fn=pool_jobs.pid_and_run)
     assert pid1 == pid2
     assert second.status == "error" and second.error.message.startswith("NameError")

@@ -21,22 +21,53 @@ from relay.dual.state import PendingCall, RecordedResult, SessionState, TurnStat
 from relay.meta import DEFAULT_META, Meta, ValueWithMeta
 
 RECORDED = json.loads((Path(__file__).parent / "data" / "session_state_v1.json").read_text())
-NEW_KEYS = {"version", "turns_done", "session_meta", "history", "tools", "variables", "past_turns", "added_policy",
-            "tool_result_cache", "turn"}
-NEW_TURN_KEYS = {"number", "query", "allowed_tools", "attempt", "failed_attempts", "program", "user_program",
-                 "context_vars", "recorded", "pending_call", "rejected_programs", "completed_steps", "policy_checks"}
+NEW_KEYS = {
+    "version",
+    "turns_done",
+    "session_meta",
+    "history",
+    "tools",
+    "variables",
+    "past_turns",
+    "added_policy",
+    "tool_result_cache",
+    "turn",
+}
+NEW_TURN_KEYS = {
+    "number",
+    "query",
+    "allowed_tools",
+    "attempt",
+    "failed_attempts",
+    "program",
+    "user_program",
+    "context_vars",
+    "recorded",
+    "pending_call",
+    "rejected_programs",
+    "completed_steps",
+    "policy_checks",
+}
 
 
 def _client(case: dict, llm: FakeLLM) -> ChatClient:
-    client = ChatClient(make_config(**RECORDED["config"]), llm, tools=RECORDED["tools"], session_id="s-old-format")
+    client = ChatClient(
+        make_config(**RECORDED["config"]), llm, tools=RECORDED["tools"], session_id="s-old-format"
+    )
     client.state = copy.deepcopy(case["state"])
     client.messages = copy.deepcopy(case["messages"])
     return client
 
 
 def _summary(out) -> dict:
-    return {"kind": out.kind, "content": out.content, "failed": out.failed, "error_code": out.error_code,
-            "tool_calls": [[c.name, c.arguments] for c in out.tool_calls], "session_closed": out.session_closed}
+    return {
+        "kind": out.kind,
+        "content": out.content,
+        "failed": out.failed,
+        "error_code": out.error_code,
+        "tool_calls": [[c.name, c.arguments] for c in out.tool_calls],
+        "session_closed": out.session_closed,
+    }
 
 
 def test_a_turn_stored_in_the_first_format_takes_its_tool_result():
@@ -87,8 +118,11 @@ def test_the_waiting_turn_reads_with_readable_names():
     assert turn.pending_call.args == {"doc_id": ValueWithMeta("B", DEFAULT_META)}
     assert [e.program for e in turn.rejected_programs] == ["x = undefined_name\nfinal_return_value = x\n"]
     assert "NameError" in turn.rejected_programs[0].feedback
-    assert [c["tool_name"] for c in turn.policy_checks] == ["set_policy", "get_internal_document",
-                                                             "get_internal_document"]
+    assert [c["tool_name"] for c in turn.policy_checks] == [
+        "set_policy",
+        "get_internal_document",
+        "get_internal_document",
+    ]
 
 
 def test_first_format_entries_with_every_field():
@@ -100,11 +134,28 @@ def test_first_format_entries_with_every_field():
     assert RecordedResult.from_json(["get", 1, 3, None, {}]).arg_meta is None
     pending = PendingCall.from_json({"i": 0, "tool": "get", "id": "tc-1", "args": {"k": ["v", tagged]}})
     assert pending == PendingCall(0, "get", "tc-1", {"k": ValueWithMeta("v", meta)})
-    turn = TurnState.from_json({"n": 3, "q": "q", "tools": ["get"], "att": 2, "fail": 0, "prog": "p", "user": True,
-                                "ctx": {"a": [1, None]}, "rec": [], "pend": None, "fb": [], "steps": [["s", "f"]],
-                                "pch": []})
-    assert turn.allowed_tools == ["get"] and turn.user_program and turn.context_vars == {
-        "a": ValueWithMeta(1, DEFAULT_META)}
+    turn = TurnState.from_json(
+        {
+            "n": 3,
+            "q": "q",
+            "tools": ["get"],
+            "att": 2,
+            "fail": 0,
+            "prog": "p",
+            "user": True,
+            "ctx": {"a": [1, None]},
+            "rec": [],
+            "pend": None,
+            "fb": [],
+            "steps": [["s", "f"]],
+            "pch": [],
+        }
+    )
+    assert (
+        turn.allowed_tools == ["get"]
+        and turn.user_program
+        and turn.context_vars == {"a": ValueWithMeta(1, DEFAULT_META)}
+    )
     assert [(e.program, e.feedback) for e in turn.completed_steps] == [("s", "f")]
 
 
