@@ -7,7 +7,6 @@ transform, error detection, decoding, guardrails, the policy's result phase).
 from __future__ import annotations
 
 import json
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +15,7 @@ from relay.interpreter import Suspend
 from relay.interpreter.pool import ProgramOutcome
 from relay.meta import DEFAULT_META, ValueWithMeta
 from relay.sqrt import ManualWrapperError, unwrap_manual_result
+from relay.toolcalls.ids import new_tool_call_id
 
 from . import feedback as F
 from . import prompts as P
@@ -46,17 +46,29 @@ def check_results(turn: TurnState, results: list[ToolResult]) -> ToolResult:
     pending_id = turn.pending_call.call_id
     for r in results:
         if r.call_id != pending_id:
-            raise DualError(400, f"Unexpected tool result for tool call id '{r.call_id}': the session is "
-                                 f"waiting for '{pending_id}'")
+            raise DualError(
+                400,
+                f"Unexpected tool result for tool call id '{r.call_id}': the session is "
+                f"waiting for '{pending_id}'",
+            )
     if not any(r.call_id == pending_id for r in results):
         raise DualError(400, f"Missing tool result for tool call id '{pending_id}'")
     return next(r for r in results if r.call_id == pending_id)
 
 
 class ToolCalls:
-    def __init__(self, settings: EngineSettings, session_id: str, tools: ToolSet, policy: SessionPolicy,
-                 guard: ToolDataGuard, internal: InternalTools, record: RecordResult, llm: LLMClient,
-                 log: RequestLog) -> None:
+    def __init__(
+        self,
+        settings: EngineSettings,
+        session_id: str,
+        tools: ToolSet,
+        policy: SessionPolicy,
+        guard: ToolDataGuard,
+        internal: InternalTools,
+        record: RecordResult,
+        llm: LLMClient,
+        log: RequestLog,
+    ) -> None:
         self.settings = settings
         self.session_id = session_id
         self.tools = tools
@@ -68,8 +80,9 @@ class ToolCalls:
         self.log = log
 
     # ----------------------------------------------------------------------------- before a call
-    async def at_call(self, session: SessionState, turn: TurnState,
-                      res: ProgramOutcome) -> ToolCall | DeniedCall | None:
+    async def at_call(
+        self, session: SessionState, turn: TurnState, res: ProgramOutcome
+    ) -> ToolCall | DeniedCall | None:
         """The program reached a new tool call: check it, then run it here (internal tools, cache hits:
         returns None, the program replays on) or hand it to the client (returns the call, and the turn
         waits for its result). Raises ``TurnFailure`` when the call ends the turn."""
@@ -82,26 +95,41 @@ class ToolCalls:
         index = s.call_index
         max_calls = self.settings.max_tool_calls
         if max_calls is not None and index + 1 > max_calls:
-            raise TurnFailure("max_tool_calls_exceeded", f"Maximum number of tool calls per step ({max_calls}) exceeded.")
+            raise TurnFailure(
+                "max_tool_calls_exceeded", f"Maximum number of tool calls per step ({max_calls}) exceeded."
+            )
         pe = self.policy.engine(session)
         control = getattr(s, "context_meta", None)
         checked_with = session.session_meta  # logged with the call so a dry-run replays it as it was checked
         dec = pe.before_call(tool, kwargs, session.session_meta, control)
         session.session_meta = dec.session_meta
         turn.policy_checks.append(dec.record)
-        event = {"type": "tool_call", "turn": turn.number, "attempt": turn.attempt, "index": index, "tool": tool,
-                 "args": {k: {"value": v.value, "meta": v.meta.to_json()} for k, v in kwargs.items()},
-                 "verdict": dec.verdict, "record": dec.record, "call_id": None, "rule": dec.decided_by,
-                 "session_meta": checked_with.to_json(),
-                 "control_meta": None if control is None else control.to_json()}
+        event = {
+            "type": "tool_call",
+            "turn": turn.number,
+            "attempt": turn.attempt,
+            "index": index,
+            "tool": tool,
+            "args": {k: {"value": v.value, "meta": v.meta.to_json()} for k, v in kwargs.items()},
+            "verdict": dec.verdict,
+            "record": dec.record,
+            "call_id": None,
+            "rule": dec.decided_by,
+            "session_meta": checked_with.to_json(),
+            "control_meta": None if control is None else control.to_json(),
+        }
         self.log.events.append(event)
         if not dec.allowed:
             if self.settings.retry_on_policy_violation and not turn.user_program:
                 chosen_by_tool_data = control not in (None, DEFAULT_META)
-                return DeniedCall(F.denied_call_feedback(pname, chosen_by_tool_data=chosen_by_tool_data),
-                                  dec.denial_message)
-            raise TurnFailure("policy_violation", dec.denial_message or
-                              f"Tool call to '{tool}' is denied by argument checking policies.", policy=True)
+                return DeniedCall(
+                    F.denied_call_feedback(pname, chosen_by_tool_data=chosen_by_tool_data), dec.denial_message
+                )
+            raise TurnFailure(
+                "policy_violation",
+                dec.denial_message or f"Tool call to '{tool}' is denied by argument checking policies.",
+                policy=True,
+            )
 
         if tool in self.settings.internal_tools and pname == tool:
             await self.internal.run(session, turn, tool, kwargs)
@@ -110,8 +138,13 @@ class ToolCalls:
         cache_key = self.cache_key(tool, kwargs)
         cached = session.tool_result_cache.get(cache_key) if cache_key is not None else None
         if cached is not None:
-            await self.accept(session, turn, PendingCall(index, pname, None, dict(kwargs)),
-                              ToolResult(call_id="", content=cached.content, is_error=cached.is_error), cached=True)
+            await self.accept(
+                session,
+                turn,
+                PendingCall(index, pname, None, dict(kwargs)),
+                ToolResult(call_id="", content=cached.content, is_error=cached.is_error),
+                cached=True,
+            )
             return None
 
         args_plain: Any = {k: v.value for k, v in kwargs.items()}
@@ -119,11 +152,13 @@ class ToolCalls:
             out = await self.guard.scan(args_plain, "tool_args", tool, None)
             if out is not None:
                 if out.blocked:
-                    raise TurnFailure("guardrail_blocked",
-                                      f"Tool call to '{tool}' is blocked by guardrails: {out.block_reason}",
-                                      policy=False)
+                    raise TurnFailure(
+                        "guardrail_blocked",
+                        f"Tool call to '{tool}' is blocked by guardrails: {out.block_reason}",
+                        policy=False,
+                    )
                 args_plain = out.value
-        call_id = f"tc-{self.session_id}-{uuid.uuid1()}"
+        call_id = new_tool_call_id(self.session_id)
         event["call_id"] = call_id
         turn.pending_call = PendingCall(index, pname, call_id, dict(kwargs))
         return ToolCall(id=call_id, name=tool, arguments=args_plain)
@@ -139,8 +174,14 @@ class ToolCalls:
             return None
 
     # ----------------------------------------------------------------------------- after a call
-    async def accept(self, session: SessionState, turn: TurnState, pending: PendingCall, result: ToolResult,
-                     cached: bool = False) -> None:
+    async def accept(
+        self,
+        session: SessionState,
+        turn: TurnState,
+        pending: PendingCall,
+        result: ToolResult,
+        cached: bool = False,
+    ) -> None:
         """Decode a client tool result, run the result phase of the policies, record it (§6.10 steps 4-7)."""
         pname = pending.tool
         _, names = self.tools.specs(session, turn)
@@ -182,15 +223,25 @@ class ToolCalls:
             value, ok = ({"ok": True, "value": value} if ok else {"ok": False, "error": value}), True
         self.record(turn, pname, ok, value, meta, dec.arg_meta_updates)
         turn.pending_call = None
-        self.log.events.append({"type": "tool_result", "turn": turn.number, "call_id": pending.call_id,
-                                "tool": tool, "ok": ok, "meta": meta.to_json(), "cached": cached,
-                                **({"guardrails": guard_log.to_log()} if guard_log is not None else {})})
+        self.log.events.append(
+            {
+                "type": "tool_result",
+                "turn": turn.number,
+                "call_id": pending.call_id,
+                "tool": tool,
+                "ok": ok,
+                "meta": meta.to_json(),
+                "cached": cached,
+                **({"guardrails": guard_log.to_log()} if guard_log is not None else {}),
+            }
+        )
         if not cached:
             key = self.cache_key(tool, args)
             if key is not None:
                 session.tool_result_cache[key] = CachedResult(
                     result.content if isinstance(result.content, str) else json.dumps(result.content),
-                    bool(result.is_error))
+                    bool(result.is_error),
+                )
 
     async def _detect_error(self, content: str, is_error: bool, tool: str) -> tuple[str, bool]:
         """``tool_result_transform`` then ``detect_tool_errors``: the content to decode, and whether the
@@ -205,8 +256,11 @@ class ToolCalls:
             if exit_code not in (None, 0):
                 is_error = True
             elif detect == "regex":
-                is_error = regex_error(content, fsm.get("detect_tool_error_regex_pattern"),
-                                       optional_int(fsm.get("detect_tool_error_max_result_length")))
+                is_error = regex_error(
+                    content,
+                    fsm.get("detect_tool_error_regex_pattern"),
+                    optional_int(fsm.get("detect_tool_error_max_result_length")),
+                )
             elif detect == "llm":
                 shown = await self.guard.llm_input(content, tool)
                 is_error = shown is None or await self._llm_says_error(shown)
@@ -217,8 +271,12 @@ class ToolCalls:
         max_len = optional_int(self.settings.fsm.get("detect_tool_error_max_result_length"))
         text = content[:max_len] if max_len is not None and max_len >= 0 else content
         try:
-            c = await self.llm.call("tool_result_error_detector_llm", P.ERROR_DETECTOR_SYSTEM,
-                                    [{"role": "user", "content": f"Tool output:\n{text}"}], P.ERROR_DETECTOR_SCHEMA)
+            c = await self.llm.call(
+                "tool_result_error_detector_llm",
+                P.ERROR_DETECTOR_SYSTEM,
+                [{"role": "user", "content": f"Tool output:\n{text}"}],
+                P.ERROR_DETECTOR_SCHEMA,
+            )
         except LLMFailure:
             return False
         parsed = parsed_reply(c)
