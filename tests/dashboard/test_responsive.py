@@ -20,6 +20,7 @@ import pytest
 # Playwright's sync API runs an event loop in this thread; the ORM calls of the test would otherwise be refused.
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 
+from apikeys.tokens import do_create_access_token  # noqa: E402
 from sessions import services  # noqa: E402
 from tests.factories import PASSWORD, UserFactory, make_key  # noqa: E402
 from tests.sessions_log.conftest import denied_session_events, session_row, step, usage  # noqa: E402
@@ -109,6 +110,9 @@ def world(transactional_db):
     old.name, old.revoked_at = "Old prototype", datetime.now(UTC) - timedelta(days=2)
     old.save()
     services.do_grant_credit(user=dana, amount_usd=Decimal("25"), note="Pilot credit")
+    token, _ = do_create_access_token(
+        user=dana, name="Deploy script", expires_at=datetime.now(UTC) + timedelta(days=30)
+    )
 
     hour = (datetime.now(UTC) - timedelta(minutes=10)).replace(minute=0, second=0, microsecond=0)
     events = denied_session_events(support, uuid.uuid1(), hour + timedelta(seconds=30))  # all in one hour
@@ -143,6 +147,7 @@ def world(transactional_db):
         "support": support,
         "research": research,
         "old": old,
+        "token": token,
         "denied": events[0]["session_id"],
     }
 
@@ -189,6 +194,8 @@ def test_every_page_fits(browser, live_server, world, width):
         "credits": "/dashboard/credits/",
         "password": "/accounts/password/",
         "create": "/keys/new/",
+        "token-revoke": f"/tokens/{world['token'].pk}/revoke/",
+        "password-done": "/accounts/password/done/",
     }
     for name, url in pages.items():
         page.goto(url)
@@ -197,10 +204,16 @@ def test_every_page_fits(browser, live_server, world, width):
             page.screenshot(path=str(ARTIFACTS / f"{width}-configure-viewport.png"))
             bar = page.locator(".savebar").bounding_box()
             assert bar["x"] >= 0 and bar["x"] + bar["width"] <= width and bar["y"] + bar["height"] <= 900
+    page.goto("/keys/new/")
     page.fill("#id_name", f"Key made at {width} px")
     page.click("#create-key-form button[type=submit]")
     page.wait_for_url(re.compile(r"/keys/\d+/created/$"))
     check(page, "created", width)
+    page.click(".menu-button")
+    check(page, "menu", width)
+    page.click("text=Log out")
+    page.wait_for_load_state()
+    check(page, "logged-out", width)
     page.context.close()
 
     newcomer = signed_in(browser, live_server, world["newton"], width)
@@ -215,7 +228,10 @@ def test_every_page_fits(browser, live_server, world, width):
     newcomer.context.close()
 
     operator = signed_in(browser, live_server, UserFactory(username="olga-operator", is_staff=True), width)
-    for name, url in {"staff-sessions": "/dashboard/sessions/", "staff-credits": "/dashboard/credits/"}.items():
+    for name, url in {
+        "staff-sessions": "/dashboard/sessions/",
+        "staff-credits": "/dashboard/credits/",
+    }.items():
         operator.goto(url)  # six tabs (Admin too), every user's sessions with their owner
         check(operator, name, width)
     operator.context.close()
