@@ -54,6 +54,13 @@ class Params(BaseModel):
             raise RequestError(_message(exc.errors(include_url=False)[0])) from None
 
 
+class ProgramParams(Params):
+    """The Sequrity fields of a Chat or Messages body: the client's own program and its inputs."""
+
+    user_provided_program: str | None = None
+    context_vars: JsonObject | None = None
+
+
 def _message(error: ErrorDetails) -> str:
     field = ".".join(str(part) for part in error["loc"])
     kind = error["type"]

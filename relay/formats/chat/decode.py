@@ -8,7 +8,7 @@ from typing import Any
 
 from .. import validation as check
 from ..model import DecodedRequest, RequestError, ToolCall, ToolDef, ToolResult, Turn, parse_arguments
-from ..validation import JsonObject, Params
+from ..validation import JsonObject
 from ..wire import upstream_copy
 
 API = "chat"
@@ -18,16 +18,12 @@ SEQURITY_FIELDS = ("user_provided_program", "context_vars", "session_id")
 """Body fields that belong to the Sequrity API and must not reach a provider."""
 
 
-class ChatParams(Params):
+class ChatParams(check.ProgramParams):
     stream_options: JsonObject | None = None
-    user_provided_program: str | None = None
-    context_vars: JsonObject | None = None
 
 
 def content_text(content: Any, where: str) -> str:
     """String or array of parts -> concatenated text of the text (and refusal) parts."""
-    if isinstance(content, str):
-        return content
     return check.parts_text(content, where, ("text",), "content parts", refusals=True, bare_strings=True)
 
 

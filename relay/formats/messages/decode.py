@@ -9,7 +9,7 @@ from pydantic import Field
 
 from .. import validation as check
 from ..model import DecodedRequest, RequestError, ToolCall, ToolDef, ToolResult, Turn, parse_arguments
-from ..validation import JsonObject, Params
+from ..validation import JsonObject
 from ..wire import typed, upstream_copy
 
 API = "messages"
@@ -17,19 +17,15 @@ SEQURITY_FIELDS = ("user_provided_program", "context_vars", "session_id", "reaso
 ROLES = ("user", "assistant")
 
 
-class MessagesParams(Params):
+class MessagesParams(check.ProgramParams):
     max_tokens: Annotated[int, Field(ge=1)]
     top_k: int | None = None
     tool_choice: JsonObject | None = None
     output_config: JsonObject | None = None
-    user_provided_program: str | None = None
-    context_vars: JsonObject | None = None
 
 
 def blocks_text(content: Any, where: str) -> str:
     """String or list of blocks -> concatenated text of the ``text`` blocks."""
-    if isinstance(content, str):
-        return content
     return check.parts_text(content, where, ("text",), "content blocks")
 
 

@@ -23,8 +23,6 @@ class ResponsesParams(Params):
 
 
 def parts_text(content: Any, where: str) -> str:
-    if isinstance(content, str):
-        return content
     return check.parts_text(content, where, TEXT_PART_TYPES, "content items", refusals=True)
 
 
