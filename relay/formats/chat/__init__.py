@@ -10,12 +10,14 @@ from dataclasses import dataclass
 from ..protocol import FormatBundle
 from . import answers, decode, encode
 from .answers import *  # noqa: F403
+from .answers import normalise_finish
 from .decode import *  # noqa: F403
+from .decode import API
 from .encode import *  # noqa: F403
 from .stream import *  # noqa: F403
 from .stream import ChatStreamRelay
 
-_normalise_finish = normalise_finish  # noqa: F405 - the name the tests knew
+_normalise_finish = normalise_finish  # the name the tests knew
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -23,4 +25,4 @@ class ChatFormat(FormatBundle):
     ChatStreamRelay: type[ChatStreamRelay] = ChatStreamRelay
 
 
-FORMAT = ChatFormat.of(API, decode, encode, answers, ChatStreamRelay)  # noqa: F405
+FORMAT = ChatFormat.of(API, decode, encode, answers, ChatStreamRelay)

@@ -16,14 +16,10 @@ LEGACY_CALL = CallShape(id_key="name", args_key="arguments", args_text=True)
 """The deprecated ``function_call`` of an assistant message (its name serves as the id)."""
 
 
-def _messages(answer: Mapping[str, Any]) -> Iterator[JsonObject]:
-    for choice in answer.get("choices") or []:
-        yield choice.get("message") or {}
-
-
 def _calls(answer: Mapping[str, Any]) -> Iterator[JsonObject]:
-    for msg in _messages(answer):
-        yield from msg.get("tool_calls") or []
+    """The proposed tool calls of every choice."""
+    for choice in answer.get("choices") or []:
+        yield from (choice.get("message") or {}).get("tool_calls") or []
 
 
 def usage_from(u: Any) -> Usage:

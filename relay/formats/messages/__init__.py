@@ -11,6 +11,7 @@ from ..protocol import FormatBundle
 from . import answers, decode, encode
 from .answers import *  # noqa: F403
 from .decode import *  # noqa: F403
+from .decode import API
 from .encode import *  # noqa: F403
 from .stream import *  # noqa: F403
 from .stream import MessagesStreamRelay
@@ -21,4 +22,4 @@ class MessagesFormat(FormatBundle):
     MessagesStreamRelay: type[MessagesStreamRelay] = MessagesStreamRelay
 
 
-FORMAT = MessagesFormat.of(API, decode, encode, answers, MessagesStreamRelay)  # noqa: F405
+FORMAT = MessagesFormat.of(API, decode, encode, answers, MessagesStreamRelay)

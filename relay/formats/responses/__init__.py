@@ -14,7 +14,7 @@ from ..protocol import FormatBundle, JsonObject
 from . import answers, decode, encode
 from .answers import *  # noqa: F403
 from .decode import *  # noqa: F403
-from .decode import response_echo
+from .decode import API, response_echo
 from .encode import *  # noqa: F403
 from .stream import *  # noqa: F403
 from .stream import ResponsesStreamRelay
@@ -31,4 +31,4 @@ class ResponsesFormat(FormatBundle):
     from_chat_answer: Callable[..., JsonObject] = from_chat_answer
 
 
-FORMAT = ResponsesFormat.of(API, decode, encode, answers, ResponsesStreamRelay)  # noqa: F405
+FORMAT = ResponsesFormat.of(API, decode, encode, answers, ResponsesStreamRelay)
