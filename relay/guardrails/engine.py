@@ -152,7 +152,9 @@ class Guardrails:
         new = json.dumps(outcome.value, ensure_ascii=False) if is_json else outcome.value
         return TextScan(outcome, new if isinstance(new, str) else json.dumps(new), None)
 
-    def _scan(self, value: Any, where: str) -> tuple[GuardrailOutcome, Collected | None, dict[int, list[Span]], frozenset[str]]:
+    def _scan(
+        self, value: Any, where: str
+    ) -> tuple[GuardrailOutcome, Collected | None, dict[int, list[Span]], frozenset[str]]:
         """The outcome, and what produced it: the collected strings, their spans, the guardrails kept."""
         if where not in WHERES:
             raise ValueError(f"where must be one of {WHERES}, not {where!r}")
@@ -280,7 +282,9 @@ def _count(groups: dict[tuple[str, str], list[Any]], sp: Span, path: tuple[Any, 
             entry[1].append(path)
 
 
-def _finding(guardrail: str, kind: str, action: str, count: int, paths: list[tuple[Any, ...]], where: str) -> Finding:
+def _finding(
+    guardrail: str, kind: str, action: str, count: int, paths: list[tuple[Any, ...]], where: str
+) -> Finding:
     singular, plural = _LABELS[kind]
     shown = [format_path(p) for p in paths[:_MAX_PATHS_IN_DETAIL]]
     more = f" and {len(paths) - len(shown)} more" if len(paths) > len(shown) else ""

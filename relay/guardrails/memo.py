@@ -77,9 +77,15 @@ def fingerprint(guardrails: Any) -> str:
 
 def finding_from_json(data: dict[str, Any]) -> Finding:
     return Finding(
-        guardrail=data["guardrail"], kind=data["kind"], action=data["action"], detail=data.get("detail", ""),
-        span_count=int(data.get("span_count") or 0), tag=data.get("tag"), paths=tuple(data.get("paths") or ()),
-        score=data.get("score"), threshold=data.get("threshold"),
+        guardrail=data["guardrail"],
+        kind=data["kind"],
+        action=data["action"],
+        detail=data.get("detail", ""),
+        span_count=int(data.get("span_count") or 0),
+        tag=data.get("tag"),
+        paths=tuple(data.get("paths") or ()),
+        score=data.get("score"),
+        threshold=data.get("threshold"),
     )
 
 
@@ -136,9 +142,11 @@ class ScanMemo:
             flat = []
             for start, end, kind in edits:
                 flat += (start, end, _KIND_INDEX[kind])
-        self._put(key, ["s", replacement, flat, sorted(tags), block_reason,
-                        sorted({(g, a) for g, a in findings})],
-                  len(replacement) if replacement is not None else 0)
+        self._put(
+            key,
+            ["s", replacement, flat, sorted(tags), block_reason, sorted({(g, a) for g, a in findings})],
+            len(replacement) if replacement is not None else 0,
+        )
         return True
 
     # -- LLM classifier verdicts -------------------------------------------------------------------------
@@ -167,8 +175,17 @@ class ScanMemo:
         self.store["n"] = max(0, total)
 
 
-EDIT_KINDS: tuple[str, ...] = ("email", "phone", "credit_card", "iban", "ip", "national_id", "person_name", "url",
-                               "file_path")
+EDIT_KINDS: tuple[str, ...] = (
+    "email",
+    "phone",
+    "credit_card",
+    "iban",
+    "ip",
+    "national_id",
+    "person_name",
+    "url",
+    "file_path",
+)
 _KIND_INDEX = {k: i for i, k in enumerate(EDIT_KINDS)}
 _PLACEHOLDER_BY_INDEX = tuple(PLACEHOLDERS[k] for k in EDIT_KINDS)
 

@@ -30,9 +30,25 @@ from .types import FILE_BLOCKER, PII, URL_BLOCKER
 SEP = "\x00"
 
 # Argument keys whose whole value is a URL / a file path (tool_args only: these decide a tool call).
-URL_KEYS = frozenset("url urls uri href link links endpoint website webpage homepage site".split())
+URL_KEYS = frozenset(
+    ["url", "urls", "uri", "href", "link", "links", "endpoint", "website", "webpage", "homepage", "site"]
+)
 FILE_KEYS = frozenset(
-    "path paths file files filename filenames filepath filepaths dir dirs directory folder pathname".split()
+    [
+        "path",
+        "paths",
+        "file",
+        "files",
+        "filename",
+        "filenames",
+        "filepath",
+        "filepaths",
+        "dir",
+        "dirs",
+        "directory",
+        "folder",
+        "pathname",
+    ]
 )
 
 
@@ -226,8 +242,11 @@ def _offset_map(body: str) -> list[int]:
             i += 2
         else:
             code = int(body[i + 2 : i + 6], 16)
-            if 0xD800 <= code < 0xDC00 and body[i + 6 : i + 8] == "\\u" and \
-                    0xDC00 <= int(body[i + 8 : i + 12], 16) < 0xE000:
+            if (
+                0xD800 <= code < 0xDC00
+                and body[i + 6 : i + 8] == "\\u"
+                and 0xDC00 <= int(body[i + 8 : i + 12], 16) < 0xE000
+            ):
                 i += 12  # one non-BMP character
             else:
                 i += 6
@@ -235,8 +254,9 @@ def _offset_map(body: str) -> list[int]:
     return offsets
 
 
-def text_edits(text: str, is_json: bool, c: Collected, per: dict[int, list[Span]],
-               keep: frozenset[str]) -> list[tuple[int, int, str]] | None:
+def text_edits(
+    text: str, is_json: bool, c: Collected, per: dict[int, list[Span]], keep: frozenset[str]
+) -> list[tuple[int, int, str]] | None:
     """The spans of ``per`` (offsets in the collected strings) as ``(start, end, kind)`` edits of ``text``,
     the text the strings were decoded from; None when they cannot be located (duplicate keys...)."""
     if not is_json:

@@ -31,7 +31,9 @@ class ToolSpec:
     description: str = ""
 
     @classmethod
-    def from_json_schema(cls, name: str, parameters: dict[str, Any] | None, description: str | None = "") -> ToolSpec:
+    def from_json_schema(
+        cls, name: str, parameters: dict[str, Any] | None, description: str | None = ""
+    ) -> ToolSpec:
         """Build from a function tool's JSON schema (``{"type": "object", "properties": ..., "required"}``)."""
         parameters = parameters or {}
         props = parameters.get("properties") or {}
@@ -174,7 +176,7 @@ def _final_value_error(it: Interp, limits: Limits) -> InterpreterError | None:
     return InterpreterError(e.kind, message, lineno, meta)
 
 
-def run_program(
+def run_program(  # noqa: C901 - one branch per way a run ends (each exception is an outcome)
     source: str,
     *,
     tools: dict[str, ToolSpec],

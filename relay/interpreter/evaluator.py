@@ -121,7 +121,9 @@ SLOT_COST = 32  # allocation units charged per container slot (a V object and it
 class Interp:
     """One run of one program. Not reusable, not thread-safe (create one per run)."""
 
-    def __init__(self, prog: Program, tools: dict[str, Any], host: Any, limits: Limits, builtins: dict[str, Any]) -> None:
+    def __init__(
+        self, prog: Program, tools: dict[str, Any], host: Any, limits: Limits, builtins: dict[str, Any]
+    ) -> None:
         self.prog = prog
         self.tools = tools
         self.host = host
@@ -913,7 +915,7 @@ class Interp:
         b = self.ev(n.right)
         return self.binop(type(n.op), a, b)
 
-    def binop(self, op: type[ast.operator], a: V, b: V) -> V:
+    def binop(self, op: type[ast.operator], a: V, b: V) -> V:  # noqa: C901 - a table by operand types, hot path
         av = a.v
         bv = b.v
         ta = type(av)
@@ -935,8 +937,11 @@ class Interp:
                         raise self.limit(f"integer result would exceed {self.limits.max_int_bits} bits")
                     self.alloc(bits >> 3)
             elif tr is complex:  # (-8) ** 0.5: there are no complex numbers in the subset
-                raise self.err("ValueError", "complex numbers are not supported (negative number raised to a "
-                               "fractional power)", m)
+                raise self.err(
+                    "ValueError",
+                    "complex numbers are not supported (negative number raised to a fractional power)",
+                    m,
+                )
             return V(r, m)
         if ta is str:
             if tb is str and op is ast.Add:
@@ -1005,9 +1010,8 @@ class Interp:
         elif op is ast.Mult:
             if int(a).bit_length() + int(b).bit_length() > maxbits:
                 raise self.limit(f"integer product would exceed {maxbits} bits")
-        elif op is ast.LShift:
-            if b > 0 and int(a).bit_length() + b > maxbits:
-                raise self.limit(f"integer shift result would exceed {maxbits} bits")
+        elif op is ast.LShift and b > 0 and int(a).bit_length() + b > maxbits:
+            raise self.limit(f"integer shift result would exceed {maxbits} bits")
 
     def check_spec(self, spec: str) -> None:
         """Refuse format specs whose width/precision would allocate more than the value-size limit."""
@@ -1391,7 +1395,13 @@ class Interp:
         return acc[0]
 
     def _gen(
-        self, node: ast.expr, gens: list[ast.comprehension], i: int, emit: Any, acc: list[Any], produced: list[Any]
+        self,
+        node: ast.expr,
+        gens: list[ast.comprehension],
+        i: int,
+        emit: Any,
+        acc: list[Any],
+        produced: list[Any],
     ) -> None:
         g = gens[i]
         src = self.ev(g.iter)
@@ -1480,9 +1490,7 @@ class Interp:
                     kwargs[k] = V(e.v, mm(e.m, base))
             else:
                 if kw.arg in kwargs:
-                    raise self.err(
-                        "TypeError", f"got multiple values for keyword argument '{kw.arg}'", kwm
-                    )
+                    raise self.err("TypeError", f"got multiple values for keyword argument '{kw.arg}'", kwm)
                 kwargs[kw.arg] = self.ev(kw.value)
         return args, kwargs, kwm
 
@@ -1527,9 +1535,8 @@ class Interp:
         if key.m is not D:
             self.check_branch(key.m)
             self.raise_pc(key.m)
-        if (
-            type(f) is ToolRef
-            or (type(f) is BoundMethod and (f.recv is not None or f.name in MUTATING_METHODS))
+        if type(f) is ToolRef or (
+            type(f) is BoundMethod and (f.recv is not None or f.name in MUTATING_METHODS)
         ):
             raise self.refuse(
                 "key= must be a built-in function, a type or an unbound method such as str.lower "
@@ -1612,7 +1619,10 @@ class Interp:
             if k not in params:
                 what = "an argument whose name came from data" if kwm is not D else k
                 raise InterpreterError(
-                    "runtime", f"tool {name} has no parameter {what}; parameters are: {listed}", self.lineno, em
+                    "runtime",
+                    f"tool {name} has no parameter {what}; parameters are: {listed}",
+                    self.lineno,
+                    em,
                 )
             if k in bound:
                 raise InterpreterError(

@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
 import copy
 import multiprocessing
 import os
@@ -82,7 +83,9 @@ class ProgramJob:
 
     source: str
     tools: dict[str, Any]
-    recorded: list[Any] = field(default_factory=list)  # RecordedCall | ValueWithMeta | ToolError, in call order
+    recorded: list[Any] = field(
+        default_factory=list
+    )  # RecordedCall | ValueWithMeta | ToolError, in call order
     context_vars: dict[str, Any] | None = None  # {name: ValueWithMeta}
     limits: Limits | None = None
     branch: Any = None  # an object with check_branch(meta), a callable(meta), or None
@@ -93,7 +96,9 @@ def execute(job: ProgramJob) -> ProgramOutcome:
     branch = job.branch
     check = None if branch is None else getattr(branch, "check_branch", branch)
     host = ReplayHost(job.recorded, None, check_branch=check)
-    res = run_program(job.source, tools=job.tools, host=host, context_vars=job.context_vars, limits=job.limits)
+    res = run_program(
+        job.source, tools=job.tools, host=host, context_vars=job.context_vars, limits=job.limits
+    )
     return ProgramOutcome.from_result(res)
 
 
@@ -136,17 +141,22 @@ class ProgramOutcome:
                 attrs[f.name] = getattr(res, f.name)
         try:
             for name in dir(type(res)):
-                if not name.startswith("_") and isinstance(getattr(type(res), name, None),
-                                                           (property, cached_property)):
+                if not name.startswith("_") and isinstance(
+                    getattr(type(res), name, None), (property, cached_property)
+                ):
                     attrs[name] = getattr(res, name)  # serialised here, where the raw values live
         except Exception as e:  # noqa: BLE001 - a value that cannot be serialised: a program error
-            return cls.failed("internal", f"internal error: the program's result cannot be serialised: "
-                                          f"{type(e).__name__}", res.limits)
+            return cls.failed(
+                "internal",
+                f"internal error: the program's result cannot be serialised: {type(e).__name__}",
+                res.limits,
+            )
         return cls(attrs.pop("status"), **attrs)
 
     @classmethod
-    def failed(cls, kind: str, message: str, limits: Limits | None = None, meta: Meta = DEFAULT_META
-               ) -> ProgramOutcome:
+    def failed(
+        cls, kind: str, message: str, limits: Limits | None = None, meta: Meta = DEFAULT_META
+    ) -> ProgramOutcome:
         out = cls("error", error=InterpreterError(kind, message, meta=meta), limits=limits or DEFAULT_LIMITS)
         if "pc" in out.__dict__:
             out.pc = meta  # the run's control context is unknown: everything it read
@@ -200,13 +210,19 @@ class ThreadRunner:
 
     kind = "thread"
 
-    async def run(self, job: ProgramJob, *, fn: Callable[[ProgramJob], ProgramOutcome] = execute) -> ProgramOutcome:
+    async def run(
+        self, job: ProgramJob, *, fn: Callable[[ProgramJob], ProgramOutcome] = execute
+    ) -> ProgramOutcome:
         try:
             return await asyncio.to_thread(fn, job)
         except MemoryError:
-            return ProgramOutcome.failed("limit", "Limit exceeded: out of memory", job.limits, input_meta(job))
+            return ProgramOutcome.failed(
+                "limit", "Limit exceeded: out of memory", job.limits, input_meta(job)
+            )
 
-    def run_sync(self, job: ProgramJob, *, fn: Callable[[ProgramJob], ProgramOutcome] = execute) -> ProgramOutcome:
+    def run_sync(
+        self, job: ProgramJob, *, fn: Callable[[ProgramJob], ProgramOutcome] = execute
+    ) -> ProgramOutcome:
         return fn(job)
 
     def prewarm(self, wait: bool = False) -> None:
@@ -226,9 +242,16 @@ class PoolRunner:
 
     kind = "pool"
 
-    def __init__(self, workers: int = DEFAULT_WORKERS, *, timeout: float | None = None,
-                 margin: float = DEFAULT_MARGIN_SECONDS, memory_mb: float | None = DEFAULT_MEMORY_MB,
-                 start_method: str = "forkserver", preload: tuple[str, ...] = PRELOAD) -> None:
+    def __init__(
+        self,
+        workers: int = DEFAULT_WORKERS,
+        *,
+        timeout: float | None = None,
+        margin: float = DEFAULT_MARGIN_SECONDS,
+        memory_mb: float | None = DEFAULT_MEMORY_MB,
+        start_method: str = "forkserver",
+        preload: tuple[str, ...] = PRELOAD,
+    ) -> None:
         self.workers = max(1, int(workers))
         self.timeout = float(timeout) if timeout else None
         self.margin = float(margin)
@@ -262,7 +285,9 @@ class PoolRunner:
             if self.start_method == "forkserver":
                 _forkserver_preload(self.preload)
             ctx = multiprocessing.get_context(self.start_method)
-            pool = ProcessPool(self.workers, initializer=_init_worker, initargs=(self.memory_bytes,), context=ctx)
+            pool = ProcessPool(
+                self.workers, initializer=_init_worker, initargs=(self.memory_bytes,), context=ctx
+            )
             try:
                 warm = [pool.schedule(_warm, timeout=120) for _ in range(self.workers)]
                 for f in warm:
@@ -284,10 +309,8 @@ class PoolRunner:
             return
 
         def warm() -> None:
-            try:
+            with contextlib.suppress(Exception):  # the first run retries and reports
                 self._ensure()
-            except Exception:  # noqa: BLE001 - the first run retries and reports
-                pass
 
         threading.Thread(target=warm, name="program-pool-prewarm", daemon=True).start()
 
@@ -313,7 +336,9 @@ class PoolRunner:
         future: Future[ProgramOutcome] = self._pool.schedule(fn, args=(job,), timeout=timeout)
         return future
 
-    async def run(self, job: ProgramJob, *, fn: Callable[[ProgramJob], ProgramOutcome] = execute) -> ProgramOutcome:
+    async def run(
+        self, job: ProgramJob, *, fn: Callable[[ProgramJob], ProgramOutcome] = execute
+    ) -> ProgramOutcome:
         """Run ``job`` in a worker; never raises (except CancelledError, which kills the run's worker)."""
         limits = job.limits or DEFAULT_LIMITS
         timeout = self.hard_timeout(limits)
@@ -340,7 +365,9 @@ class PoolRunner:
                 return _run_failure(e, timeout, job)
         return _infrastructure_failure(error, limits)
 
-    def run_sync(self, job: ProgramJob, *, fn: Callable[[ProgramJob], ProgramOutcome] = execute) -> ProgramOutcome:
+    def run_sync(
+        self, job: ProgramJob, *, fn: Callable[[ProgramJob], ProgramOutcome] = execute
+    ) -> ProgramOutcome:
         """Blocking variant of :meth:`run` (benchmarks, scripts)."""
         limits = job.limits or DEFAULT_LIMITS
         timeout = self.hard_timeout(limits)
@@ -386,22 +413,34 @@ def _run_failure(e: BaseException, timeout: float, job: ProgramJob) -> ProgramOu
 
     if isinstance(e, TimeoutError):
         return ProgramOutcome.failed(
-            "limit", f"Limit exceeded: the program ran longer than {timeout:g} s and was stopped", limits, meta)
+            "limit",
+            f"Limit exceeded: the program ran longer than {timeout:g} s and was stopped",
+            limits,
+            meta,
+        )
     if isinstance(e, ProcessExpired):
         return ProgramOutcome.failed(
-            "limit", "Limit exceeded: the program's worker process was stopped (out of memory or crashed, "
-                     f"exit code {e.exitcode})", limits, meta)
+            "limit",
+            "Limit exceeded: the program's worker process was stopped (out of memory or crashed, "
+            f"exit code {e.exitcode})",
+            limits,
+            meta,
+        )
     if isinstance(e, MemoryError):
         return ProgramOutcome.failed("limit", "Limit exceeded: out of memory", limits, meta)
     if isinstance(e, RecursionError):
-        return ProgramOutcome.failed("limit", "Limit exceeded: expression or value nested too deeply", limits, meta)
-    return ProgramOutcome.failed("internal", f"internal error: the program runner failed: {type(e).__name__}: {e}",
-                                 limits)
+        return ProgramOutcome.failed(
+            "limit", "Limit exceeded: expression or value nested too deeply", limits, meta
+        )
+    return ProgramOutcome.failed(
+        "internal", f"internal error: the program runner failed: {type(e).__name__}: {e}", limits
+    )
 
 
 def _infrastructure_failure(e: BaseException | None, limits: Limits) -> ProgramOutcome:
     return ProgramOutcome.failed(
-        "internal", f"internal error: the program pool is unavailable: {type(e).__name__}: {e}", limits)
+        "internal", f"internal error: the program pool is unavailable: {type(e).__name__}: {e}", limits
+    )
 
 
 def _discard(pool: Any) -> None:
@@ -414,10 +453,8 @@ def _discard(pool: Any) -> None:
 
 
 def _join_quietly(pool: Any) -> None:
-    try:
+    with contextlib.suppress(Exception):
         pool.join(timeout=10)
-    except Exception:  # noqa: BLE001
-        pass
 
 
 # ------------------------------------------------------------------------------------ portability
@@ -447,10 +484,8 @@ def portable(obj: Any) -> Any:
                 pickle.dumps(v)
             except Exception:  # noqa: BLE001
                 del attrs[k]
-    try:
+    with contextlib.suppress(TypeError):
         _portable[obj] = out
-    except TypeError:
-        pass
     return out
 
 
@@ -482,11 +517,9 @@ def _init_worker(memory_bytes: int | None) -> None:
     # return; the default action kills at once. The pool kills a worker only while holding the channel lock,
     # so the worker never dies holding it.
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    try:
-        # Below the relay's own priority: a busy program never takes the CPU from request handling.
+    # Below the relay's own priority: a busy program never takes the CPU from request handling.
+    with contextlib.suppress(AttributeError, OSError):  # not POSIX
         os.nice(WORKER_NICENESS)
-    except (AttributeError, OSError):  # pragma: no cover - not POSIX
-        pass
     try:
         import resource
 
@@ -513,8 +546,11 @@ def _address_space() -> int:
 def _warm() -> int:
     from .api import ToolSpec
 
-    execute(ProgramJob("x = [i * 2 for i in range(3)]\nfinal_return_value = f(x=x)",
-                       {"f": ToolSpec("f", ["x"])}, []))
+    execute(
+        ProgramJob(
+            "x = [i * 2 for i in range(3)]\nfinal_return_value = f(x=x)", {"f": ToolSpec("f", ["x"])}, []
+        )
+    )
     return os.getpid()
 
 

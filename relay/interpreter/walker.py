@@ -177,10 +177,7 @@ class Walker:
         if t is not tuple:
             m = mm(m, v.sm)
         for e in v.values() if t is VDict else v:
-            if type(e.v) in CONTAINERS:
-                m = mm(m, self._eff(e, depth + 1))
-            else:
-                m = mm(m, e.m)
+            m = mm(m, self._eff(e, depth + 1)) if type(e.v) in CONTAINERS else mm(m, e.m)
         return m
 
     # -- plain Python value (containers converted to list/dict/tuple/set)
@@ -236,7 +233,7 @@ class Walker:
             return [self._plain(e.v, d1) for e in v]
         return tuple([self._plain(e.v, d1) for e in v])
 
-    def index(self, elems: Any, x: V, count: bool = False) -> int:
+    def index(self, elems: Any, x: V, count: bool = False) -> int:  # noqa: C901 - fast paths by the type of x
         """Python ``==`` search of ``x`` among the V ``elems``: the index of the first equal element (-1 if
         none), or with ``count`` the number of equal elements. Bounded like ``plain_keys`` (and the deadline
         is checked as it goes: each comparison may cost the size of ``x``)."""

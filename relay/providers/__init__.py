@@ -27,8 +27,24 @@ from .errors import UpstreamError
 from .settings import PATH_KINDS, PROVIDERS, UpstreamSettings, configure, get_settings
 
 __all__ = [
-    "UpstreamSettings", "configure", "get_settings", "PROVIDERS", "PATH_KINDS", "UpstreamError", "SSEEvent",
-    "Usage", "post_json", "stream_events", "open_stream", "UpstreamStream", "complete", "Completion",
-    "generation_params", "openrouter_model", "auth_headers", "get_client", "aclose_clients",
+    "UpstreamSettings",
+    "configure",
+    "get_settings",
+    "PROVIDERS",
+    "PATH_KINDS",
+    "UpstreamError",
+    "SSEEvent",
+    "Usage",
+    "post_json",
+    "stream_events",
+    "open_stream",
+    "UpstreamStream",
+    "complete",
+    "Completion",
+    "generation_params",
+    "openrouter_model",
+    "auth_headers",
+    "get_client",
+    "aclose_clients",
     "call_from_sync_code",
 ]

@@ -9,6 +9,7 @@ safe; ``aclose_clients()`` closes the current loop's clients.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import weakref
 from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
@@ -29,8 +30,18 @@ LIMITS = httpx.Limits(max_connections=1000, max_keepalive_connections=200, keepa
 _TRANSPORT_ERRORS = (httpx.HTTPError, aiohttp.ClientError, OSError, TimeoutError)
 
 # A bare OpenAI model id sent to OpenRouter gets the vendor prefix (control-api §18 item 19).
-_OPENAI_PREFIXES = ("gpt-", "gpt4", "o1", "o3", "o4", "chatgpt-", "codex-", "computer-use-", "text-embedding-",
-                    "omni-")
+_OPENAI_PREFIXES = (
+    "gpt-",
+    "gpt4",
+    "o1",
+    "o3",
+    "o4",
+    "chatgpt-",
+    "codex-",
+    "computer-use-",
+    "text-embedding-",
+    "omni-",
+)
 
 
 def openrouter_model(model: Any) -> Any:
@@ -41,14 +52,19 @@ def openrouter_model(model: Any) -> Any:
 
 # ------------------------------------------------------------------------------------------------- pool
 
-_pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, httpx.AsyncClient]] = \
+_pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, httpx.AsyncClient]] = (
     weakref.WeakKeyDictionary()
+)
 _last: tuple[weakref.ref[Any], dict[str, httpx.AsyncClient]] | None = None
 
 
 def _new_client() -> httpx.AsyncClient:
-    return HttpxAiohttpClient(limits=LIMITS, timeout=get_settings().httpx_timeout, follow_redirects=False,
-                              headers={"user-agent": USER_AGENT})
+    return HttpxAiohttpClient(
+        limits=LIMITS,
+        timeout=get_settings().httpx_timeout,
+        follow_redirects=False,
+        headers={"user-agent": USER_AGENT},
+    )
 
 
 def get_client(provider: str) -> httpx.AsyncClient:
@@ -75,10 +91,8 @@ async def aclose_clients() -> None:
     if _last is not None and _last[0]() is loop:
         _last = None
     for client in clients.values():
-        try:
+        with contextlib.suppress(Exception):  # closing is best effort
             await client.aclose()
-        except Exception:  # noqa: BLE001 - closing is best effort
-            pass
 
 
 def call_from_sync_code(coro_fn: Any, *args: Any, **kwargs: Any) -> Any:
@@ -131,8 +145,13 @@ def _is_timeout(exc: BaseException) -> bool:
 def transport_error(provider: str, exc: BaseException, settings: UpstreamSettings) -> UpstreamError:
     name = label(provider)
     if _is_timeout(exc):
-        return UpstreamError(504, f"{name} did not answer within {settings.timeout:g}s (upstream timeout)",
-                             None, "timeout", provider=provider)
+        return UpstreamError(
+            504,
+            f"{name} did not answer within {settings.timeout:g}s (upstream timeout)",
+            None,
+            "timeout",
+            provider=provider,
+        )
     cause = exc.__cause__ if isinstance(exc.__cause__, BaseException) else exc
     detail = str(cause) or type(cause).__name__
     return UpstreamError(502, f"Could not reach {name}: {detail}", None, "connection", provider=provider)
@@ -142,11 +161,14 @@ def _url(provider: str, path_kind: str, settings: UpstreamSettings) -> str:
     try:
         return settings.url(provider, path_kind)
     except ValueError as exc:
-        raise UpstreamError(502, f"{label(provider)} is not available: {exc}", None, "config",
-                            provider=provider) from None
+        raise UpstreamError(
+            502, f"{label(provider)} is not available: {exc}", None, "config", provider=provider
+        ) from None
 
 
-def _headers(provider: str, api_key: str | None, accept: str, extra: Mapping[str, str] | None) -> dict[str, Any]:
+def _headers(
+    provider: str, api_key: str | None, accept: str, extra: Mapping[str, str] | None
+) -> dict[str, Any]:
     headers = {"content-type": "application/json", "accept": accept, **auth_headers(provider, api_key)}
     if extra:
         headers.update(extra)
@@ -156,9 +178,15 @@ def _headers(provider: str, api_key: str | None, accept: str, extra: Mapping[str
 # ---------------------------------------------------------------------------------------------- requests
 
 
-async def post_json(provider: str, path_kind: str, body: Mapping[str, Any], api_key: str | None, *,
-                    settings: UpstreamSettings | None = None,
-                    headers: Mapping[str, str] | None = None) -> dict[str, Any]:
+async def post_json(
+    provider: str,
+    path_kind: str,
+    body: Mapping[str, Any],
+    api_key: str | None,
+    *,
+    settings: UpstreamSettings | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
     """POST ``body`` to the provider's ``path_kind`` endpoint (chat | messages | responses) and return its
     JSON answer. Raises :class:`UpstreamError`."""
     st = settings or get_settings()
@@ -166,8 +194,12 @@ async def post_json(provider: str, path_kind: str, body: Mapping[str, Any], api_
     payload = dumps(_prepare(provider, body, None))
     client = get_client(provider)
     try:
-        resp = await client.post(url, content=payload, timeout=st.httpx_timeout,
-                                 headers=_headers(provider, api_key, "application/json", headers))
+        resp = await client.post(
+            url,
+            content=payload,
+            timeout=st.httpx_timeout,
+            headers=_headers(provider, api_key, "application/json", headers),
+        )
     except _TRANSPORT_ERRORS as exc:
         raise transport_error(provider, exc, st) from exc
     if resp.status_code >= 300:
@@ -177,8 +209,14 @@ async def post_json(provider: str, path_kind: str, body: Mapping[str, Any], api_
     except ValueError:
         data = None
     if not isinstance(data, dict):
-        raise UpstreamError(502, f"{label(provider)} returned an answer that is not a JSON object", None,
-                            "bad_response", provider=provider, upstream_status=resp.status_code)
+        raise UpstreamError(
+            502,
+            f"{label(provider)} returned an answer that is not a JSON object",
+            None,
+            "bad_response",
+            provider=provider,
+            upstream_status=resp.status_code,
+        )
     return data
 
 
@@ -228,19 +266,21 @@ class UpstreamStream:
         if self._closed:
             return
         self._closed = True
-        try:
+        with contextlib.suppress(Exception):
             await cast(AsyncGenerator[bytes, None], self._chunks).aclose()  # httpx's is a generator
-        except Exception:  # noqa: BLE001
-            pass
-        try:
+        with contextlib.suppress(Exception):
             await self.response.aclose()
-        except Exception:  # noqa: BLE001
-            pass
 
 
-async def open_stream(provider: str, path_kind: str, body: Mapping[str, Any], api_key: str | None, *,
-                      settings: UpstreamSettings | None = None,
-                      headers: Mapping[str, str] | None = None) -> UpstreamStream:
+async def open_stream(
+    provider: str,
+    path_kind: str,
+    body: Mapping[str, Any],
+    api_key: str | None,
+    *,
+    settings: UpstreamSettings | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> UpstreamStream:
     """Start a streaming request (``stream: true`` is forced) and return once the upstream answered 2xx.
 
     Raises :class:`UpstreamError` for an error status (body read, provider message extracted), connection
@@ -251,8 +291,12 @@ async def open_stream(provider: str, path_kind: str, body: Mapping[str, Any], ap
     payload = dumps(_prepare(provider, body, True))
     client = get_client(provider)
     request = client.build_request(
-        "POST", url, content=payload, timeout=st.httpx_timeout,
-        headers={**_headers(provider, api_key, "text/event-stream", headers), "accept-encoding": "identity"})
+        "POST",
+        url,
+        content=payload,
+        timeout=st.httpx_timeout,
+        headers={**_headers(provider, api_key, "text/event-stream", headers), "accept-encoding": "identity"},
+    )
     try:
         resp = await client.send(request, stream=True)
     except _TRANSPORT_ERRORS as exc:
@@ -271,14 +315,26 @@ async def open_stream(provider: str, path_kind: str, body: Mapping[str, Any], ap
             content = await resp.aread()
         finally:
             await resp.aclose()
-        raise UpstreamError(502, f"{label(provider)} answered a streaming request without a stream", None,
-                            "bad_response", provider=provider, upstream_status=resp.status_code)
+        raise UpstreamError(
+            502,
+            f"{label(provider)} answered a streaming request without a stream",
+            None,
+            "bad_response",
+            provider=provider,
+            upstream_status=resp.status_code,
+        )
     return UpstreamStream(provider, resp, st)
 
 
-async def stream_events(provider: str, path_kind: str, body: Mapping[str, Any], api_key: str | None, *,
-                        settings: UpstreamSettings | None = None,
-                        headers: Mapping[str, str] | None = None) -> AsyncIterator[SSEEvent]:
+async def stream_events(
+    provider: str,
+    path_kind: str,
+    body: Mapping[str, Any],
+    api_key: str | None,
+    *,
+    settings: UpstreamSettings | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> AsyncIterator[SSEEvent]:
     """Yield the upstream's SSE events as they arrive (no buffering).
 
     The HTTP status is checked before the first event is yielded, so awaiting the first event raises

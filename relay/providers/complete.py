@@ -33,14 +33,28 @@ class Completion:
 def _wrap(schema: dict[str, Any]) -> tuple[dict[str, Any], bool]:
     if schema.get("type") == "object":
         return schema, False
-    return {"type": "object", "properties": {"value": schema}, "required": ["value"],
-            "additionalProperties": False}, True
+    return {
+        "type": "object",
+        "properties": {"value": schema},
+        "required": ["value"],
+        "additionalProperties": False,
+    }, True
 
 
-async def complete(provider: str, model: str, api_key: str | None, *, system: str | None,
-                   messages: list[dict[str, Any]], json_schema: dict[str, Any] | None = None, schema_name: str = "output",
-                   params: dict[str, Any] | None = None, strict: bool = True, settings: UpstreamSettings | None = None,
-                   headers: Mapping[str, str] | None = None) -> Completion:
+async def complete(
+    provider: str,
+    model: str,
+    api_key: str | None,
+    *,
+    system: str | None,
+    messages: list[dict[str, Any]],
+    json_schema: dict[str, Any] | None = None,
+    schema_name: str = "output",
+    params: dict[str, Any] | None = None,
+    strict: bool = True,
+    settings: UpstreamSettings | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> Completion:
     """One completion. ``messages`` are ``{"role": "user"|"assistant"|"system", "content": str}``.
 
     With ``json_schema``, ``parsed`` is the decoded structured answer (None if the model did not produce valid
@@ -63,8 +77,13 @@ async def complete(provider: str, model: str, api_key: str | None, *, system: st
             body.update(params)
         if json_schema is not None:
             schema, wrapped = _wrap(json_schema)
-            body["tools"] = [{"name": schema_name, "description": "Return your answer by calling this tool.",
-                              "input_schema": schema}]
+            body["tools"] = [
+                {
+                    "name": schema_name,
+                    "description": "Return your answer by calling this tool.",
+                    "input_schema": schema,
+                }
+            ]
             body["tool_choice"] = {"type": "tool", "name": schema_name}
             body.pop("thinking", None)  # Anthropic rejects a forced tool together with extended thinking
         raw = await post_json("anthropic", "messages", body, api_key, settings=settings, headers=headers)
@@ -72,7 +91,11 @@ async def complete(provider: str, model: str, api_key: str | None, *, system: st
         parsed = None
         if json_schema is not None:
             for block in raw.get("content") or []:
-                if isinstance(block, dict) and block.get("type") == "tool_use" and block.get("name") == schema_name:
+                if (
+                    isinstance(block, dict)
+                    and block.get("type") == "tool_use"
+                    and block.get("name") == schema_name
+                ):
                     parsed = block.get("input")
                     break
             if parsed is None:
@@ -87,8 +110,10 @@ async def complete(provider: str, model: str, api_key: str | None, *, system: st
             body.update(params)
         if json_schema is not None:
             schema, wrapped = _wrap(json_schema)
-            body["response_format"] = {"type": "json_schema",
-                                       "json_schema": {"name": schema_name, "schema": schema, "strict": strict}}
+            body["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": schema_name, "schema": schema, "strict": strict},
+            }
         raw = await post_json(provider, "chat", body, api_key, settings=settings, headers=headers)
         text = _chat.extract_text(raw)
         parsed = _parse_json(text) if json_schema is not None else None
@@ -112,31 +137,23 @@ def _parse_json(text: str) -> Any | None:
 
 
 def generation_params(provider: str, llm: Mapping[str, Any] | None) -> dict[str, Any]:
-    """X-Config ``llm.<role>`` generation config (control-api §4.7.4) -> provider-native request params."""
+    """X-Config ``llm.<role>`` generation config -> provider-native request params."""
     if not llm:
         return {}
-    out: dict[str, Any] = {}
     reasoning = llm.get("reasoning") if isinstance(llm.get("reasoning"), Mapping) else None
     if provider == "anthropic":
-        for key in ("temperature", "top_p"):
-            if llm.get(key) is not None:
-                out[key] = llm[key]
-        if llm.get("max_completion_tokens") is not None:
-            out["max_tokens"] = llm["max_completion_tokens"]
-        if reasoning and reasoning.get("enabled", True):
-            if reasoning.get("adaptive"):
-                out["thinking"] = {"type": "adaptive"}
-            elif reasoning.get("budget") or reasoning.get("effort"):
-                budget = reasoning.get("budget") or _EFFORT_BUDGET.get(str(reasoning.get("effort")), 8192)
-                budget = max(1024, int(budget))
-                out["thinking"] = {"type": "enabled", "budget_tokens": budget}
-                if out.get("max_tokens", ANTHROPIC_DEFAULT_MAX_TOKENS) <= budget:
-                    out["max_tokens"] = budget + 4096
-                out.pop("temperature", None)  # thinking requires the default temperature
-                out.pop("top_p", None)
-        return out
-    for key in ("frequency_penalty", "logit_bias", "logprobs", "max_completion_tokens", "presence_penalty",
-                "seed", "temperature", "top_p"):
+        return _anthropic_params(llm, reasoning)
+    out: dict[str, Any] = {}
+    for key in (
+        "frequency_penalty",
+        "logit_bias",
+        "logprobs",
+        "max_completion_tokens",
+        "presence_penalty",
+        "seed",
+        "temperature",
+        "top_p",
+    ):
         if llm.get(key) is not None:
             out[key] = llm[key]
     if reasoning:
@@ -149,4 +166,26 @@ def generation_params(provider: str, llm: Mapping[str, Any] | None) -> dict[str,
                 out["reasoning"] = {"effort": reasoning["effort"]}
         elif reasoning.get("enabled", True) and reasoning.get("effort"):
             out["reasoning_effort"] = reasoning["effort"]
+    return out
+
+
+def _anthropic_params(llm: Mapping[str, Any], reasoning: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Anthropic's names: ``max_tokens``, and reasoning as ``thinking`` with a token budget."""
+    out: dict[str, Any] = {}
+    for key in ("temperature", "top_p"):
+        if llm.get(key) is not None:
+            out[key] = llm[key]
+    if llm.get("max_completion_tokens") is not None:
+        out["max_tokens"] = llm["max_completion_tokens"]
+    if reasoning and reasoning.get("enabled", True):
+        if reasoning.get("adaptive"):
+            out["thinking"] = {"type": "adaptive"}
+        elif reasoning.get("budget") or reasoning.get("effort"):
+            budget = reasoning.get("budget") or _EFFORT_BUDGET.get(str(reasoning.get("effort")), 8192)
+            budget = max(1024, int(budget))
+            out["thinking"] = {"type": "enabled", "budget_tokens": budget}
+            if out.get("max_tokens", ANTHROPIC_DEFAULT_MAX_TOKENS) <= budget:
+                out["max_tokens"] = budget + 4096
+            out.pop("temperature", None)  # thinking requires the default temperature
+            out.pop("top_p", None)
     return out

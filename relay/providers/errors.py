@@ -7,8 +7,12 @@ from typing import Any
 from ..formats._json import loads
 from ..formats.model import error_body
 
-PROVIDER_LABELS = {"openai": "OpenAI", "openrouter": "OpenRouter", "anthropic": "Anthropic",
-                   "sequrity_azure": "Sequrity Azure"}
+PROVIDER_LABELS = {
+    "openai": "OpenAI",
+    "openrouter": "OpenRouter",
+    "anthropic": "Anthropic",
+    "sequrity_azure": "Sequrity Azure",
+}
 
 
 class UpstreamError(Exception):
@@ -20,8 +24,16 @@ class UpstreamError(Exception):
     ``timeout`` | ``config``. ``message`` names the provider and carries the provider's own message.
     """
 
-    def __init__(self, status: int, message: str, retry_after: str | None = None, kind: str = "server_error",
-                 *, provider: str | None = None, upstream_status: int | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        retry_after: str | None = None,
+        kind: str = "server_error",
+        *,
+        provider: str | None = None,
+        upstream_status: int | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
@@ -32,8 +44,9 @@ class UpstreamError(Exception):
 
     def body(self, api: str = "chat") -> dict[str, Any]:
         """The JSON error body for our client (``formats.error_body``)."""
-        code = {"rate_limited": "rate_limit_exceeded", "timeout": "upstream_timeout"}.get(self.kind,
-                                                                                           "upstream_error")
+        code = {"rate_limited": "rate_limit_exceeded", "timeout": "upstream_timeout"}.get(
+            self.kind, "upstream_error"
+        )
         return error_body(self.status, self.message, api, code=code)
 
     def headers(self) -> dict[str, str]:
@@ -76,10 +89,28 @@ def from_response(provider: str, status: int, content: bytes, retry_after: str |
     name = label(provider)
     msg = provider_message(content)
     if status == 429:
-        return UpstreamError(429, f"{name} rate limit (429): {msg}", retry_after, "rate_limited",
-                             provider=provider, upstream_status=status)
+        return UpstreamError(
+            429,
+            f"{name} rate limit (429): {msg}",
+            retry_after,
+            "rate_limited",
+            provider=provider,
+            upstream_status=status,
+        )
     if 400 <= status < 500:
-        return UpstreamError(status, f"{name} rejected the request ({status}): {msg}", None, "client_error",
-                             provider=provider, upstream_status=status)
-    return UpstreamError(502, f"{name} upstream error ({status}): {msg}", None, "server_error",
-                         provider=provider, upstream_status=status)
+        return UpstreamError(
+            status,
+            f"{name} rejected the request ({status}): {msg}",
+            None,
+            "client_error",
+            provider=provider,
+            upstream_status=status,
+        )
+    return UpstreamError(
+        502,
+        f"{name} upstream error ({status}): {msg}",
+        None,
+        "server_error",
+        provider=provider,
+        upstream_status=status,
+    )

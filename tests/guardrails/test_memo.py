@@ -41,7 +41,10 @@ def test_scan_text_edits_in_place_and_agrees_with_the_value_scan(seed):
     for text in _variants(value):
         out = DETERMINISTIC.scan_text(text)
         assert out.edits is not None
-        assert json.loads(out.text) == DETERMINISTIC.scan_deterministic(json.loads(text), where="tool_result").value
+        assert (
+            json.loads(out.text)
+            == DETERMINISTIC.scan_deterministic(json.loads(text), where="tool_result").value
+        )
         # the formatting is kept: only the spans changed
         assert out.text.count("\n") == text.count("\n")
         rebuilt, pos = [], 0
@@ -60,7 +63,10 @@ def test_scan_text_of_plain_text_and_unchanged_text():
 
 def test_scan_text_falls_back_to_a_reserialised_copy_when_it_cannot_edit_in_place():
     out = DETERMINISTIC.scan_text('{"card": 4111111111111111, "e": "jane.doe@example.com"}')
-    assert out.edits is None and json.loads(out.text) == {"card": "[REDACTED_CREDIT_CARD]", "e": "[REDACTED_EMAIL]"}
+    assert out.edits is None and json.loads(out.text) == {
+        "card": "[REDACTED_CREDIT_CARD]",
+        "e": "[REDACTED_EMAIL]",
+    }
     dup = DETERMINISTIC.scan_text('{"a": "x", "a": "jane.doe@example.com"}')
     assert dup.edits is None and json.loads(dup.text) == {"a": "[REDACTED_EMAIL]"}
 
@@ -80,7 +86,9 @@ def test_memo_remembers_edits_not_the_detected_text():
     scanned = DETERMINISTIC.scan_text(text)
     key = content_key("tool_result", text)
     assert memo.get_scan(key) is MISS
-    memo.put_scan(key, edits=scanned.edits, tags=scanned.outcome.tags, findings=[("pii_redaction", "redacted")])
+    memo.put_scan(
+        key, edits=scanned.edits, tags=scanned.outcome.tags, findings=[("pii_redaction", "redacted")]
+    )
     stored = json.dumps(state)
     assert "jane.doe" not in stored and "3704" not in stored
     hit = session_memo(DETERMINISTIC, state).get_scan(key)  # a later request, same session state

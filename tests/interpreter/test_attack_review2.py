@@ -43,17 +43,22 @@ def test_del_of_a_name_bound_only_under_a_pure_branch():
 
 
 def test_bare_reraise_under_a_tainted_branch_in_a_handler():
-    _failed_run_is_tainted("a = 0\ntry:\n    raise ValueError('a')\nexcept ValueError:\n    X = get_int(q=1)\n"
-                           "    if X > 1:\n        raise\na = 1\n")
+    _failed_run_is_tainted(
+        "a = 0\ntry:\n    raise ValueError('a')\nexcept ValueError:\n    X = get_int(q=1)\n"
+        "    if X > 1:\n        raise\na = 1\n"
+    )
 
 
 # --------------------------------------- 3. ``N[i] op= v`` mutates the container N[i], never tainted
-@pytest.mark.parametrize("src", [
-    "L = [1]\nN = [L]\nX = get_int(q=1)\nif X > 1:\n    N[0] += [5]\nfinal_return_value = L\n",
-    "Z = {1}\nN = {'k': Z}\nX = get_int(q=1)\nif X > 1:\n    N['k'] |= {5}\nfinal_return_value = sorted(Z)\n",
-    "G = {}\nN = [G]\nX = get_int(q=1)\nif X > 1:\n    N[0] |= {'a': 1}\nfinal_return_value = G\n",
-    "L = [1]\nN = [L]\nT = get_list(q=1)\nfor v in T:\n    N[0] += [5]\nfinal_return_value = L\n",
-])
+@pytest.mark.parametrize(
+    "src",
+    [
+        "L = [1]\nN = [L]\nX = get_int(q=1)\nif X > 1:\n    N[0] += [5]\nfinal_return_value = L\n",
+        "Z = {1}\nN = {'k': Z}\nX = get_int(q=1)\nif X > 1:\n    N['k'] |= {5}\nfinal_return_value = sorted(Z)\n",
+        "G = {}\nN = [G]\nX = get_int(q=1)\nif X > 1:\n    N[0] |= {'a': 1}\nfinal_return_value = G\n",
+        "L = [1]\nN = [L]\nT = get_list(q=1)\nfor v in T:\n    N[0] += [5]\nfinal_return_value = L\n",
+    ],
+)
 def test_augassign_to_a_subscript_mutates_an_unrooted_container(src):
     check_pair(src, A, B)
 
@@ -62,21 +67,24 @@ def test_augassign_to_a_subscript_mutates_an_unrooted_container(src):
 PRE = "S = get_str(q='p')\nK = (1, S)\n"
 
 
-@pytest.mark.parametrize("body", [
-    "final_return_value = K in {(1, 'a')}\n",
-    "final_return_value = K in {(1, 'a'): 0}\n",
-    "final_return_value = {(1, 'a'): 5}.get(K, 0)\n",
-    "final_return_value = {(1, 'a'): 5, (1, 'k'): 6}[K]\n",
-    "D2 = {}\nD2[K] = 1\nfinal_return_value = list(D2)\n",          # the key itself is laundered
-    "final_return_value = list({K: 1})\n",                           # e_dict: ``if k.m is not D`` guard
-    "final_return_value = len({(1, v): 1 for v in ['a', S]})\n",     # e_dictcomp: same guard
-    "Z = {(1, 'a')}\nZ.discard(K)\nfinal_return_value = len(Z)\n",
-    "Z = {(1, 'a'), (1, 'k')}\nZ.remove(K)\nfinal_return_value = sorted(Z)\n",
-    "D2 = {(1, 'a'): 5}\nfinal_return_value = D2.pop(K, 0)\n",
-    "D2 = {(1, 'a'): 5}\nD2.setdefault(K, 0)\nfinal_return_value = len(D2)\n",
-    "final_return_value = len(dict([((1, 'a'), 1), (K, 2)]))\n",
-    "D2 = {(1, 'a'): 5, (1, 'k'): 6}\ndel D2[K]\nfinal_return_value = list(D2.values())\n",
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        "final_return_value = K in {(1, 'a')}\n",
+        "final_return_value = K in {(1, 'a'): 0}\n",
+        "final_return_value = {(1, 'a'): 5}.get(K, 0)\n",
+        "final_return_value = {(1, 'a'): 5, (1, 'k'): 6}[K]\n",
+        "D2 = {}\nD2[K] = 1\nfinal_return_value = list(D2)\n",  # the key itself is laundered
+        "final_return_value = list({K: 1})\n",  # e_dict: ``if k.m is not D`` guard
+        "final_return_value = len({(1, v): 1 for v in ['a', S]})\n",  # e_dictcomp: same guard
+        "Z = {(1, 'a')}\nZ.discard(K)\nfinal_return_value = len(Z)\n",
+        "Z = {(1, 'a'), (1, 'k')}\nZ.remove(K)\nfinal_return_value = sorted(Z)\n",
+        "D2 = {(1, 'a'): 5}\nfinal_return_value = D2.pop(K, 0)\n",
+        "D2 = {(1, 'a'): 5}\nD2.setdefault(K, 0)\nfinal_return_value = len(D2)\n",
+        "final_return_value = len(dict([((1, 'a'), 1), (K, 2)]))\n",
+        "D2 = {(1, 'a'): 5, (1, 'k'): 6}\ndel D2[K]\nfinal_return_value = list(D2.values())\n",
+    ],
+)
 def test_tuple_keys_lose_their_elements_metadata(body):
     check_pair(PRE + body, A, B)
 
@@ -91,11 +99,16 @@ def test_tuple_key_error_shows_a_tool_number_to_the_planner():
 
 def test_tuple_key_launders_a_confidential_string_past_the_policy():
     prog = 'd = get_doc(id="1")\nkeys = {(d,): 1}\npost(body=list(keys)[0][0])\nfinal_return_value = 1\n'
-    pol = ('tool "get_doc" -> @tags |= {"confidential"};\n'
-           'tool "post" { hard deny when body.tags overlaps {"confidential"}; }\n')
+    pol = (
+        'tool "get_doc" -> @tags |= {"confidential"};\n'
+        'tool "post" { hard deny when body.tags overlaps {"confidential"}; }\n'
+    )
     calls = []
-    client = ChatClient(make_config(policy=pol), FakeLLM(pllm=[py(prog)]),
-                        tools=[tool("get_doc", {"id": "string"}), tool("post", {"body": "string"})])
+    client = ChatClient(
+        make_config(policy=pol),
+        FakeLLM(pllm=[py(prog)]),
+        tools=[tool("get_doc", {"id": "string"}), tool("post", {"body": "string"})],
+    )
     client.run("q", lambda n, a: calls.append((n, a)) or "TOP-SECRET")
     assert ("post", {"body": "TOP-SECRET"}) not in calls  # fails: posted
 
@@ -121,9 +134,13 @@ def _review_run(tool_text):
         problem = "wrong_format" if "FORMAT" in messages[0]["content"] else "incomplete"
         return {"ok": False, "problem": problem, "explanation": "x"}
 
-    llm = FakeLLM(pllm=[py(prog), py('final_return_value = "done"')], rllm=[rllm, {"ok": True, "problem": "none",
-                                                                                     "explanation": ""}])
-    client = ChatClient(make_config(fsm={"disable_rllm": False}), llm, tools=[tool("get_doc", {"id": "string"})])
+    llm = FakeLLM(
+        pllm=[py(prog), py('final_return_value = "done"')],
+        rllm=[rllm, {"ok": True, "problem": "none", "explanation": ""}],
+    )
+    client = ChatClient(
+        make_config(fsm={"disable_rllm": False}), llm, tools=[tool("get_doc", {"id": "string"})]
+    )
     client.run("q", lambda n, a: tool_text)
     return llm.role_calls("pllm")[1]["messages"][-1]["content"]
 
@@ -136,13 +153,21 @@ def test_review_problem_category_depends_on_tool_data():
 # ------------------------ 7. policy-denial retry names the denied tool, which the data may have chosen
 def _denial_run(tool_text):
     prog = 'd = get_doc(id="1")\nf = {"a": post, "b": mail}.get(d, post)\nf(body=d)\n'
-    pol = ('tool "get_doc" -> @tags |= {"confidential"};\n'
-           'tool "post" { hard deny when body.tags overlaps {"confidential"}; }\n'
-           'tool "mail" { hard deny when body.tags overlaps {"confidential"}; }\n')
+    pol = (
+        'tool "get_doc" -> @tags |= {"confidential"};\n'
+        'tool "post" { hard deny when body.tags overlaps {"confidential"}; }\n'
+        'tool "mail" { hard deny when body.tags overlaps {"confidential"}; }\n'
+    )
     llm = FakeLLM(pllm=[py(prog), py('final_return_value = "no"')])
-    client = ChatClient(make_config(policy=pol, fsm={"retry_on_policy_violation": True}), llm,
-                        tools=[tool("get_doc", {"id": "string"}), tool("post", {"body": "string"}),
-                               tool("mail", {"body": "string"})])
+    client = ChatClient(
+        make_config(policy=pol, fsm={"retry_on_policy_violation": True}),
+        llm,
+        tools=[
+            tool("get_doc", {"id": "string"}),
+            tool("post", {"body": "string"}),
+            tool("mail", {"body": "string"}),
+        ],
+    )
     client.run("q", lambda n, a: tool_text)
     return llm.role_calls("pllm")[1]["messages"][-1]["content"]
 

@@ -223,7 +223,9 @@ class PolicyRewritingHost:
 
 def test_policy_writes_never_reach_shared_builtins():
     tools = {"send": ToolSpec("send", ["x"])}
-    res = run_program("send(x=str)\nsend(x=len)\nsend(x=None)\ny = str", tools=tools, host=PolicyRewritingHost())
+    res = run_program(
+        "send(x=str)\nsend(x=len)\nsend(x=None)\ny = str", tools=tools, host=PolicyRewritingHost()
+    )
     assert res.status == "success"
     assert BUILTINS["str"].m is DEFAULT_META and BUILTINS["len"].m is DEFAULT_META
     # a later run, of any tenant, sees pristine built-ins
@@ -233,7 +235,9 @@ def test_policy_writes_never_reach_shared_builtins():
 
 def test_policy_writes_reach_the_program_variable():
     tools = {"send": ToolSpec("send", ["x"])}
-    res = run_program("v = 'hello'\nsend(x=v)\nfinal_return_value = v", tools=tools, host=PolicyRewritingHost())
+    res = run_program(
+        "v = 'hello'\nsend(x=v)\nfinal_return_value = v", tools=tools, host=PolicyRewritingHost()
+    )
     assert "forged" in res.final_return_value.meta.producers
 
 
@@ -250,7 +254,11 @@ def test_context_meta_of_a_call_without_arguments():
             return None
 
     tools = dict(TOOLS, ping=ToolSpec("ping", []))
-    res = run_program("x = get_int(q=1)\nif x > 1:\n    ping()", tools=tools, host=Suspending(),
-                      limits=Limits(wall_time_seconds=2))
+    res = run_program(
+        "x = get_int(q=1)\nif x > 1:\n    ping()",
+        tools=tools,
+        host=Suspending(),
+        limits=Limits(wall_time_seconds=2),
+    )
     assert res.status == "suspended" and res.suspended.tool_name == "ping"
     assert tainted(res.suspended.context_meta)

@@ -45,8 +45,9 @@ class TraceHost:
 
     def call_tool(self, name, kwargs, call_index):
         metas = {k: v.meta for k, v in kwargs.items()}
-        self.events.append(("call", name, json.dumps({k: v.value for k, v in kwargs.items()}, sort_keys=True),
-                            metas))
+        self.events.append(
+            ("call", name, json.dumps({k: v.value for k, v in kwargs.items()}, sort_keys=True), metas)
+        )
         if name in self.data:
             return ValueWithMeta(self.data[name], SRC_META)
         return ValueWithMeta(None, DEFAULT_META)
@@ -63,20 +64,73 @@ LIST_VARS = ("L", "M")
 DICT_VARS = ("D",)
 PRELUDE = "p = 0\nq = []\nN = []\nW = []\nC = {}\nZ = set()\nP = []\nQ = []\nY = []\nT2 = []\nB2 = 0\na = 0\nb = 1\ns = 'k'\nL = [1, 2]\nM = L\nD = {'k': 1}\nX = 0\nS = 'a'\nT = [0]\nE = {'k': 0}\n"
 
-int_atom = st.sampled_from(["a", "b", "X", "len(L)", "len(M)", "len(S)", "len(T)", "len(D)", "len(E)",
-                            "0", "1", "2", "E.get('k', 0)", "sum(T)", "max(T, default=0)",
-                            "min(L, default=0)", "T[0] if T else 0", "D.get(S, 3)",
-                            "int(X > 1)", "(1 if X else 2)", "(X and 1)", "(X or 2)",
-                            "len([v for v in T if v > 1])", "len({v for v in L})"])
-str_atom = st.sampled_from(["s", "S", "'k'", "'a'", "str(X)", "f'{S}-{a}'", "S.upper()", "s + S",
-                            "','.join(sorted(E))", "str(sorted(T))", "repr(L)", "str(D)"])
-cond = st.sampled_from(["X > 1", "a > 0", "S == 'a'", "len(T) > 1", "'k' in E", "S in D", "a in T",
-                        "b == 1", "not L", "X", "T", "E.get('k') == 1", "S.startswith('b')",
-                        "len(L) > 2", "isinstance(X, int)"])
+int_atom = st.sampled_from(
+    [
+        "a",
+        "b",
+        "X",
+        "len(L)",
+        "len(M)",
+        "len(S)",
+        "len(T)",
+        "len(D)",
+        "len(E)",
+        "0",
+        "1",
+        "2",
+        "E.get('k', 0)",
+        "sum(T)",
+        "max(T, default=0)",
+        "min(L, default=0)",
+        "T[0] if T else 0",
+        "D.get(S, 3)",
+        "int(X > 1)",
+        "(1 if X else 2)",
+        "(X and 1)",
+        "(X or 2)",
+        "len([v for v in T if v > 1])",
+        "len({v for v in L})",
+    ]
+)
+str_atom = st.sampled_from(
+    [
+        "s",
+        "S",
+        "'k'",
+        "'a'",
+        "str(X)",
+        "f'{S}-{a}'",
+        "S.upper()",
+        "s + S",
+        "','.join(sorted(E))",
+        "str(sorted(T))",
+        "repr(L)",
+        "str(D)",
+    ]
+)
+cond = st.sampled_from(
+    [
+        "X > 1",
+        "a > 0",
+        "S == 'a'",
+        "len(T) > 1",
+        "'k' in E",
+        "S in D",
+        "a in T",
+        "b == 1",
+        "not L",
+        "X",
+        "T",
+        "E.get('k') == 1",
+        "S.startswith('b')",
+        "len(L) > 2",
+        "isinstance(X, int)",
+    ]
+)
 
 
 @st.composite
-def simple_stmt(draw):
+def simple_stmt(draw):  # noqa: C901 - one branch per kind of statement drawn
     kind = draw(st.integers(0, 19))
     if kind == 0:
         return [f"X = get_int(q={draw(int_atom)})"]
@@ -120,28 +174,77 @@ def simple_stmt(draw):
 # Every other construct: augmented assignment, slices, unpacking, mutating methods, nested aliases,
 # comprehensions with effects, formatting, key functions, sets, explicit raise and assert, del.
 MORE = [
-    "a += X", "D[S] = D.get(S, 0) + 1", "L[:] = T", "L.extend(T)", "L.sort()", "L.sort(key=abs)",
-    "a = L.pop() if L else 0", "M.clear()", "s = '%s-%d' % (S, a)", "s = '{}:{}'.format(S, X)",
-    "s = '{k}'.format(**E) if 'k' in E else s", "T2 = sorted(T, key=abs)", "a = min(T, key=abs, default=0)",
-    "p, *q = T + [0, 1]", "a = p", "N = [L, M]", "N = [L]\nN[0].append(X)", "W = E.setdefault('z', [])",
-    "a = E.pop('k', 0)", "[L.append(v) for v in T]", "C = {v: S for v in T}", "Z = set(T) | {1}",
-    "a = len(Z) if 'Z' in s else a", "P = list(zip(T, L))", "a = len(P) if T else 0",
-    "Q = [i for i, v in enumerate(T) if v]", "a = any(T) + all(T)", "s = S.replace('a', 'b')",
-    "a = S.find('a')", "s = ' '.join(S.split('k'))", "a = X is None", "s = T[1:] and 'x' or 'y'",
-    "a, b = (X, 1) if X else (1, X)", "L[0:1] = [X]", "del D['k']" , "M = L if X else T",
-    "a = abs(X - 2)", "a = round(X / 2)", "a = divmod(X + 3, 2)[0]", "s = str(X).zfill(3)",
-    "a = X if isinstance(X, int) else 0", "Y = T.copy()", "Y.append(1)", "a = T.count(1)",
-    "a = L.index(1) if 1 in L else 0", "s = ''.join(reversed(S))", "B2 = bool(E) and 1",
-    "for v in range(X * 20):\n    a += 1", "Y = [0 for v in range(X * 20)]", "a = int(S) if S.isdigit() else a",
-    "a = {'k': 1}[S] if S == 'k' else a", "assert a < 100",
+    "a += X",
+    "D[S] = D.get(S, 0) + 1",
+    "L[:] = T",
+    "L.extend(T)",
+    "L.sort()",
+    "L.sort(key=abs)",
+    "a = L.pop() if L else 0",
+    "M.clear()",
+    "s = '%s-%d' % (S, a)",
+    "s = '{}:{}'.format(S, X)",
+    "s = '{k}'.format(**E) if 'k' in E else s",
+    "T2 = sorted(T, key=abs)",
+    "a = min(T, key=abs, default=0)",
+    "p, *q = T + [0, 1]",
+    "a = p",
+    "N = [L, M]",
+    "N = [L]\nN[0].append(X)",
+    "W = E.setdefault('z', [])",
+    "a = E.pop('k', 0)",
+    "[L.append(v) for v in T]",
+    "C = {v: S for v in T}",
+    "Z = set(T) | {1}",
+    "a = len(Z) if 'Z' in s else a",
+    "P = list(zip(T, L))",
+    "a = len(P) if T else 0",
+    "Q = [i for i, v in enumerate(T) if v]",
+    "a = any(T) + all(T)",
+    "s = S.replace('a', 'b')",
+    "a = S.find('a')",
+    "s = ' '.join(S.split('k'))",
+    "a = X is None",
+    "s = T[1:] and 'x' or 'y'",
+    "a, b = (X, 1) if X else (1, X)",
+    "L[0:1] = [X]",
+    "del D['k']",
+    "M = L if X else T",
+    "a = abs(X - 2)",
+    "a = round(X / 2)",
+    "a = divmod(X + 3, 2)[0]",
+    "s = str(X).zfill(3)",
+    "a = X if isinstance(X, int) else 0",
+    "Y = T.copy()",
+    "Y.append(1)",
+    "a = T.count(1)",
+    "a = L.index(1) if 1 in L else 0",
+    "s = ''.join(reversed(S))",
+    "B2 = bool(E) and 1",
+    "for v in range(X * 20):\n    a += 1",
+    "Y = [0 for v in range(X * 20)]",
+    "a = int(S) if S.isdigit() else a",
+    "a = {'k': 1}[S] if S == 'k' else a",
+    "assert a < 100",
     # found by an attacker's review: starred arity, chains, assert messages, unbound and aliased mutation
-    "Y = [*T]", "a = len((*T, 1))", "Z = {*T}", "a = max(*T, 0, 1)", "s = '{} {}'.format(*T, 0, 0)",
-    "a = int(X > 0 == log(x=1))", "a = int(0 < X < len(M.copy()))", "assert X < 9, send(x=1)",
-    "list.append(M, 1) if X else None", "if X:\n    list.append(M, 1)", "if X:\n    M += [1]",
-    "if X:\n    y2 = 1", "z2 = y2 if 'y2' == s else 0", "if X:\n    len = str",
-    "if S == 'p':\n    send = log", "N = [M]\nif X:\n    N[0].append(1)", "M = N if X else M",
+    "Y = [*T]",
+    "a = len((*T, 1))",
+    "Z = {*T}",
+    "a = max(*T, 0, 1)",
+    "s = '{} {}'.format(*T, 0, 0)",
+    "a = int(X > 0 == log(x=1))",
+    "a = int(0 < X < len(M.copy()))",
+    "assert X < 9, send(x=1)",
+    "list.append(M, 1) if X else None",
+    "if X:\n    list.append(M, 1)",
+    "if X:\n    M += [1]",
+    "if X:\n    y2 = 1",
+    "z2 = y2 if 'y2' == s else 0",
+    "if X:\n    len = str",
+    "if S == 'p':\n    send = log",
+    "N = [M]\nif X:\n    N[0].append(1)",
+    "M = N if X else M",
 ]
-
 
 
 def indent(lines):
@@ -172,20 +275,43 @@ def stmt(draw, depth=0, in_loop=False):
     if kind == "if":
         return [f"if {draw(cond)}:"] + indent(draw(block(depth + 1, in_loop)))
     if kind == "ifelse":
-        return ([f"if {draw(cond)}:"] + indent(draw(block(depth + 1, in_loop))) + ["else:"]
-                + indent(draw(block(depth + 1, in_loop))))
+        return (
+            [f"if {draw(cond)}:"]
+            + indent(draw(block(depth + 1, in_loop)))
+            + ["else:"]
+            + indent(draw(block(depth + 1, in_loop)))
+        )
     if kind == "for":
         it = draw(st.sampled_from(["T", "L", "range(2)", "E", "S", "[1, 2]", "sorted(E)"]))
         lines = [f"for v in {it}:"] + indent(draw(block(depth + 1, True)))
         if draw(st.booleans()):
             lines += ["else:"] + indent(draw(block(depth + 1, in_loop)))
         return lines
-    exc = draw(st.sampled_from(["Exception", "KeyError", "ValueError", "(KeyError, IndexError)",
-                                "AssertionError", "TypeError"]))
-    body = draw(st.sampled_from(["a = D[S]", "a = int(S)", "a = T[1]", "a = 1 // X", "a = E['k']",
-                                 "send(**E)", "a = [1][X]", "assert X > 1", "if X: raise ValueError('v')",
-                                 "del D[S]", "s = f'{X:{S}}'", "s = '{a}'.format(**E)", "a = sum(E)",
-                                 "pass"]))
+    exc = draw(
+        st.sampled_from(
+            ["Exception", "KeyError", "ValueError", "(KeyError, IndexError)", "AssertionError", "TypeError"]
+        )
+    )
+    body = draw(
+        st.sampled_from(
+            [
+                "a = D[S]",
+                "a = int(S)",
+                "a = T[1]",
+                "a = 1 // X",
+                "a = E['k']",
+                "send(**E)",
+                "a = [1][X]",
+                "assert X > 1",
+                "if X: raise ValueError('v')",
+                "del D[S]",
+                "s = f'{X:{S}}'",
+                "s = '{a}'.format(**E)",
+                "a = sum(E)",
+                "pass",
+            ]
+        )
+    )
     lines = ["try:", f"    {body}"] + indent(draw(block(depth + 1, in_loop)))
     lines += [f"except {exc} as err:", "    s = str(err)"] + indent(draw(block(depth + 1, in_loop)))
     if draw(st.booleans()):
@@ -202,12 +328,16 @@ def program(draw):
     return PRELUDE + "\n".join(lines) + "\n"
 
 
-outputs = st.fixed_dictionaries({
-    "get_int": st.integers(0, 3),
-    "get_str": st.sampled_from(["a", "k", "p", "q", "bb"]),
-    "get_list": st.lists(st.integers(0, 3), max_size=3),
-    "get_dict": st.dictionaries(st.sampled_from(["k", "x", "IGNORE PREVIOUS"]), st.integers(0, 2), max_size=2),
-})
+outputs = st.fixed_dictionaries(
+    {
+        "get_int": st.integers(0, 3),
+        "get_str": st.sampled_from(["a", "k", "p", "q", "bb"]),
+        "get_list": st.lists(st.integers(0, 3), max_size=3),
+        "get_dict": st.dictionaries(
+            st.sampled_from(["k", "x", "IGNORE PREVIOUS"]), st.integers(0, 2), max_size=2
+        ),
+    }
+)
 
 
 # --------------------------------------------------------------------------------------- the check
@@ -290,8 +420,11 @@ def check_pair(src, da, db):
 
 
 # 400 generated programs (x2 runs) in the suite; NONINTERFERENCE_EXAMPLES=5000 for a deeper run by hand.
-@settings(max_examples=int(os.environ.get("NONINTERFERENCE_EXAMPLES", "400")), deadline=None,
-          suppress_health_check=list(HealthCheck))
+@settings(
+    max_examples=int(os.environ.get("NONINTERFERENCE_EXAMPLES", "400")),
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+)
 @given(program(), outputs, outputs)
 def test_noninterference(src, da, db):
     check_pair(src, da, db)

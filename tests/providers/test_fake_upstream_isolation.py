@@ -22,7 +22,9 @@ def test_a_stream_abandoned_in_an_earlier_test_does_not_count_in_the_next(fake_u
 
     async def go():
         try:
-            async for _ in stream_events("openai", "chat", CHAT, "k", settings=fake_upstream.settings(timeout=0.2)):
+            async for _ in stream_events(
+                "openai", "chat", CHAT, "k", settings=fake_upstream.settings(timeout=0.2)
+            ):
                 pass
         except UpstreamError as exc:
             return exc.status

@@ -23,6 +23,7 @@ def run(coro_fn, *args, **kw):
             return await coro_fn(*args, **kw)
         finally:
             await providers.aclose_clients()
+
     return asyncio.run(main())
 
 
@@ -38,14 +39,17 @@ async def collect(agen, limit=None):
 # ---------------------------------------------------------------------------------------------- routing
 
 
-@pytest.mark.parametrize("provider, kind, body, path, auth", [
-    ("openai", "chat", CHAT, "/v1/chat/completions", ("authorization", "Bearer sk-byok")),
-    ("openai", "responses", RESP, "/v1/responses", ("authorization", "Bearer sk-byok")),
-    ("openrouter", "chat", CHAT, "/api/v1/chat/completions", ("authorization", "Bearer sk-byok")),
-    ("anthropic", "messages", MSG, "/v1/messages", ("x-api-key", "sk-byok")),
-    ("sequrity_azure", "chat", CHAT, "/azure/openai/v1/chat/completions", ("api-key", "sk-byok")),
-    ("sequrity_azure", "responses", RESP, "/azure/openai/v1/responses", ("api-key", "sk-byok")),
-])
+@pytest.mark.parametrize(
+    "provider, kind, body, path, auth",
+    [
+        ("openai", "chat", CHAT, "/v1/chat/completions", ("authorization", "Bearer sk-byok")),
+        ("openai", "responses", RESP, "/v1/responses", ("authorization", "Bearer sk-byok")),
+        ("openrouter", "chat", CHAT, "/api/v1/chat/completions", ("authorization", "Bearer sk-byok")),
+        ("anthropic", "messages", MSG, "/v1/messages", ("x-api-key", "sk-byok")),
+        ("sequrity_azure", "chat", CHAT, "/azure/openai/v1/chat/completions", ("api-key", "sk-byok")),
+        ("sequrity_azure", "responses", RESP, "/azure/openai/v1/responses", ("api-key", "sk-byok")),
+    ],
+)
 def test_post_json_routes_and_auth(fake_upstream, upstream_settings, provider, kind, body, path, auth):
     answer = run(post_json, provider, kind, body, "sk-byok")
     req = fake_upstream.requests[-1]
@@ -63,9 +67,12 @@ def test_post_json_routes_and_auth(fake_upstream, upstream_settings, provider, k
 
 
 def test_openrouter_model_mapping(fake_upstream, upstream_settings):
-    for model, sent in [("gpt-5-mini", "openai/gpt-5-mini"), ("o3-mini", "openai/o3-mini"),
-                        ("openai/gpt-5-mini", "openai/gpt-5-mini"),
-                        ("google/gemini-3-flash-preview", "google/gemini-3-flash-preview")]:
+    for model, sent in [
+        ("gpt-5-mini", "openai/gpt-5-mini"),
+        ("o3-mini", "openai/o3-mini"),
+        ("openai/gpt-5-mini", "openai/gpt-5-mini"),
+        ("google/gemini-3-flash-preview", "google/gemini-3-flash-preview"),
+    ]:
         run(post_json, "openrouter", "chat", {**CHAT, "model": model}, "k")
         assert fake_upstream.requests[-1].json["model"] == sent
     run(post_json, "openai", "chat", CHAT, "k")
@@ -73,8 +80,12 @@ def test_openrouter_model_mapping(fake_upstream, upstream_settings):
 
 
 def test_settings_from_mapping_and_urls():
-    s = UpstreamSettings.from_mapping({"RELAY_SEQURITY_AZURE_BASE_URL": "https://az.example/openai/v1/?api-version=x",
-                                       "RELAY_UPSTREAM_TIMEOUT": "12"})
+    s = UpstreamSettings.from_mapping(
+        {
+            "RELAY_SEQURITY_AZURE_BASE_URL": "https://az.example/openai/v1/?api-version=x",
+            "RELAY_UPSTREAM_TIMEOUT": "12",
+        }
+    )
     assert s.url("openai", "chat") == "https://api.openai.com/v1/chat/completions"
     assert s.url("openrouter", "chat") == "https://openrouter.ai/api/v1/chat/completions"
     assert s.url("anthropic", "messages") == "https://api.anthropic.com/v1/messages"
@@ -95,10 +106,13 @@ def test_unconfigured_azure_is_a_502(fake_upstream):
 # ----------------------------------------------------------------------------------------------- errors
 
 
-@pytest.mark.parametrize("provider, kind, body", [("openai", "chat", CHAT), ("anthropic", "messages", MSG),
-                                                  ("openai", "responses", RESP)])
-@pytest.mark.parametrize("status, expected", [(400, 400), (401, 401), (404, 404), (422, 422), (500, 502),
-                                              (503, 502), (529, 502)])
+@pytest.mark.parametrize(
+    "provider, kind, body",
+    [("openai", "chat", CHAT), ("anthropic", "messages", MSG), ("openai", "responses", RESP)],
+)
+@pytest.mark.parametrize(
+    "status, expected", [(400, 400), (401, 401), (404, 404), (422, 422), (500, 502), (503, 502), (529, 502)]
+)
 def test_error_status_mapping(fake_upstream, upstream_settings, provider, kind, body, status, expected):
     fake_upstream.push(error(status, f"provider says {status}"))
     with pytest.raises(UpstreamError) as info:
@@ -138,6 +152,7 @@ def test_connection_drop_is_502(fake_upstream, upstream_settings):
 
 def test_connection_refused_is_502():
     import socket
+
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
@@ -193,6 +208,7 @@ def test_stream_error_status_raises_before_first_event(fake_upstream, upstream_s
 
     async def opened():
         return await providers.open_stream("anthropic", "messages", MSG, "k")
+
     with pytest.raises(UpstreamError) as info:
         run(opened)
     assert info.value.status == 429 and info.value.retry_after == "3"
@@ -242,8 +258,12 @@ def test_stream_drop_mid_way_raises_502(fake_upstream, upstream_settings):
 def test_stream_read_timeout_is_504(fake_upstream):
     fake_upstream.push(text("a b c d e f", chunk_delay=1.0))
     with pytest.raises(UpstreamError) as info:
-        run(collect, stream_events("openai", "chat", {**CHAT, "stream": True}, "k",
-                                   settings=fake_upstream.settings(timeout=0.3)))
+        run(
+            collect,
+            stream_events(
+                "openai", "chat", {**CHAT, "stream": True}, "k", settings=fake_upstream.settings(timeout=0.3)
+            ),
+        )
     assert info.value.status == 504
 
 
@@ -264,7 +284,9 @@ def test_pools_per_loop_and_concurrency(fake_upstream, upstream_settings):
 
 
 def test_relay_chat_stream_end_to_end(fake_upstream, upstream_settings):
-    fake_upstream.push(tool_calls(("get_weather", {"city": "London"}), ("send_email", {"to": "x"}), text="Checking"))
+    fake_upstream.push(
+        tool_calls(("get_weather", {"city": "London"}), ("send_email", {"to": "x"}), text="Checking")
+    )
 
     async def decide(pending):
         return [c.id for c in pending if c.name != "send_email"], "Tool call to 'send_email' is denied."
@@ -287,9 +309,13 @@ def test_relay_messages_and_responses_streams_end_to_end(fake_upstream, upstream
 
     async def go():
         m = messages.MessagesStreamRelay(lambda u: u)
-        out_m = [b async for b in pump(m, stream_events("anthropic", "messages", {**MSG, "stream": True}, "k"))]
+        out_m = [
+            b async for b in pump(m, stream_events("anthropic", "messages", {**MSG, "stream": True}, "k"))
+        ]
         r = responses.ResponsesStreamRelay(lambda u: u)
-        out_r = [b async for b in pump(r, stream_events("openai", "responses", {**RESP, "stream": True}, "k"))]
+        out_r = [
+            b async for b in pump(r, stream_events("openai", "responses", {**RESP, "stream": True}, "k"))
+        ]
         a = responses.ChatToResponsesRelay(lambda u: u, model="gpt-5-mini")
         body = responses.to_chat_request({**RESP, "stream": True})
         out_a = [b async for b in pump(a, stream_events("sequrity_azure", "chat", body, "k"))]
@@ -317,27 +343,49 @@ def test_relay_stream_upstream_failure_mid_stream(fake_upstream, upstream_settin
 
 
 def test_complete_openai_structured(fake_upstream, upstream_settings):
-    schema = {"type": "object", "properties": {"answer": {"type": "integer"}}, "required": ["answer"],
-              "additionalProperties": False}
+    schema = {
+        "type": "object",
+        "properties": {"answer": {"type": "integer"}},
+        "required": ["answer"],
+        "additionalProperties": False,
+    }
     fake_upstream.push(structured({"answer": 4}, usage=(100, 9)))
-    c = run(complete, "openai", "gpt-5-mini", "k", system="You are a planner.",
-            messages=[{"role": "user", "content": "2+2?"}], json_schema=schema, schema_name="plan",
-            params={"reasoning_effort": "minimal"})
+    c = run(
+        complete,
+        "openai",
+        "gpt-5-mini",
+        "k",
+        system="You are a planner.",
+        messages=[{"role": "user", "content": "2+2?"}],
+        json_schema=schema,
+        schema_name="plan",
+        params={"reasoning_effort": "minimal"},
+    )
     assert c.parsed == {"answer": 4} and json.loads(c.text) == {"answer": 4}
     assert (c.usage.prompt_tokens, c.usage.completion_tokens) == (100, 9)
     sent = fake_upstream.requests[-1].json
     assert sent["messages"][0] == {"role": "system", "content": "You are a planner."}
-    assert sent["response_format"] == {"type": "json_schema",
-                                       "json_schema": {"name": "plan", "schema": schema, "strict": True}}
+    assert sent["response_format"] == {
+        "type": "json_schema",
+        "json_schema": {"name": "plan", "schema": schema, "strict": True},
+    }
     assert sent["reasoning_effort"] == "minimal"
 
 
 def test_complete_anthropic_forced_tool(fake_upstream, upstream_settings):
     schema = {"type": "object", "properties": {"answer": {"type": "integer"}}}
     fake_upstream.push(structured({"answer": 4}))
-    c = run(complete, "anthropic", "claude-sonnet-4-5", "k", system="sys",
-            messages=[{"role": "system", "content": "more"}, {"role": "user", "content": "2+2?"}],
-            json_schema=schema, schema_name="plan", params={"thinking": {"type": "adaptive"}})
+    c = run(
+        complete,
+        "anthropic",
+        "claude-sonnet-4-5",
+        "k",
+        system="sys",
+        messages=[{"role": "system", "content": "more"}, {"role": "user", "content": "2+2?"}],
+        json_schema=schema,
+        schema_name="plan",
+        params={"thinking": {"type": "adaptive"}},
+    )
     assert c.parsed == {"answer": 4}
     sent = fake_upstream.requests[-1].json
     assert sent["tools"][0]["name"] == "plan" and sent["tools"][0]["input_schema"] == schema
@@ -348,16 +396,37 @@ def test_complete_anthropic_forced_tool(fake_upstream, upstream_settings):
 
 def test_complete_wraps_non_object_schema_and_plain_text(fake_upstream, upstream_settings):
     fake_upstream.push(structured({"value": ["a", "b"]}), structured({"value": True}), text("just text"))
-    c = run(complete, "openrouter", "gpt-5-mini", "k", system=None, messages=[{"role": "user", "content": "q"}],
-            json_schema={"type": "array", "items": {"type": "string"}})
+    c = run(
+        complete,
+        "openrouter",
+        "gpt-5-mini",
+        "k",
+        system=None,
+        messages=[{"role": "user", "content": "q"}],
+        json_schema={"type": "array", "items": {"type": "string"}},
+    )
     assert c.parsed == ["a", "b"]
     assert fake_upstream.requests[-1].json["model"] == "openai/gpt-5-mini"
     wrapped = fake_upstream.requests[-1].json["response_format"]["json_schema"]["schema"]
     assert wrapped["properties"]["value"] == {"type": "array", "items": {"type": "string"}}
-    c = run(complete, "anthropic", "claude", "k", system=None, messages=[{"role": "user", "content": "q"}],
-            json_schema={"type": "boolean"})
+    c = run(
+        complete,
+        "anthropic",
+        "claude",
+        "k",
+        system=None,
+        messages=[{"role": "user", "content": "q"}],
+        json_schema={"type": "boolean"},
+    )
     assert c.parsed is True
-    c = run(complete, "sequrity_azure", "gpt-5-mini", "k", system=None, messages=[{"role": "user", "content": "q"}])
+    c = run(
+        complete,
+        "sequrity_azure",
+        "gpt-5-mini",
+        "k",
+        system=None,
+        messages=[{"role": "user", "content": "q"}],
+    )
     assert c.text == "just text" and c.parsed is None
     assert fake_upstream.requests[-1].provider == "sequrity_azure"
 
@@ -371,10 +440,18 @@ def test_complete_propagates_upstream_errors(fake_upstream, upstream_settings):
 
 def test_generation_params():
     gp = providers.generation_params
-    llm = {"temperature": 0.3, "seed": 1, "max_completion_tokens": 100,
-           "reasoning": {"enabled": True, "effort": "high", "adaptive": False}}
-    assert gp("openai", llm) == {"temperature": 0.3, "seed": 1, "max_completion_tokens": 100,
-                                 "reasoning_effort": "high"}
+    llm = {
+        "temperature": 0.3,
+        "seed": 1,
+        "max_completion_tokens": 100,
+        "reasoning": {"enabled": True, "effort": "high", "adaptive": False},
+    }
+    assert gp("openai", llm) == {
+        "temperature": 0.3,
+        "seed": 1,
+        "max_completion_tokens": 100,
+        "reasoning_effort": "high",
+    }
     assert gp("openrouter", llm)["reasoning"] == {"effort": "high"}
     a = gp("anthropic", llm)
     assert a["thinking"] == {"type": "enabled", "budget_tokens": 16384} and a["max_tokens"] > 16384
