@@ -11,6 +11,9 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from relay.guardrails import ClassifierRequest, GuardrailOutcome, Guardrails, text_for_classification
+from relay.guardrails.memo import ScanMemo, session_memo
+
 from .llm import LLMClient, parsed_reply
 from .types import RequestLog
 
@@ -19,10 +22,6 @@ def build_guardrails(config: Mapping[str, Any]) -> Any:
     """The guardrails ``config["features"]`` enables, or None."""
     feats = config.get("features") or {}
     if not (feats.get("classifiers") or feats.get("blockers")):
-        return None
-    try:
-        from relay.guardrails import Guardrails
-    except ImportError:  # pragma: no cover - optional module
         return None
     g = Guardrails.from_features(feats.get("classifiers"), feats.get("blockers"))
     return g if g.enabled else None
@@ -35,21 +34,19 @@ class ToolDataGuard:
         self.guardrails = guardrails
         self.llm = llm
         self.log = log
-        self._memo: Any = None
+        self._memo: ScanMemo | None = None
 
     @property
     def enabled(self) -> bool:
         return self.guardrails is not None
 
-    async def scan(self, value: Any, where: str, tool: str, call_id: str | None) -> Any:
+    async def scan(self, value: Any, where: str, tool: str, call_id: str | None) -> GuardrailOutcome | None:
         """The guarded value (``relay.guardrails`` scan outcome), or None when a guardrail failed."""
         g = self.guardrails
         try:
-            out = g.scan_deterministic(value, where=where)
-            from relay.guardrails import text_for_classification
-            from relay.guardrails.memo import session_memo
+            out: GuardrailOutcome = g.scan_deterministic(value, where=where)
 
-            async def ask(req: Any) -> Any:
+            async def ask(req: ClassifierRequest) -> Any:
                 c = await self.llm.call(
                     "qllm", req.system_prompt, [{"role": "user", "content": req.user_prompt}], req.json_schema
                 )

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from relay.formats.model import ToolCall, ToolResult
+from relay.guardrails import tag_meta
 from relay.interpreter import Suspend
 from relay.interpreter.pool import ProgramOutcome
 from relay.meta import DEFAULT_META, ValueWithMeta
@@ -206,8 +207,6 @@ class ToolCalls:
             if ok and self.guard.enabled:
                 out = await self.guard.scan(value, "tool_result", tool, pending.call_id)
                 if out is not None:
-                    from relay.guardrails import tag_meta
-
                     meta = tag_meta(meta, out)
                     guard_log = out
                     if out.blocked:
