@@ -20,6 +20,7 @@ from .models import RelaySession, SessionEvent
 
 PREVIEW_CHARS = 160  # of a message, after collapsing its whitespace (the list clamps it to two lines)
 READ_CHARS = 1000  # read of a step's text to find its first line
+SNIPPET_CONTEXT = 50  # characters shown either side of words found further into a session
 MAX_QUERY_CHARS = 200
 NOT_LOGGED = "none"  # ApiKey.content_logging: no content at all
 _HEX_ID = re.compile(r"[0-9a-f-]{6,36}")
@@ -41,27 +42,59 @@ def _shorten(text: str) -> str:
     return text if len(text) <= PREVIEW_CHARS else text[: PREVIEW_CHARS - 1].rstrip() + "…"
 
 
-def attach_previews(sessions: Iterable[RelaySession]) -> None:
-    """Set ``preview`` (text, maybe empty) and ``preview_kind`` ("message", "program" or "") on each session:
-    one query for a page of sessions."""
+def _first_match(step_type: str, field: str, query: str) -> Subquery:
+    steps = SessionEvent.objects.filter(
+        session=OuterRef("pk"), type=step_type, **{f"data__{field}__icontains": query}
+    ).order_by("turn", "seq", "created_at")
+    return Subquery(steps.annotate(text=KT(f"data__{field}")).values("text")[:1])
+
+
+def _around(text: str, query: str, context: int) -> tuple[str, str, str] | None:
+    """``(before, match, after)``: ``query`` in ``text`` (whitespace collapsed, any case) with ``context``
+    characters either side; None when it is not there."""
+    flat, query = " ".join(text.split()), " ".join(query.split())
+    lowered = flat.lower()
+    at = lowered.find(query.lower()) if query and len(lowered) == len(flat) else -1
+    if at < 0:
+        return None
+    end = at + len(query)
+    start, stop = max(0, at - context), min(len(flat), end + context)
+    return (
+        ("…" if start else "") + flat[start:at],
+        flat[at:end],
+        flat[end:stop] + ("…" if stop < len(flat) else ""),
+    )
+
+
+def attach_previews(sessions: Iterable[RelaySession], query: str = "") -> None:
+    """Set ``preview`` (text, maybe empty) and ``preview_kind`` ("message", "program" or "") on each session,
+    and for a search, ``preview_parts`` (the preview around the words found) or ``match`` (where else in the
+    session they were found): one query for a page of sessions."""
     sessions = list(sessions)
+    query = query.strip()[:MAX_QUERY_CHARS]
     shown = [s.pk for s in sessions if s.api_key.content_logging != NOT_LOGGED]
-    texts = {}
+    texts: dict = {}
     if shown:
-        rows = RelaySession.objects.filter(pk__in=shown).annotate(
-            message=_first_text("user_message", "text"), program=_first_text("program", "program")
-        )
-        texts = {
-            pk: (message, program) for pk, message, program in rows.values_list("pk", "message", "program")
-        }
+        found = {"message": _first_text("user_message", "text"), "program": _first_text("program", "program")}
+        if query:
+            found |= {
+                "hit": _first_match("user_message", "text", query),
+                "hit_program": _first_match("program", "program", query),
+            }
+        rows = RelaySession.objects.filter(pk__in=shown).annotate(**found).values("pk", *found)
+        texts = {row.pop("pk"): row for row in rows}
     for s in sessions:
-        message, program = texts.get(s.pk, (None, None))
+        row = texts.get(s.pk, {})
+        message, program = row.get("message"), row.get("program")
         if message and message.strip():
             s.preview, s.preview_kind = _shorten(message), "message"
         elif program and _first_line(program):
             s.preview, s.preview_kind = _shorten(_first_line(program)), "program"
         else:
             s.preview, s.preview_kind = "", ""
+        s.preview_parts = _around(s.preview, query, PREVIEW_CHARS) if query and s.preview else None
+        hit = row.get("hit") or row.get("hit_program")
+        s.match = _around(hit, query, SNIPPET_CONTEXT) if hit and not s.preview_parts else None
 
 
 def search(qs: QuerySet[RelaySession], query: str) -> QuerySet[RelaySession]:

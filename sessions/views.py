@@ -78,7 +78,7 @@ def _session_list_context(request) -> dict:
     filters = form.filters()
     scope = selectors.scope_for(request.user)
     page = Paginator(selectors.sessions(scope, filters), PAGE_SIZE).get_page(request.GET.get("page"))
-    previews.attach_previews(page.object_list)
+    previews.attach_previews(page.object_list, filters.q)
     counts = selectors.session_status_counts(scope, filters)
     params = filters.as_query()
     tabs = [

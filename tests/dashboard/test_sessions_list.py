@@ -167,3 +167,14 @@ def test_overview_cards_come_in_whole_rows(client_of, user):
     html = client_of(user).get(reverse("dashboard:overview"), {"range": "24h"}).content.decode()
     cards = re.search(r'<section class="kpis kpis-6" id="kpis">(.*?)</section>', html, re.S).group(1)
     assert cards.count('class="kpi"') == 6
+
+
+def test_search_marks_the_words_and_says_where_else_they_were_found(client_of, user):
+    key, _ = make_key(user, "single-llm")
+    first = conversation(key, messages=["Flights to Lisbon in May"])
+    later = conversation(key, messages=["Plan a trip", "then book the hotel near the Alfama <quarter>"])
+    got = rows(client_of(user), q="lisbon")
+    assert "Flights to <mark>Lisbon</mark> in May" in got[str(first)] and "Found:" not in got[str(first)]
+    got = rows(client_of(user), q="the hotel")
+    assert ">Plan a trip</a>" in got[str(later)]  # still named by its first message
+    assert "Found: then book <mark>the hotel</mark> near the Alfama &lt;quarter&gt;" in got[str(later)]
