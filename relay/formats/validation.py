@@ -49,7 +49,7 @@ class Params(BaseModel):
         if not isinstance(body, dict):
             raise RequestError("Request body must be a JSON object", 400)
         try:
-            return cls.model_validate(body)
+            return cls.__pydantic_validator__.validate_python(body)  # type: ignore[no-any-return]
         except ValidationError as exc:
             raise RequestError(_message(exc.errors(include_url=False)[0])) from None
 

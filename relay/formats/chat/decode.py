@@ -65,7 +65,8 @@ def decode_messages(messages: Any) -> list[Turn]:
         role = check.role_of(msg, where, ROLES)
         if role in ("system", "developer", "user", "tool") and "content" not in msg:
             raise RequestError(f"{where}.content: field required")
-        text = content_text(msg.get("content"), f"{where}.content")
+        content = msg.get("content")
+        text = content if isinstance(content, str) else content_text(content, f"{where}.content")
         if role in ("system", "developer"):
             turns.append(Turn("system", text))
         elif role == "user":
@@ -92,7 +93,7 @@ def decode_request(body: Any) -> DecodedRequest:
         tools=tools,
         turns=turns,
         body=body,
-        response_format=check.normalise_json_schema_format(rf, "response_format"),
+        response_format=check.normalise_json_schema_format(rf, "response_format") if rf is not None else None,
         include_usage=bool(so and so.get("include_usage")),
         user_provided_program=params.user_provided_program,
         context_vars=params.context_vars,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._json import dumps, loads_object
+from .._json import dumps, loads
 from ..holdback import HoldBackRelay
 from ..model import NewId, ToolCall, new_hex, now, parse_arguments
 from ..sse import DONE, SSEEvent, encode_raw
@@ -69,8 +69,11 @@ class ChatStreamRelay(HoldBackRelay):
         data = ev.data
         if data.strip() == "[DONE]":
             return self._on_done()
-        obj = loads_object(data)
-        if obj is None:
+        try:  # inline: this runs for every chunk
+            obj = loads(data)
+        except ValueError:
+            return []
+        if not isinstance(obj, dict):
             return []
         if isinstance(obj.get("error"), dict) and not obj.get("choices"):
             err = obj["error"]

@@ -48,7 +48,8 @@ def _message(turns: list[Turn], item: JsonObject, where: str) -> None:
     role = check.role_of(item, where, MESSAGE_ROLES)
     if "content" not in item:
         raise RequestError(f"{where}.content: field required")
-    text = parts_text(item["content"], f"{where}.content")
+    content = item["content"]
+    text = content if isinstance(content, str) else parts_text(content, f"{where}.content")
     if role != "assistant":
         turns.append(Turn("system" if role in ("system", "developer") else "user", text))
     elif turns and turns[-1].role == "assistant" and not turns[-1].tool_calls:
