@@ -11,12 +11,9 @@ supply the wire details through the ``_feed``, ``_release_*``, ``_end`` and ``_a
 from __future__ import annotations
 
 from collections.abc import Collection
-from typing import Any
 
-from .model import NewId, ToolCall, Usage
+from .model import JsonObject, NewId, ToolCall, Usage
 from .sse import SSEEvent
-
-JsonObject = dict[str, Any]
 
 
 class HoldBackRelay:

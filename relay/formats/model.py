@@ -15,6 +15,9 @@ from typing import Any
 
 from ._json import dumps_str, loads
 
+JsonObject = dict[str, Any]
+"""A JSON object as the wire formats read and write it."""
+
 NewId = Callable[[str], str]
 """Callback ``new_id(upstream_id) -> our_id`` used when rewriting upstream tool-call ids."""
 

@@ -11,10 +11,9 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, Self
 
-from .model import DecodedRequest, NewId, ToolCall, Usage
+from .model import DecodedRequest, JsonObject, NewId, ToolCall, Usage
 from .sse import StreamRelay
 
-JsonObject = dict[str, Any]
 ResultFn = Callable[[str, str], str | None]
 """``fn(call_id, text)`` -> the text a tool result should carry, or None to keep it."""
 HistoryArgumentsFn = Callable[[str, Any], Any]

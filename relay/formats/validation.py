@@ -11,9 +11,8 @@ from typing import Annotated, Any, ClassVar, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic_core import ErrorDetails
 
+from .model import JsonObject as JsonObject  # the decoders' name for it, with Params
 from .model import RequestError, ToolDef, ToolResult, Turn
-
-JsonObject = dict[str, Any]
 
 # ------------------------------------------------------------------------------------ top-level fields
 

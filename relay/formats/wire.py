@@ -13,9 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._json import dumps_str
-from .model import ToolCall, parse_arguments
+from .model import JsonObject, ToolCall, parse_arguments
 
-JsonObject = dict[str, Any]
 ItemFn = Callable[[Any], Any]
 """Maps one list element to its replacement, or returns the element itself to keep it."""
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Collection, Iterator, Mapping
 from typing import Any
 
-from ..model import NewId, RequestError, ToolCall, Usage, now
+from ..model import JsonObject, NewId, RequestError, ToolCall, Usage, now
 from ..protocol import AnswerArgumentsFn, HistoryArgumentsFn, ResultFn
-from ..validation import JsonObject
 from ..wire import CallShape, for_role, join_denial, map_field, result_rewriter
 from .decode import content_text
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..model import ToolCall, Usage, new_hex, now
+from ..model import JsonObject, ToolCall, Usage, new_hex, now
 from ..sse import DONE, encode
-from ..validation import JsonObject
 
 
 def wire_tool_calls(calls: list[ToolCall]) -> list[JsonObject]:

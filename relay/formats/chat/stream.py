@@ -6,9 +6,8 @@ from typing import Any
 
 from .._json import dumps, loads
 from ..holdback import HoldBackRelay
-from ..model import NewId, ToolCall, new_hex, now, parse_arguments
+from ..model import JsonObject, NewId, ToolCall, new_hex, now, parse_arguments
 from ..sse import DONE, SSEEvent, encode_raw
-from ..validation import JsonObject
 from .answers import normalise_finish, usage_from
 
 FINISH_REASONS = frozenset({"stop", "length", "tool_calls", "content_filter", "function_call"})

@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Collection, Iterator, Mapping
 from typing import Any
 
-from ..model import NewId, ToolCall, Usage
+from ..model import JsonObject, NewId, ToolCall, Usage
 from ..protocol import AnswerArgumentsFn, HistoryArgumentsFn, ResultFn
-from ..validation import JsonObject
 from ..wire import CallShape, for_role, map_field, result_rewriter, typed
 
 CALL = CallShape(id_key="id", args_key="input", args_text=False)

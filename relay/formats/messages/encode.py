@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from .._json import dumps_str
-from ..model import ToolCall, Usage, new_hex
+from ..model import JsonObject, ToolCall, Usage, new_hex
 from ..sse import encode
-from ..validation import JsonObject
 
 
 def usage_dict(usage: Usage | None) -> JsonObject:

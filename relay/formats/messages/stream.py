@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from .._json import dumps_str, loads_object
 from ..holdback import HoldBackRelay
-from ..model import NewId, ToolCall, new_hex, parse_arguments
+from ..model import JsonObject, NewId, ToolCall, new_hex, parse_arguments
 from ..sse import SSEEvent, encode, encode_raw
-from ..validation import JsonObject
 from .answers import SERVICE_TIERS, STOP_REASONS, normalise_stop, usage_from
 from .encode import event, message_end, message_start, text_block, tool_block
 

@@ -10,7 +10,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..protocol import FormatBundle, JsonObject
+from ..model import JsonObject
+from ..protocol import FormatBundle
 from . import answers, decode, encode
 from .answers import *  # noqa: F403
 from .decode import *  # noqa: F403

@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from typing import Any
 
-from ..model import NewId, ToolCall, Usage, now
+from ..model import JsonObject, NewId, ToolCall, Usage, now
 from ..protocol import AnswerArgumentsFn, HistoryArgumentsFn, ResultFn
-from ..validation import JsonObject
 from ..wire import CallShape, map_field, result_rewriter, typed
 from .encode import message_item
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..model import ToolCall, Usage, new_hex, now
+from ..model import JsonObject, ToolCall, Usage, new_hex, now
 from ..sse import encode
-from ..validation import JsonObject
 
 
 def usage_dict(usage: Usage | None) -> JsonObject:

@@ -7,9 +7,8 @@ from typing import Any
 
 from .._json import loads_object
 from ..holdback import HoldBackRelay
-from ..model import NewId, ToolCall, new_hex
+from ..model import JsonObject, NewId, ToolCall, new_hex
 from ..sse import SSEEvent, encode
-from ..validation import JsonObject
 from .answers import CALL, usage_from
 from .encode import ResponsesEmitter
 

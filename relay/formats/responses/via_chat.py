@@ -8,8 +8,7 @@ from typing import Any
 
 from .. import chat as _chat
 from ..chat.stream import ChatStreamRelay
-from ..model import NewId
-from ..validation import JsonObject
+from ..model import JsonObject, NewId
 from .decode import TEXT_PART_TYPES, item_kind
 from .encode import ResponsesEmitter, function_call_item, message_item, response_object
 
