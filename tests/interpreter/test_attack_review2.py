@@ -4,6 +4,7 @@ review LLM's problem category, the denied tool's name in retry feedback."""
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -116,10 +117,12 @@ def test_tuple_key_launders_a_confidential_string_past_the_policy():
 # ---------------------- 5. namespace snapshot: a shared node budget makes clean values depend on tainted sizes
 def test_namespace_budget_spent_by_a_tainted_value_changes_a_clean_one():
     n = DEFAULT_LIMITS.max_value_size
+    # the namespace budget is under test, not the clock: a loaded machine must not end the run on wall time
+    limits = dataclasses.replace(DEFAULT_LIMITS, wall_time_seconds=600.0)
     src = f"T = get_list(q=1)\nC1 = [0] * {n * 6 // 10}\nC2 = [0] * {n * 6 // 10}\n"
     seen = []
     for data in ([0] * 10, [0] * (n * 9 // 10)):
-        r = run_program(src, tools=TOOLS, host=TraceHost({"get_list": data}), limits=DEFAULT_LIMITS)
+        r = run_program(src, tools=TOOLS, host=TraceHost({"get_list": data}), limits=limits)
         c2 = r.namespace["C2"]
         seen.append((type(c2.value).__name__, tainted(c2.meta)))
     # fails: [('list', False), ('str', False)] -- the planner's step feedback shows "C2: list" / "C2: str"
