@@ -29,11 +29,19 @@ def compile_policy_document(policy: dict) -> str | None:
     if not code.strip():
         return None
     from relay.sqrt import PolicyCompileError, compile_policy
+    from relay.sqrt.diagnostics import diagnose
 
+    language = codes.get("language") or "sqrt"
     try:
-        compile_policy(code, codes.get("language") or "sqrt")
+        compile_policy(code, language)
     except PolicyCompileError as exc:
-        return f"codes.code: {exc}"
+        message = f"codes.code: {exc}"
+        # The editor's reading of the same error: where it really is (a missing ';' is reported where it is
+        # missing, not at the next token) and what would fit there, in words for people.
+        found = diagnose(code, language)
+        if found and (found[0].line, found[0].column) != (exc.line, exc.column):
+            message += f" ({found[0].message.rstrip('.')}: line {found[0].line}, column {found[0].column}.)"
+        return message
     return None
 
 
