@@ -4,10 +4,13 @@ from decimal import Decimal
 
 from django import forms
 from django.contrib import admin, messages
+from django.db import transaction
+from django.utils.html import format_html_join
 
 from . import services
-from .models import ApiKey, Provider, ProviderCredential
+from .models import ApiKey, KeyVersion, Provider, ProviderCredential, VersionSource
 from .selectors import forget_cached_key
+from .versions import record_version
 
 
 class ApiKeyAdminForm(forms.ModelForm):
@@ -78,10 +81,12 @@ class ApiKeyAdmin(admin.ModelAdmin):
     list_display = ("name", "prefix", "user", "arch", "limits", "created_at", "last_used_at", "revoked_at")
     list_filter = ("arch", ("revoked_at", admin.EmptyFieldListFilter))
     search_fields = ("name", "prefix", "user__username", "user__email")
-    readonly_fields = ("prefix", "created_at", "updated_at", "last_used_at", "revoked_at", "provider_key_set_at")
+    readonly_fields = ("prefix", "created_at", "updated_at", "last_used_at", "revoked_at", "provider_key_set_at",
+                       "versions")
     fieldsets = (
         (None, {"fields": ("user", "name", "prefix", "arch", "content_logging", "features", "policy", "config",
                            "created_at", "updated_at", "last_used_at", "revoked_at")}),
+        ("Versions", {"fields": ("versions",), "classes": ("collapse",)}),
         ("Limits and access", {"fields": (
             "expires_at", "allowed_providers", "allowed_models_text", "rpm_limit", "tpm_limit", "budget_usd",
             "budget_period", "budget_soft_percent", "provider_key", "provider_key_provider", "remove_provider_key",
@@ -90,8 +95,21 @@ class ApiKeyAdmin(admin.ModelAdmin):
     actions = ["revoke_selected"]
 
     def save_model(self, request, obj, form, change):
-        super().save_model(request, obj, form, change)
+        # An operator's edit of the documents is a version like any other save (who, when, revertible).
+        with transaction.atomic():
+            super().save_model(request, obj, form, change)
+            record_version(key=obj, saved_by=request.user, source=VersionSource.ADMIN)
         forget_cached_key(obj.prefix)
+
+    @admin.display(description="Saved configurations")
+    def versions(self, obj):
+        """Newest first, read-only: the dashboard's Configure page diffs and reverts them."""
+        rows = KeyVersion.objects.filter(api_key=obj).select_related("saved_by").order_by("-number")[:50]
+        return format_html_join(
+            "\n", "<div>v{} · {} · {} · {}{}</div>",
+            ((v.number, v.get_arch_display(), v.get_source_display(), v.saved_by or "—",
+              f" · {v.saved_at:%Y-%m-%d %H:%M}") for v in rows),
+        ) or "—"
 
     @admin.display(description="Limits")
     def limits(self, obj):

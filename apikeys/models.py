@@ -183,6 +183,7 @@ class VersionSource(models.TextChoices):
     INITIAL = "initial", "Configuration before versions were kept"
     DASHBOARD = "dashboard", "Saved in the dashboard"
     API = "api", "Saved through the management API"
+    ADMIN = "admin", "Saved in the operator's console"
     REVERT = "revert", "Reverted"
 
 

@@ -45,3 +45,26 @@ def test_admin_adds_a_credential_encrypted_and_revokes_keys(admin_client, user):
     admin_client.post(reverse("admin:apikeys_apikey_changelist"),
                       {"action": "revoke_selected", "_selected_action": [key.pk]})
     assert ApiKey.objects.get(pk=key.pk).revoked_at is not None
+
+
+def test_an_operators_edit_of_the_documents_is_a_version(admin_client, user, rf):
+    from django.contrib import admin
+
+    from apikeys.models import KeyVersion
+
+    key, _ = make_key(user)
+    before = KeyVersion.objects.filter(api_key=key).count()
+    operator = get_user_model().objects.get(username="root")
+    request = rf.post("/admin/")
+    request.user = operator
+    model_admin = admin.site._registry[ApiKey]
+    key.policy = {"codes": {"code": 'tool "send_email" { hard deny when true; }', "language": "sqrt"}}
+    model_admin.save_model(request, key, form=None, change=True)
+    newest = KeyVersion.objects.filter(api_key=key).order_by("-number").first()
+    assert KeyVersion.objects.filter(api_key=key).count() == before + 1
+    assert newest.source == "admin" and newest.saved_by == operator and newest.policy == key.policy
+    assert ApiKey.objects.get(pk=key.pk).current_version_id == newest.pk
+    model_admin.save_model(request, key, form=None, change=True)  # nothing changed: no new version
+    assert KeyVersion.objects.filter(api_key=key).count() == before + 1
+    page = admin_client.get(reverse("admin:apikeys_apikey_change", args=[key.pk])).content.decode()
+    assert "Saved in the operator" in page  # the versions inline
