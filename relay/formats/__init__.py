@@ -23,10 +23,31 @@ from .model import (
 from .protocol import ApiFormat
 from .sse import DONE, SSEEvent, SSEParser, StreamRelay, pump
 
-FORMATS: dict[str, ApiFormat] = {"chat": chat.FORMAT, "messages": messages.FORMAT, "responses": responses.FORMAT}
+FORMATS: dict[str, ApiFormat] = {
+    "chat": chat.FORMAT,
+    "messages": messages.FORMAT,
+    "responses": responses.FORMAT,
+}
 
 __all__ = [
-    "FORMATS", "ApiFormat", "chat", "messages", "responses", "DecodedRequest", "NewId", "RequestError",
-    "ToolCall", "ToolDef", "ToolResult", "Turn", "Usage", "error_body", "parse_json_body", "DONE", "SSEEvent",
-    "SSEParser", "StreamRelay", "pump",
+    "FORMATS",
+    "ApiFormat",
+    "chat",
+    "messages",
+    "responses",
+    "DecodedRequest",
+    "NewId",
+    "RequestError",
+    "ToolCall",
+    "ToolDef",
+    "ToolResult",
+    "Turn",
+    "Usage",
+    "error_body",
+    "parse_json_body",
+    "DONE",
+    "SSEEvent",
+    "SSEParser",
+    "StreamRelay",
+    "pump",
 ]

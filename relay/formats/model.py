@@ -72,7 +72,9 @@ class Usage:
         return self.prompt_tokens + self.completion_tokens
 
     def __add__(self, other: Usage) -> Usage:
-        return Usage(self.prompt_tokens + other.prompt_tokens, self.completion_tokens + other.completion_tokens)
+        return Usage(
+            self.prompt_tokens + other.prompt_tokens, self.completion_tokens + other.completion_tokens
+        )
 
     def add(self, other: Usage | None) -> None:
         if other is not None:
@@ -233,8 +235,9 @@ _CODES = {
 }
 
 
-def error_body(status: int, message: str, api: str = "chat", *, code: str | None = None,
-               type: str | None = None) -> dict[str, Any]:
+def error_body(
+    status: int, message: str, api: str = "chat", *, code: str | None = None, type: str | None = None
+) -> dict[str, Any]:
     """JSON error body for any non-2xx answer (control-api §16.1).
 
     chat/responses (and anything else): ``{"detail", "error": {"message", "type", "code"}}``.
@@ -244,8 +247,10 @@ def error_body(status: int, message: str, api: str = "chat", *, code: str | None
         etype = type or _ANTHROPIC_TYPES.get(status, "api_error")
         return {"type": "error", "error": {"type": etype, "message": message}, "detail": message}
     etype = type or _OPENAI_TYPES.get(status, "api_error" if status >= 500 else "invalid_request_error")
-    return {"detail": message,
-            "error": {"message": message, "type": etype, "code": code or _CODES.get(status, f"http_{status}")}}
+    return {
+        "detail": message,
+        "error": {"message": message, "type": etype, "code": code or _CODES.get(status, f"http_{status}")},
+    }
 
 
 def parse_json_body(raw: bytes | str) -> dict[str, Any]:

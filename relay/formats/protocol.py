@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol, Self
+from typing import Any, Protocol, Self, TypedDict, Unpack
 
 from .model import DecodedRequest, JsonObject, NewId, ToolCall, Usage
 from .sse import StreamRelay
@@ -30,31 +30,51 @@ class UpstreamBody(Protocol):
     def __call__(self, body: Mapping[str, Any], *, stream: bool | None = None) -> JsonObject: ...
 
 
-class TextAnswer(Protocol):
-    """Our own final answer (``failed``/``error``/``created``/``finish_reason`` … where the API has them)."""
+class AnswerOptions(TypedDict, total=False):
+    """What our own answers may carry; each API reads the keys it has and ignores the others."""
 
-    def __call__(self, text: str, *, model: str, id: str | None = None, usage: Usage | None = None,
-                 extra: JsonObject | None = None, **options: Any) -> JsonObject: ...
+    id: str | None
+    usage: Usage | None
+    created: float | None
+    extra: JsonObject | None
+    """Fields added to the answer object (Responses: the request's echo)."""
+    failed: bool
+    """Responses: status ``failed`` (with ``error``); the other APIs have no status."""
+    error: JsonObject | None
+    finish_reason: str
+    """Chat; Messages calls it ``stop_reason``."""
+    stop_reason: str
+
+
+class CallOptions(AnswerOptions, total=False):
+    text: str | None
+    """Text shown before the tool calls."""
+
+
+class TextAnswer(Protocol):
+    def __call__(self, text: str, *, model: str, **options: Unpack[AnswerOptions]) -> JsonObject: ...
 
 
 class ToolCallAnswer(Protocol):
-    def __call__(self, calls: list[ToolCall], *, model: str, id: str | None = None, usage: Usage | None = None,
-                 text: str | None = None, extra: JsonObject | None = None, **options: Any) -> JsonObject: ...
+    def __call__(
+        self, calls: list[ToolCall], *, model: str, **options: Unpack[CallOptions]
+    ) -> JsonObject: ...
 
 
 class StreamTextAnswer(Protocol):
-    def __call__(self, text: str, *, model: str, id: str | None = None, usage: Usage | None = None,
-                 **options: Any) -> list[bytes]: ...
+    def __call__(self, text: str, *, model: str, **options: Unpack[AnswerOptions]) -> list[bytes]: ...
 
 
 class StreamToolCallAnswer(Protocol):
-    def __call__(self, calls: list[ToolCall], *, model: str, id: str | None = None, usage: Usage | None = None,
-                 text: str | None = None, **options: Any) -> list[bytes]: ...
+    def __call__(
+        self, calls: list[ToolCall], *, model: str, **options: Unpack[CallOptions]
+    ) -> list[bytes]: ...
 
 
 class FilterToolCalls(Protocol):
-    def __call__(self, answer: JsonObject, allowed_ids: Collection[str],
-                 denial_text: str | None = None) -> JsonObject: ...
+    def __call__(
+        self, answer: JsonObject, allowed_ids: Collection[str], denial_text: str | None = None
+    ) -> JsonObject: ...
 
 
 class SanitizeAnswer(Protocol):
@@ -71,6 +91,7 @@ class Decoding(Protocol):
     @property
     def decode_request(self) -> DecodeRequest:
         """body -> DecodedRequest; RequestError names the bad field."""
+
     @property
     def upstream_body(self) -> UpstreamBody:
         """Client body -> provider body (single-LLM pass-through)."""
@@ -101,6 +122,7 @@ class Answers(Protocol):
     @property
     def filter_tool_calls(self) -> FilterToolCalls:
         """Drop the denied upstream calls, show the denial text."""
+
     @property
     def sanitize_answer(self) -> SanitizeAnswer: ...
     @property
@@ -110,9 +132,11 @@ class Answers(Protocol):
     @property
     def rewrite_tool_results(self) -> Callable[[JsonObject, ResultFn], JsonObject]:
         """Guardrails and the manual wrapper on the history's tool results."""
+
     @property
     def rewrite_call_arguments(self) -> Callable[[JsonObject, HistoryArgumentsFn], JsonObject]:
         """Guardrails on the history's tool calls."""
+
     @property
     def rewrite_answer_arguments(self) -> Callable[[JsonObject, AnswerArgumentsFn], JsonObject]: ...
 
@@ -123,6 +147,7 @@ class ApiFormat(Decoding, Encoding, Answers, Protocol):
     @property
     def api(self) -> str:
         """``chat`` | ``messages`` | ``responses``."""
+
     @property
     def stream_relay(self) -> StreamRelayFactory:
         """Upstream stream -> client stream (``sse.pump`` drives it)."""
@@ -153,16 +178,28 @@ class FormatBundle:
     stream_relay: StreamRelayFactory
 
     @classmethod
-    def of(cls, api: str, decoding: Decoding, encoding: Encoding, answers: Answers,
-           stream_relay: StreamRelayFactory) -> Self:
+    def of(
+        cls,
+        api: str,
+        decoding: Decoding,
+        encoding: Encoding,
+        answers: Answers,
+        stream_relay: StreamRelayFactory,
+    ) -> Self:
         return cls(
-            api=api, decode_request=decoding.decode_request, upstream_body=decoding.upstream_body,
-            text_answer=encoding.text_answer, tool_call_answer=encoding.tool_call_answer,
+            api=api,
+            decode_request=decoding.decode_request,
+            upstream_body=decoding.upstream_body,
+            text_answer=encoding.text_answer,
+            tool_call_answer=encoding.tool_call_answer,
             stream_text_answer=encoding.stream_text_answer,
             stream_tool_call_answer=encoding.stream_tool_call_answer,
-            extract_usage=answers.extract_usage, extract_text=answers.extract_text,
-            extract_tool_calls=answers.extract_tool_calls, filter_tool_calls=answers.filter_tool_calls,
-            sanitize_answer=answers.sanitize_answer, rewrite_answer_ids=answers.rewrite_answer_ids,
+            extract_usage=answers.extract_usage,
+            extract_text=answers.extract_text,
+            extract_tool_calls=answers.extract_tool_calls,
+            filter_tool_calls=answers.filter_tool_calls,
+            sanitize_answer=answers.sanitize_answer,
+            rewrite_answer_ids=answers.rewrite_answer_ids,
             rewrite_ids_in_request=answers.rewrite_ids_in_request,
             rewrite_tool_results=answers.rewrite_tool_results,
             rewrite_call_arguments=answers.rewrite_call_arguments,

@@ -154,8 +154,9 @@ Decision = tuple[Collection[str], str | None]
 """(allowed upstream tool-call ids, denial text to show or None)."""
 
 
-async def _decision(relay: StreamRelay,
-                    decide: Callable[[list[ToolCall]], Awaitable[Decision]] | None) -> list[bytes]:
+async def _decision(
+    relay: StreamRelay, decide: Callable[[list[ToolCall]], Awaitable[Decision]] | None
+) -> list[bytes]:
     """The relay's events after the caller's decision on its held calls (all allowed without ``decide``)."""
     pending = relay.pending
     if decide is None:

@@ -11,8 +11,8 @@ from typing import Annotated, Any, ClassVar, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic_core import ErrorDetails
 
+from .model import DecodedRequest, RequestError, ToolDef, ToolResult, Turn
 from .model import JsonObject as JsonObject  # the decoders' name for it, with Params
-from .model import RequestError, ToolDef, ToolResult, Turn
 
 # ------------------------------------------------------------------------------------ top-level fields
 
@@ -51,6 +51,32 @@ class Params(BaseModel):
             return cls.__pydantic_validator__.validate_python(body)  # type: ignore[no-any-return]
         except ValidationError as exc:
             raise RequestError(_message(exc.errors(include_url=False)[0])) from None
+
+    def decoded(
+        self,
+        api: str,
+        body: JsonObject,
+        turns: list[Turn],
+        tools: list[ToolDef],
+        *,
+        response_format: JsonObject | None,
+        include_usage: bool = False,
+        previous_response_id: str | None = None,
+    ) -> DecodedRequest:
+        """The decoded request: these fields, the conversation and the API's own fields."""
+        return DecodedRequest(
+            api=api,
+            model=self.model,
+            stream=bool(self.stream),
+            tools=tools,
+            turns=turns,
+            body=body,
+            response_format=response_format,
+            previous_response_id=previous_response_id,
+            include_usage=include_usage,
+            user_provided_program=getattr(self, "user_provided_program", None),
+            context_vars=getattr(self, "context_vars", None),
+        )
 
 
 class ProgramParams(Params):
@@ -126,8 +152,15 @@ def role_of(item: Mapping[str, Any], where: str, roles: tuple[str, ...]) -> str:
     return str(role)
 
 
-def parts_text(content: Any, where: str, text_types: tuple[str, ...], noun: str, *,
-               refusals: bool = False, bare_strings: bool = False) -> str:
+def parts_text(
+    content: Any,
+    where: str,
+    text_types: tuple[str, ...],
+    noun: str,
+    *,
+    refusals: bool = False,
+    bare_strings: bool = False,
+) -> str:
     """String or array of parts -> the concatenated text of its text parts (other parts are ignored).
 
     ``noun`` names the array in the error (content parts / blocks / items); ``refusals`` counts refusal
@@ -209,8 +242,13 @@ def normalise_json_schema_format(fmt: Any, where: str) -> JsonObject | None:
     name = inner.get("name") or "output"
     if not isinstance(name, str):
         raise RequestError(f"{where}.name: must be a string")
-    return {"type": "json_schema", "name": name, "schema": schema or {}, "strict": inner.get("strict"),
-            "description": inner.get("description")}
+    return {
+        "type": "json_schema",
+        "name": name,
+        "schema": schema or {},
+        "strict": inner.get("strict"),
+        "description": inner.get("description"),
+    }
 
 
 def nested_format(container: JsonObject | None, where: str) -> JsonObject | None:

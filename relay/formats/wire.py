@@ -52,8 +52,11 @@ def tool_text(content: Any) -> str | None:
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        return "".join(p.get("text", "") for p in content
-                       if isinstance(p, dict) and p.get("type") in ("text", "input_text"))
+        return "".join(
+            p.get("text", "")
+            for p in content
+            if isinstance(p, dict) and p.get("type") in ("text", "input_text")
+        )
     return None
 
 
@@ -76,8 +79,9 @@ def replace_tool_text(content: Any, new: str) -> Any:
     return out if placed else new
 
 
-def result_rewriter(id_key: str, content_key: str, fn: Callable[[str, str], str | None], *,
-                    missing_is_empty: bool = False) -> ItemFn:
+def result_rewriter(
+    id_key: str, content_key: str, fn: Callable[[str, str], str | None], *, missing_is_empty: bool = False
+) -> ItemFn:
     """An ItemFn giving a tool-result object the text ``fn(call_id, text)`` (None keeps it)."""
 
     def rewrite(obj: JsonObject) -> JsonObject:
@@ -129,8 +133,9 @@ class CallShape:
             if call.get(self.id_key):
                 call[self.id_key] = new_id(call[self.id_key])
 
-    def rewrite_arguments(self, calls: Iterable[JsonObject],
-                          fn: Callable[[str, str, JsonObject], JsonObject | None]) -> None:
+    def rewrite_arguments(
+        self, calls: Iterable[JsonObject], fn: Callable[[str, str, JsonObject], JsonObject | None]
+    ) -> None:
         """``fn(call_id, name, arguments)`` replaces a call's arguments unless it returns None (in place)."""
         for call in calls:
             parsed = self.read(call)
@@ -138,8 +143,9 @@ class CallShape:
             if new is not None:
                 self.set_arguments(call, new)
 
-    def history_rewriter(self, fn: Callable[[str, Any], Any], id_of: Callable[[JsonObject], Any] | None = None
-                         ) -> ItemFn:
+    def history_rewriter(
+        self, fn: Callable[[str, Any], Any], id_of: Callable[[JsonObject], Any] | None = None
+    ) -> ItemFn:
         """An ItemFn giving a history call the wire arguments ``fn(call_id, arguments)`` (None keeps them)."""
 
         def rewrite(call: Any) -> Any:
@@ -179,8 +185,9 @@ def fix_schema_alias(fmt: JsonObject) -> JsonObject:
     return out
 
 
-def upstream_copy(body: Mapping[str, Any], drop: tuple[str, ...], format_at: tuple[str, str],
-                  stream: bool | None) -> JsonObject:
+def upstream_copy(
+    body: Mapping[str, Any], drop: tuple[str, ...], format_at: tuple[str, str], stream: bool | None
+) -> JsonObject:
     """Copy of a client body for the provider: the Sequrity-only fields ``drop``ped, the ``schema_`` alias
     fixed in the structured-output object ``body[format_at[0]][format_at[1]]``, ``stream`` set if given."""
     out = {k: v for k, v in body.items() if k not in drop}

@@ -51,8 +51,9 @@ def extract_tool_calls(answer: Mapping[str, Any]) -> list[ToolCall]:
     return [CALL.read(call) for call in _first_message(answer).get("tool_calls") or []]
 
 
-def filter_tool_calls(answer: JsonObject, allowed_ids: Collection[str], denial_text: str | None = None
-                      ) -> JsonObject:
+def filter_tool_calls(
+    answer: JsonObject, allowed_ids: Collection[str], denial_text: str | None = None
+) -> JsonObject:
     """Drop the proposed calls whose upstream id is not allowed; append ``denial_text`` to the content.
 
     ``finish_reason`` becomes ``stop`` when no call survives (control-api §8.3). Mutates and returns ``answer``.
@@ -65,8 +66,9 @@ def filter_tool_calls(answer: JsonObject, allowed_ids: Collection[str], denial_t
         kept = [c for c in calls if c.get("id") in allowed_ids]
         if denial_text and len(kept) < len(calls):
             prev = msg.get("content")
-            msg["content"] = join_denial(prev if isinstance(prev, str) else content_text(prev, "content"),
-                                         denial_text)
+            msg["content"] = join_denial(
+                prev if isinstance(prev, str) else content_text(prev, "content"), denial_text
+            )
         if kept:
             msg["tool_calls"] = kept
         else:
@@ -110,8 +112,10 @@ def rewrite_tool_results(body: JsonObject, fn: ResultFn) -> JsonObject:
     """Copy of ``body`` whose tool messages' text is ``fn(call_id, text)`` (None keeps it; copy-on-write).
 
     Every tool (and legacy ``function``) message of the history is passed to ``fn``, in order."""
-    by_role = {"tool": result_rewriter("tool_call_id", "content", fn),
-               "function": result_rewriter("name", "content", fn)}
+    by_role = {
+        "tool": result_rewriter("tool_call_id", "content", fn),
+        "function": result_rewriter("name", "content", fn),
+    }
 
     def message(m: Any) -> Any:
         rewrite = by_role.get(str(m.get("role"))) if isinstance(m, dict) else None
@@ -152,9 +156,12 @@ _USAGE_KEYS = ("prompt_tokens", "completion_tokens", "total_tokens")
 
 
 def _is_citation(annotation: Any) -> bool:
-    return (isinstance(annotation, dict) and annotation.get("type") == "url_citation"
-            and isinstance(annotation.get("url_citation"), dict)
-            and all(k in annotation["url_citation"] for k in _CITATION_KEYS))
+    return (
+        isinstance(annotation, dict)
+        and annotation.get("type") == "url_citation"
+        and isinstance(annotation.get("url_citation"), dict)
+        and all(k in annotation["url_citation"] for k in _CITATION_KEYS)
+    )
 
 
 def sanitize_answer(answer: JsonObject, **_: Any) -> JsonObject:
@@ -183,13 +190,14 @@ def sanitize_answer(answer: JsonObject, **_: Any) -> JsonObject:
         if audio is not None and not (isinstance(audio, dict) and all(k in audio for k in _AUDIO_KEYS)):
             del msg["audio"]
     usage = answer.get("usage")
-    if usage is not None and not (isinstance(usage, dict) and all(isinstance(usage.get(k), int)
-                                                                   for k in _USAGE_KEYS)):
+    if usage is not None and not (
+        isinstance(usage, dict) and all(isinstance(usage.get(k), int) for k in _USAGE_KEYS)
+    ):
         del answer["usage"]
     return answer
 
-__all__ = [
-    "CALL", "LEGACY_CALL", "extract_text", "extract_tool_calls", "extract_usage", "filter_tool_calls",
-    "normalise_finish", "rewrite_answer_arguments", "rewrite_answer_ids", "rewrite_call_arguments",
-    "rewrite_ids_in_request", "rewrite_tool_results", "sanitize_answer", "usage_from"
-]
+
+__all__ = ["CALL", "LEGACY_CALL", "extract_text", "extract_tool_calls", "extract_usage"]
+__all__ += ["filter_tool_calls", "normalise_finish", "rewrite_answer_arguments", "rewrite_answer_ids"]
+__all__ += ["rewrite_call_arguments", "rewrite_ids_in_request", "rewrite_tool_results", "sanitize_answer"]
+__all__ += ["usage_from"]

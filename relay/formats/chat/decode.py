@@ -86,17 +86,10 @@ def decode_request(body: Any) -> DecodedRequest:
     tools = decode_tools(body.get("tools"))
     rf = body.get("response_format")
     so = params.stream_options
-    return DecodedRequest(
-        api=API,
-        model=params.model,
-        stream=bool(params.stream),
-        tools=tools,
-        turns=turns,
-        body=body,
-        response_format=check.normalise_json_schema_format(rf, "response_format") if rf is not None else None,
-        include_usage=bool(so and so.get("include_usage")),
-        user_provided_program=params.user_provided_program,
-        context_vars=params.context_vars,
+    response_format = check.normalise_json_schema_format(rf, "response_format") if rf is not None else None
+    include_usage = bool(so and so.get("include_usage"))
+    return params.decoded(
+        API, body, turns, tools, response_format=response_format, include_usage=include_usage
     )
 
 
@@ -114,7 +107,6 @@ def upstream_body(body: Mapping[str, Any], *, stream: bool | None = None) -> Jso
         out.pop("stream_options", None)
     return out
 
-__all__ = [
-    "API", "ROLES", "SEQURITY_FIELDS", "TOOL_NAME_RE", "ChatParams", "content_text", "decode_messages",
-    "decode_request", "decode_tools", "upstream_body"
-]
+
+__all__ = ["API", "ROLES", "SEQURITY_FIELDS", "TOOL_NAME_RE", "ChatParams", "content_text"]
+__all__ += ["decode_messages", "decode_request", "decode_tools", "upstream_body"]

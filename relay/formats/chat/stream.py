@@ -137,12 +137,19 @@ class ChatStreamRelay(HoldBackRelay):
     # -- release / end ---------------------------------------------------------------------------------
 
     def _template(self) -> JsonObject:
-        return self._finish_template or {**self._meta, "object": "chat.completion.chunk",
-                                         "choices": [{"index": 0, "delta": {}, "finish_reason": None}]}
+        return self._finish_template or {
+            **self._meta,
+            "object": "chat.completion.chunk",
+            "choices": [{"index": 0, "delta": {}, "finish_reason": None}],
+        }
 
     def _release_call(self, index: int, upstream: ToolCall, mine: ToolCall) -> list[bytes]:
-        wire = {"index": index, "id": mine.id, "type": "function",
-                "function": {"name": mine.name, "arguments": mine.arguments_json()}}
+        wire = {
+            "index": index,
+            "id": mine.id,
+            "type": "function",
+            "function": {"name": mine.name, "arguments": mine.arguments_json()},
+        }
         return self._emit_chunk_dict(self._template(), {"tool_calls": [wire]}, None, drop_usage=True)
 
     def _release_denial(self, denial_text: str) -> list[bytes]:
@@ -165,8 +172,11 @@ class ChatStreamRelay(HoldBackRelay):
         return self._final()
 
     def _abort(self, message: str) -> list[bytes]:
-        tpl = {**self._meta, "object": "chat.completion.chunk",
-               "choices": [{"index": 0, "delta": {}, "finish_reason": None}]}
+        tpl = {
+            **self._meta,
+            "object": "chat.completion.chunk",
+            "choices": [{"index": 0, "delta": {}, "finish_reason": None}],
+        }
         text = message if not self.text else "\n\n" + message
         self.text += text
         self.finish_reason = "stop"
@@ -185,8 +195,9 @@ class ChatStreamRelay(HoldBackRelay):
         """Forward an unmodified upstream chunk."""
         return [encode_raw(raw)]
 
-    def _emit_chunk_dict(self, template: JsonObject, delta: JsonObject, finish: str | None, *,
-                         drop_usage: bool = False) -> list[bytes]:
+    def _emit_chunk_dict(
+        self, template: JsonObject, delta: JsonObject, finish: str | None, *, drop_usage: bool = False
+    ) -> list[bytes]:
         obj = {k: v for k, v in template.items() if k != "choices" and not (drop_usage and k == "usage")}
         for key in ("id", "created", "model"):
             obj.setdefault(key, self._meta[key])
@@ -198,6 +209,5 @@ class ChatStreamRelay(HoldBackRelay):
         obj["choices"] = [choice]
         return self._emit(obj, dumps(obj).decode())
 
-__all__ = [
-    "FINISH_REASONS", "SERVICE_TIERS", "ChatStreamRelay"
-]
+
+__all__ = ["FINISH_REASONS", "SERVICE_TIERS", "ChatStreamRelay"]

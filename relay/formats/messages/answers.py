@@ -11,16 +11,20 @@ from ..wire import CallShape, for_role, map_field, result_rewriter, typed
 
 CALL = CallShape(id_key="id", args_key="input", args_text=False)
 STOP_REASONS = ("end_turn", "max_tokens", "stop_sequence", "tool_use", "pause_turn", "refusal")
-BLOCK_TYPES = frozenset({"text", "thinking", "redacted_thinking", "tool_use", "server_tool_use",
-                         "web_search_tool_result"})
+BLOCK_TYPES = frozenset(
+    {"text", "thinking", "redacted_thinking", "tool_use", "server_tool_use", "web_search_tool_result"}
+)
 SERVICE_TIERS = frozenset({"standard", "priority", "batch"})
 
 
 def usage_from(u: Any) -> Usage:
     if not isinstance(u, dict):
         return Usage()
-    prompt = int(u.get("input_tokens") or 0) + int(u.get("cache_creation_input_tokens") or 0) \
+    prompt = (
+        int(u.get("input_tokens") or 0)
+        + int(u.get("cache_creation_input_tokens") or 0)
         + int(u.get("cache_read_input_tokens") or 0)
+    )
     return Usage(prompt, int(u.get("output_tokens") or 0))
 
 
@@ -47,8 +51,11 @@ def sanitize_answer(answer: JsonObject, **_: Any) -> JsonObject:
         answer["content"] = kept
     answer["stop_reason"] = normalise_stop(answer.get("stop_reason"))
     usage = answer.get("usage")
-    if isinstance(usage, dict) and usage.get("service_tier") is not None \
-            and usage["service_tier"] not in SERVICE_TIERS:
+    if (
+        isinstance(usage, dict)
+        and usage.get("service_tier") is not None
+        and usage["service_tier"] not in SERVICE_TIERS
+    ):
         usage.pop("service_tier")
     return answer
 
@@ -65,8 +72,9 @@ def extract_tool_calls(answer: Mapping[str, Any]) -> list[ToolCall]:
     return [CALL.read(b) for b in typed(answer.get("content"), "tool_use")]
 
 
-def filter_tool_calls(answer: JsonObject, allowed_ids: Collection[str], denial_text: str | None = None
-                      ) -> JsonObject:
+def filter_tool_calls(
+    answer: JsonObject, allowed_ids: Collection[str], denial_text: str | None = None
+) -> JsonObject:
     """Drop ``tool_use`` blocks whose upstream id is not allowed; add ``denial_text`` as a text block.
 
     ``stop_reason`` becomes ``end_turn`` when no tool_use survives. Mutates and returns ``answer``.
@@ -74,8 +82,11 @@ def filter_tool_calls(answer: JsonObject, allowed_ids: Collection[str], denial_t
     content = answer.get("content") or []
     if next(typed(content, "tool_use"), None) is None:
         return answer
-    kept = [b for b in content
-            if not (isinstance(b, dict) and b.get("type") == "tool_use" and b.get("id") not in allowed_ids)]
+    kept = [
+        b
+        for b in content
+        if not (isinstance(b, dict) and b.get("type") == "tool_use" and b.get("id") not in allowed_ids)
+    ]
     if denial_text and len(kept) < len(content):
         kept.append({"type": "text", "text": denial_text})
     answer["content"] = kept
@@ -138,9 +149,8 @@ def rewrite_call_arguments(body: JsonObject, fn: HistoryArgumentsFn) -> JsonObje
 
     return map_field(body, "messages", for_role("assistant", lambda m: map_field(m, "content", block)))
 
-__all__ = [
-    "BLOCK_TYPES", "CALL", "SERVICE_TIERS", "STOP_REASONS", "extract_text", "extract_tool_calls",
-    "extract_usage", "filter_tool_calls", "normalise_stop", "rewrite_answer_arguments",
-    "rewrite_answer_ids", "rewrite_call_arguments", "rewrite_ids_in_request", "rewrite_tool_results",
-    "sanitize_answer", "usage_from"
-]
+
+__all__ = ["BLOCK_TYPES", "CALL", "SERVICE_TIERS", "STOP_REASONS", "extract_text", "extract_tool_calls"]
+__all__ += ["extract_usage", "filter_tool_calls", "normalise_stop", "rewrite_answer_arguments"]
+__all__ += ["rewrite_answer_ids", "rewrite_call_arguments", "rewrite_ids_in_request"]
+__all__ += ["rewrite_tool_results", "sanitize_answer", "usage_from"]

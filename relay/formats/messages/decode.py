@@ -97,9 +97,8 @@ def decode_request(body: Any) -> DecodedRequest:
     if system is not None:
         turns.insert(0, Turn("system", blocks_text(system, "system")))
     tools = decode_tools(body.get("tools"))
-    return DecodedRequest(api=API, model=params.model, stream=bool(params.stream), tools=tools, turns=turns,
-                          body=body, response_format=check.nested_format(params.output_config, "output_config"),
-                          user_provided_program=params.user_provided_program, context_vars=params.context_vars)
+    response_format = check.nested_format(params.output_config, "output_config")
+    return params.decoded(API, body, turns, tools, response_format=response_format)
 
 
 def _native_block(block: Any) -> Any:
@@ -132,7 +131,6 @@ def upstream_body(body: Mapping[str, Any], *, stream: bool | None = None) -> Jso
         out["messages"] = [_native_message(m) for m in msgs]
     return out
 
-__all__ = [
-    "API", "ROLES", "SEQURITY_FIELDS", "MessagesParams", "blocks_text", "decode_messages", "decode_request",
-    "decode_tools", "upstream_body"
-]
+
+__all__ = ["API", "ROLES", "SEQURITY_FIELDS", "MessagesParams", "blocks_text", "decode_messages"]
+__all__ += ["decode_request", "decode_tools", "upstream_body"]

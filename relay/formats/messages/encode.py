@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Unpack
 
 from .._json import dumps_str
 from ..model import JsonObject, ToolCall, Usage, new_hex
+from ..protocol import AnswerOptions, CallOptions
 from ..sse import encode
 
 
@@ -18,25 +19,34 @@ def wire_tool_use(calls: list[ToolCall]) -> list[JsonObject]:
     return [{"type": "tool_use", "id": c.id, "name": c.name, "input": c.arguments} for c in calls]
 
 
-def _message(content: list[JsonObject], stop: str, *, model: str, id: str | None, usage: Usage | None,
-             extra: JsonObject | None) -> JsonObject:
-    out = {"id": id or f"msg_{new_hex()}", "type": "message", "role": "assistant", "model": model,
-           "content": content, "stop_reason": stop, "stop_sequence": None, "usage": usage_dict(usage)}
-    if extra:
-        out.update(extra)
+def _message(content: list[JsonObject], stop: str, model: str, options: AnswerOptions) -> JsonObject:
+    out = {
+        "id": options.get("id") or f"msg_{new_hex()}",
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": content,
+        "stop_reason": stop,
+        "stop_sequence": None,
+        "usage": usage_dict(options.get("usage")),
+    }
+    out.update(options.get("extra") or {})
     return out
 
 
-def text_answer(text: str, *, model: str, id: str | None = None, usage: Usage | None = None,
-                stop_reason: str = "end_turn", extra: JsonObject | None = None, **_: Any) -> JsonObject:
+def text_answer(text: str, *, model: str, **options: Unpack[AnswerOptions]) -> JsonObject:
     """A final assistant message (``stop_reason`` ``end_turn`` also for failures, control-api §9.2)."""
-    return _message([{"type": "text", "text": text}], stop_reason, model=model, id=id, usage=usage, extra=extra)
+    return _message(
+        [{"type": "text", "text": text}], options.get("stop_reason") or "end_turn", model, options
+    )
 
 
-def tool_call_answer(calls: list[ToolCall], *, model: str, id: str | None = None, usage: Usage | None = None,
-                     text: str | None = None, extra: JsonObject | None = None, **_: Any) -> JsonObject:
-    content = ([{"type": "text", "text": text}] if text else []) + wire_tool_use(calls)
-    return _message(content, "tool_use", model=model, id=id, usage=usage, extra=extra)
+def _text_then(text: str | None, calls: list[ToolCall]) -> list[JsonObject]:
+    return ([{"type": "text", "text": text}] if text else []) + wire_tool_use(calls)
+
+
+def tool_call_answer(calls: list[ToolCall], *, model: str, **options: Unpack[CallOptions]) -> JsonObject:
+    return _message(_text_then(options.get("text"), calls), "tool_use", model, options)
 
 
 def event(obj: JsonObject) -> bytes:
@@ -46,10 +56,21 @@ def event(obj: JsonObject) -> bytes:
 
 def message_start(mid: str, model: str, usage: Usage | None) -> bytes:
     u = usage or Usage()
-    return event({"type": "message_start", "message": {
-        "id": mid, "type": "message", "role": "assistant", "model": model, "content": [],
-        "stop_reason": None, "stop_sequence": None,
-        "usage": {"input_tokens": u.prompt_tokens, "output_tokens": 0}}})
+    return event(
+        {
+            "type": "message_start",
+            "message": {
+                "id": mid,
+                "type": "message",
+                "role": "assistant",
+                "model": model,
+                "content": [],
+                "stop_reason": None,
+                "stop_sequence": None,
+                "usage": {"input_tokens": u.prompt_tokens, "output_tokens": 0},
+            },
+        }
+    )
 
 
 def _block(index: int, start: JsonObject, delta: JsonObject) -> list[bytes]:
@@ -65,38 +86,47 @@ def text_block(index: int, text: str) -> list[bytes]:
 
 
 def tool_block(index: int, call: ToolCall) -> list[bytes]:
-    return _block(index, {"type": "tool_use", "id": call.id, "name": call.name, "input": {}},
-                  {"type": "input_json_delta", "partial_json": dumps_str(call.arguments)})
+    return _block(
+        index,
+        {"type": "tool_use", "id": call.id, "name": call.name, "input": {}},
+        {"type": "input_json_delta", "partial_json": dumps_str(call.arguments)},
+    )
 
 
 def message_end(stop: str, usage: Usage | None) -> list[bytes]:
     u = usage or Usage()
     return [
-        event({"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": None},
-               "usage": {"output_tokens": u.completion_tokens}}),
+        event(
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": stop, "stop_sequence": None},
+                "usage": {"output_tokens": u.completion_tokens},
+            }
+        ),
         event({"type": "message_stop"}),
     ]
 
 
-def stream_text_answer(text: str, *, model: str, id: str | None = None, usage: Usage | None = None,
-                       stop_reason: str = "end_turn", **_: Any) -> list[bytes]:
+def stream_text_answer(text: str, *, model: str, **options: Unpack[AnswerOptions]) -> list[bytes]:
     """The six-event sequence of control-api §12.3 for a text answer (no ping)."""
-    return ([message_start(id or f"msg_{new_hex()}", model, usage)] + text_block(0, text)
-            + message_end(stop_reason, usage))
+    usage = options.get("usage")
+    start = message_start(options.get("id") or f"msg_{new_hex()}", model, usage)
+    return [start, *text_block(0, text), *message_end(options.get("stop_reason") or "end_turn", usage)]
 
 
-def stream_tool_call_answer(calls: list[ToolCall], *, model: str, id: str | None = None,
-                            usage: Usage | None = None, text: str | None = None, **_: Any) -> list[bytes]:
-    out = [message_start(id or f"msg_{new_hex()}", model, usage)]
-    first = 0
+def stream_tool_call_answer(
+    calls: list[ToolCall], *, model: str, **options: Unpack[CallOptions]
+) -> list[bytes]:
+    usage = options.get("usage")
+    out = [message_start(options.get("id") or f"msg_{new_hex()}", model, usage)]
+    text = options.get("text")
     if text:
         out += text_block(0, text)
-        first = 1
+    first = 1 if text else 0
     for i, c in enumerate(calls):
         out += tool_block(first + i, c)
     return out + message_end("tool_use", usage)
 
-__all__ = [
-    "event", "message_end", "message_start", "stream_text_answer", "stream_tool_call_answer", "text_answer",
-    "text_block", "tool_block", "tool_call_answer", "usage_dict", "wire_tool_use"
-]
+
+__all__ = ["event", "message_end", "message_start", "stream_text_answer", "stream_tool_call_answer"]
+__all__ += ["text_answer", "text_block", "tool_block", "tool_call_answer", "usage_dict", "wire_tool_use"]

@@ -10,9 +10,19 @@ from .answers import SERVICE_TIERS, STOP_REASONS, normalise_stop, usage_from
 from .encode import event, message_end, message_start, text_block, tool_block
 
 STREAM_BLOCK_TYPES = frozenset({"text", "thinking", "redacted_thinking", "tool_use", "server_tool_use"})
-DELTA_TYPES = frozenset({"text_delta", "input_json_delta", "thinking_delta", "signature_delta", "citations_delta"})
-STREAM_TYPES = frozenset({"message_start", "content_block_start", "content_block_delta", "content_block_stop",
-                          "message_delta", "message_stop"})
+DELTA_TYPES = frozenset(
+    {"text_delta", "input_json_delta", "thinking_delta", "signature_delta", "citations_delta"}
+)
+STREAM_TYPES = frozenset(
+    {
+        "message_start",
+        "content_block_start",
+        "content_block_delta",
+        "content_block_stop",
+        "message_delta",
+        "message_stop",
+    }
+)
 
 
 class MessagesStreamRelay(HoldBackRelay):
@@ -85,8 +95,12 @@ class MessagesStreamRelay(HoldBackRelay):
                 self._dropped.add(idx)  # e.g. web_fetch_tool_result: the client cannot parse it
                 return []
             if block.get("type") == "tool_use":
-                self._held[idx] = {"id": block.get("id") or f"toolu_{new_hex()}", "name": block.get("name") or "",
-                                   "json": "", "input": dumps_str(block["input"]) if block.get("input") else ""}
+                self._held[idx] = {
+                    "id": block.get("id") or f"toolu_{new_hex()}",
+                    "name": block.get("name") or "",
+                    "json": "",
+                    "input": dumps_str(block["input"]) if block.get("input") else "",
+                }
                 return []
             out_idx = self._index_map[idx] = self._next_index
             self._next_index += 1
@@ -151,11 +165,17 @@ class MessagesStreamRelay(HoldBackRelay):
         return out
 
     def _release_end(self, any_allowed: bool) -> list[bytes]:
-        stop = "tool_use" if any_allowed else ("end_turn" if self.stop_reason in (None, "tool_use")
-                                               else self.stop_reason)
+        stop = (
+            "tool_use"
+            if any_allowed
+            else ("end_turn" if self.stop_reason in (None, "tool_use") else self.stop_reason)
+        )
         self.stop_reason = stop
-        tpl = self._delta_template or {"type": "message_delta", "delta": {"stop_sequence": None},
-                                       "usage": {"output_tokens": self.usage.completion_tokens}}
+        tpl = self._delta_template or {
+            "type": "message_delta",
+            "delta": {"stop_sequence": None},
+            "usage": {"output_tokens": self.usage.completion_tokens},
+        }
         self._delta_template = None
         return [event({**tpl, "delta": {**(tpl.get("delta") or {}), "stop_reason": stop}})]
 
@@ -179,6 +199,5 @@ class MessagesStreamRelay(HoldBackRelay):
         self._done = True
         return out
 
-__all__ = [
-    "DELTA_TYPES", "STREAM_BLOCK_TYPES", "STREAM_TYPES", "MessagesStreamRelay"
-]
+
+__all__ = ["DELTA_TYPES", "STREAM_BLOCK_TYPES", "STREAM_TYPES", "MessagesStreamRelay"]

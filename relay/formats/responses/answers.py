@@ -21,7 +21,10 @@ def usage_from(u: Any) -> Usage:
 
 
 def _sanitize_usage(usage: JsonObject) -> None:
-    for details, key in (("input_tokens_details", "cached_tokens"), ("output_tokens_details", "reasoning_tokens")):
+    for details, key in (
+        ("input_tokens_details", "cached_tokens"),
+        ("output_tokens_details", "reasoning_tokens"),
+    ):
         if not isinstance(usage.get(details), dict):
             usage[details] = {key: 0}
         usage[details].setdefault(key, 0)
@@ -46,10 +49,14 @@ def sanitize_answer(answer: JsonObject, *, echo: Mapping[str, Any] | None = None
     if answer.get("status") is not None and answer["status"] not in STATUSES:
         answer["status"] = "completed"
     err = answer.get("error")
-    if err is not None and not (isinstance(err, dict) and isinstance(err.get("code"), str)
-                                and isinstance(err.get("message"), str)):
+    if err is not None and not (
+        isinstance(err, dict) and isinstance(err.get("code"), str) and isinstance(err.get("message"), str)
+    ):
         e = err if isinstance(err, dict) else {"message": err}
-        answer["error"] = {"code": str(e.get("code") or "server_error"), "message": str(e.get("message") or e)}
+        answer["error"] = {
+            "code": str(e.get("code") or "server_error"),
+            "message": str(e.get("message") or e),
+        }
     inc = answer.get("incomplete_details")
     if isinstance(inc, dict) and inc.get("reason") not in (None, "max_output_tokens", "content_filter"):
         answer["incomplete_details"] = {"reason": None}
@@ -66,22 +73,32 @@ def extract_usage(answer: Mapping[str, Any]) -> Usage:
 
 
 def extract_text(answer: Mapping[str, Any]) -> str:
-    return "".join(part.get("text") or "" for item in typed(answer.get("output"), "message")
-                   for part in typed(item.get("content") or [], "output_text"))
+    return "".join(
+        part.get("text") or ""
+        for item in typed(answer.get("output"), "message")
+        for part in typed(item.get("content") or [], "output_text")
+    )
 
 
 def extract_tool_calls(answer: Mapping[str, Any]) -> list[ToolCall]:
     return [CALL.read(item) for item in typed(answer.get("output"), "function_call")]
 
 
-def filter_tool_calls(answer: JsonObject, allowed_ids: Collection[str], denial_text: str | None = None
-                      ) -> JsonObject:
+def filter_tool_calls(
+    answer: JsonObject, allowed_ids: Collection[str], denial_text: str | None = None
+) -> JsonObject:
     """Drop ``function_call`` items whose upstream ``call_id`` is not allowed; add a message with
     ``denial_text``. Mutates and returns ``answer``."""
     output = answer.get("output") or []
-    kept = [it for it in output
-            if not (isinstance(it, dict) and it.get("type") == "function_call"
-                    and it.get("call_id") not in allowed_ids)]
+    kept = [
+        it
+        for it in output
+        if not (
+            isinstance(it, dict)
+            and it.get("type") == "function_call"
+            and it.get("call_id") not in allowed_ids
+        )
+    ]
     if len(kept) < len(output):
         if denial_text:
             kept.append(message_item(denial_text))
@@ -106,8 +123,11 @@ def rewrite_ids_in_request(body: Mapping[str, Any], mapping: Mapping[str, str]) 
         return dict(body)
 
     def item(it: Any) -> Any:
-        if isinstance(it, dict) and it.get("call_id") in mapping \
-                and it.get("type") in ("function_call", "function_call_output"):
+        if (
+            isinstance(it, dict)
+            and it.get("call_id") in mapping
+            and it.get("type") in ("function_call", "function_call_output")
+        ):
             return {**it, "call_id": mapping[it["call_id"]]}
         return it
 
@@ -130,8 +150,7 @@ def rewrite_call_arguments(body: JsonObject, fn: HistoryArgumentsFn) -> JsonObje
 def _is(item: Any, kind: str) -> bool:
     return isinstance(item, dict) and item.get("type") == kind
 
-__all__ = [
-    "CALL", "STATUSES", "extract_text", "extract_tool_calls", "extract_usage", "filter_tool_calls",
-    "rewrite_answer_arguments", "rewrite_answer_ids", "rewrite_call_arguments", "rewrite_ids_in_request",
-    "rewrite_tool_results", "sanitize_answer", "usage_from"
-]
+
+__all__ = ["CALL", "STATUSES", "extract_text", "extract_tool_calls", "extract_usage", "filter_tool_calls"]
+__all__ += ["rewrite_answer_arguments", "rewrite_answer_ids", "rewrite_call_arguments"]
+__all__ += ["rewrite_ids_in_request", "rewrite_tool_results", "sanitize_answer", "usage_from"]

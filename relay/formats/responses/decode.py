@@ -60,7 +60,9 @@ def _message(turns: list[Turn], item: JsonObject, where: str) -> None:
 
 def _function_call(turns: list[Turn], item: JsonObject, where: str) -> None:
     call_id = check.req_str(item, "call_id", f"{where}.")
-    call = ToolCall(call_id, check.req_str(item, "name", f"{where}."), *parse_arguments(item.get("arguments")))
+    call = ToolCall(
+        call_id, check.req_str(item, "name", f"{where}."), *parse_arguments(item.get("arguments"))
+    )
     if turns and turns[-1].role == "assistant":
         turns[-1].tool_calls.append(call)
     else:
@@ -108,9 +110,9 @@ def decode_request(body: Any) -> DecodedRequest:
     if body.get("instructions") is not None:
         turns.insert(0, Turn("system", _instructions(body["instructions"])))
     tools = decode_tools(body.get("tools"))
-    return DecodedRequest(api=API, model=params.model, stream=bool(params.stream), tools=tools, turns=turns,
-                          body=body, response_format=check.nested_format(params.text, "text"),
-                          previous_response_id=params.previous_response_id)
+    response_format = check.nested_format(params.text, "text")
+    prev = params.previous_response_id
+    return params.decoded(API, body, turns, tools, response_format=response_format, previous_response_id=prev)
 
 
 def upstream_body(body: Mapping[str, Any], *, stream: bool | None = None) -> JsonObject:
@@ -123,21 +125,29 @@ def response_echo(body: Mapping[str, Any]) -> JsonObject:
     tools = body.get("tools")
     out: JsonObject = {
         "tools": [t for t in tools if isinstance(t, dict) and isinstance(t.get("type"), str)]
-        if isinstance(tools, list) else [],
-        "tool_choice": body.get("tool_choice") if isinstance(body.get("tool_choice"), (str, dict)) else "auto",
+        if isinstance(tools, list)
+        else [],
+        "tool_choice": body.get("tool_choice")
+        if isinstance(body.get("tool_choice"), (str, dict))
+        else "auto",
         "parallel_tool_calls": body["parallel_tool_calls"]
-        if isinstance(body.get("parallel_tool_calls"), bool) else True,
+        if isinstance(body.get("parallel_tool_calls"), bool)
+        else True,
     }
     echoed: tuple[tuple[str, type | tuple[type, ...]], ...] = (
-        ("instructions", str), ("previous_response_id", str), ("temperature", (int, float)),
-        ("top_p", (int, float)), ("max_output_tokens", int), ("metadata", dict))
+        ("instructions", str),
+        ("previous_response_id", str),
+        ("temperature", (int, float)),
+        ("top_p", (int, float)),
+        ("max_output_tokens", int),
+        ("metadata", dict),
+    )
     for key, types in echoed:
         value = body.get(key)
         if isinstance(value, types) and not isinstance(value, bool):
             out[key] = value
     return out
 
-__all__ = [
-    "API", "MESSAGE_ROLES", "SEQURITY_FIELDS", "TEXT_PART_TYPES", "ResponsesParams", "decode_input",
-    "decode_request", "decode_tools", "item_kind", "parts_text", "response_echo", "upstream_body"
-]
+
+__all__ = ["API", "MESSAGE_ROLES", "SEQURITY_FIELDS", "TEXT_PART_TYPES", "ResponsesParams", "decode_input"]
+__all__ += ["decode_request", "decode_tools", "item_kind", "parts_text", "response_echo", "upstream_body"]

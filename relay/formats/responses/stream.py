@@ -12,14 +12,27 @@ from ..sse import SSEEvent, encode
 from .answers import CALL, usage_from
 from .encode import ResponsesEmitter
 
-STREAM_TYPES = frozenset({
-    "response.created", "response.in_progress", "response.completed", "response.failed", "response.incomplete",
-    "response.output_item.added", "response.output_item.done", "response.content_part.added",
-    "response.content_part.done", "response.output_text.delta", "response.output_text.done",
-    "response.function_call_arguments.delta", "response.function_call_arguments.done",
-    "response.reasoning_summary_part.added", "response.reasoning_summary_part.done",
-    "response.reasoning_summary_text.delta", "response.reasoning_summary_text.done",
-})
+STREAM_TYPES = frozenset(
+    {
+        "response.created",
+        "response.in_progress",
+        "response.completed",
+        "response.failed",
+        "response.incomplete",
+        "response.output_item.added",
+        "response.output_item.done",
+        "response.content_part.added",
+        "response.content_part.done",
+        "response.output_text.delta",
+        "response.output_text.done",
+        "response.function_call_arguments.delta",
+        "response.function_call_arguments.done",
+        "response.reasoning_summary_part.added",
+        "response.reasoning_summary_part.done",
+        "response.reasoning_summary_text.delta",
+        "response.reasoning_summary_text.done",
+    }
+)
 FINAL_TYPES = frozenset({"response.completed", "response.failed", "response.incomplete"})
 
 
@@ -129,8 +142,12 @@ class ResponsesStreamRelay(HoldBackRelay):
         out = self._synth(lambda: em.message(message))
         self.text = self._joined(message)
         output = self._forwarded + [it for it in em.output if it is not None]
-        snap = {**em.base, "status": "failed", "output": output,
-                "error": {"code": "server_error", "message": message}}
+        snap = {
+            **em.base,
+            "status": "failed",
+            "output": output,
+            "error": {"code": "server_error", "message": message},
+        }
         self.status = "failed"
         out.append(em.event("response.failed", response=snap))
         self._done = True
@@ -161,16 +178,20 @@ class ResponsesStreamRelay(HoldBackRelay):
         return encode(obj, etype)
 
     def _emit_final(self, added: list[JsonObject] | None = None) -> list[bytes]:
-        obj = self._final or {"type": "response.completed",
-                              "response": {**self._em.base, "status": "completed"}}
+        obj = self._final or {
+            "type": "response.completed",
+            "response": {**self._em.base, "status": "completed"},
+        }
         etype = obj.get("type") or "response.completed"
         resp = dict(obj.get("response") or {})
-        output = [it for it in resp.get("output") or []
-                  if not (isinstance(it, dict) and it.get("type") == "function_call")]
+        output = [
+            it
+            for it in resp.get("output") or []
+            if not (isinstance(it, dict) and it.get("type") == "function_call")
+        ]
         resp["output"] = output + (added or [])
         self._done = True
         return [self._resequence({**obj, "response": resp}, etype)]
 
-__all__ = [
-    "FINAL_TYPES", "STREAM_TYPES", "ResponsesStreamRelay"
-]
+
+__all__ = ["FINAL_TYPES", "STREAM_TYPES", "ResponsesStreamRelay"]

@@ -26,8 +26,12 @@ def _chat_content(content: Any) -> Any:
         elif ptype == "refusal":
             parts.append({"type": "text", "text": part.get("refusal") or ""})
         elif ptype == "input_image" and part.get("image_url"):
-            parts.append({"type": "image_url", "image_url": {"url": part["image_url"],
-                                                             "detail": part.get("detail") or "auto"}})
+            parts.append(
+                {
+                    "type": "image_url",
+                    "image_url": {"url": part["image_url"], "detail": part.get("detail") or "auto"},
+                }
+            )
         elif ptype == "input_file":
             f = {k: part[k] for k in ("file_id", "file_data", "filename") if part.get(k)}
             parts.append({"type": "file", "file": f})
@@ -61,8 +65,11 @@ def _add_item(messages: list[JsonObject], item: JsonObject) -> None:
         elif role in ("system", "developer", "user"):
             messages.append({"role": role, "content": content})
     elif kind == "function_call":
-        call = {"id": item.get("call_id"), "type": "function",
-                "function": {"name": item.get("name"), "arguments": item.get("arguments") or "{}"}}
+        call = {
+            "id": item.get("call_id"),
+            "type": "function",
+            "function": {"name": item.get("name"), "arguments": item.get("arguments") or "{}"},
+        }
         last = messages[-1] if messages else None
         if last is not None and last["role"] == "assistant":
             last.setdefault("tool_calls", []).append(call)
@@ -70,14 +77,26 @@ def _add_item(messages: list[JsonObject], item: JsonObject) -> None:
             messages.append({"role": "assistant", "content": None, "tool_calls": [call]})
     elif kind == "function_call_output":
         output = item.get("output")
-        messages.append({"role": "tool", "tool_call_id": item.get("call_id"),
-                         "content": output if isinstance(output, str) else _chat_content(output)})
+        messages.append(
+            {
+                "role": "tool",
+                "tool_call_id": item.get("call_id"),
+                "content": output if isinstance(output, str) else _chat_content(output),
+            }
+        )
 
 
 def _chat_tools(body: Mapping[str, Any], out: JsonObject) -> None:
-    tools = [{"type": "function", "function": {k: t[k] for k in ("name", "description", "parameters", "strict")
-                                               if t.get(k) is not None}}
-             for t in body.get("tools") or [] if isinstance(t, dict) and t.get("type") == "function"]
+    tools = [
+        {
+            "type": "function",
+            "function": {
+                k: t[k] for k in ("name", "description", "parameters", "strict") if t.get(k) is not None
+            },
+        }
+        for t in body.get("tools") or []
+        if isinstance(t, dict) and t.get("type") == "function"
+    ]
     if not tools:
         return
     out["tools"] = tools
@@ -106,8 +125,16 @@ def _chat_response_format(fmt: Any) -> JsonObject | None:
     return {"type": "json_schema", "json_schema": js}
 
 
-_COPIED = ("temperature", "top_p", "user", "metadata", "service_tier", "store", "prompt_cache_key",
-           "safety_identifier")
+_COPIED = (
+    "temperature",
+    "top_p",
+    "user",
+    "metadata",
+    "service_tier",
+    "store",
+    "prompt_cache_key",
+    "safety_identifier",
+)
 
 
 def to_chat_request(body: Mapping[str, Any], *, stream: bool | None = None) -> JsonObject:
@@ -138,8 +165,13 @@ def _status_for_finish(finish: str | None) -> tuple[str, JsonObject | None]:
     return "completed", None
 
 
-def from_chat_answer(answer: Mapping[str, Any], *, model: str | None = None, id: str | None = None,
-                     extra: JsonObject | None = None) -> JsonObject:
+def from_chat_answer(
+    answer: Mapping[str, Any],
+    *,
+    model: str | None = None,
+    id: str | None = None,
+    extra: JsonObject | None = None,
+) -> JsonObject:
     """Translate a Chat Completions answer into a Response object (tool-call ids are kept as ``call_id``)."""
     text = _chat.extract_text(answer)
     calls = _chat.extract_tool_calls(answer)
@@ -148,9 +180,16 @@ def from_chat_answer(answer: Mapping[str, Any], *, model: str | None = None, id:
         output = [message_item("")]
     choices = answer.get("choices") or []
     status, incomplete = _status_for_finish(choices[0].get("finish_reason") if choices else None)
-    return response_object(output, model=model or answer.get("model") or "", id=id, status=status,
-                           usage=_chat.extract_usage(answer), created=answer.get("created"),
-                           incomplete_details=incomplete, extra=extra)
+    return response_object(
+        output,
+        model=model or answer.get("model") or "",
+        id=id,
+        status=status,
+        usage=_chat.extract_usage(answer),
+        created=answer.get("created"),
+        incomplete_details=incomplete,
+        extra=extra,
+    )
 
 
 class ChatToResponsesRelay(ChatStreamRelay):
@@ -162,8 +201,9 @@ class ChatToResponsesRelay(ChatStreamRelay):
     ``response.incomplete``; ``abort`` → ``response.failed``).
     """
 
-    def __init__(self, new_id: NewId, *, model: str, id: str | None = None,
-                 extra: JsonObject | None = None) -> None:
+    def __init__(
+        self, new_id: NewId, *, model: str, id: str | None = None, extra: JsonObject | None = None
+    ) -> None:
         super().__init__(new_id, include_usage=False, model=model)
         self._em = ResponsesEmitter(model=model, id=id, extra=extra)
         self._r_finish: str | None = None
@@ -201,6 +241,5 @@ class ChatToResponsesRelay(ChatStreamRelay):
         out = em.start() + em.close_message() + em.message(message)
         return out + em.finish("failed", usage=self.usage, error={"code": "server_error", "message": message})
 
-__all__ = [
-    "ChatToResponsesRelay", "from_chat_answer", "to_chat_request"
-]
+
+__all__ = ["ChatToResponsesRelay", "from_chat_answer", "to_chat_request"]
