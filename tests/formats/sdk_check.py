@@ -107,8 +107,14 @@ def check_messages_stream(chunks: list[bytes]) -> tuple[list[dict], Any]:
     for event, data in events(chunks):
         obj = json.loads(data)
         assert event == obj["type"]
-        assert obj["type"] in ("message_start", "content_block_start", "content_block_delta",
-                               "content_block_stop", "message_delta", "message_stop")
+        assert obj["type"] in (
+            "message_start",
+            "content_block_start",
+            "content_block_delta",
+            "content_block_stop",
+            "message_delta",
+            "message_stop",
+        )
         dicts.append(obj)
         ev = _AN_EVENTS.validate_python(obj)
         snapshot = accumulate_event(event=ev, current_snapshot=snapshot, json_bufs=json_bufs)

@@ -6,14 +6,20 @@ import pytest
 from relay.formats import SSEEvent, SSEParser, ToolCall, chat, pump
 from relay.formats.sse import encode
 
-STREAM = (b"event: message_start\ndata: {\"a\": 1}\n\n"
-          b": comment\n\n"
-          b"data: line one\ndata: line two\n\n"
-          b"id: 7\nretry: 100\ndata:{\"no\":\"space\"}\n\n"
-          b"event: ping\n\n"
-          b"data: [DONE]\n\n")
-EXPECTED = [SSEEvent("message_start", '{"a": 1}'), SSEEvent(None, "line one\nline two"),
-            SSEEvent(None, '{"no":"space"}'), SSEEvent(None, "[DONE]")]
+STREAM = (
+    b'event: message_start\ndata: {"a": 1}\n\n'
+    b": comment\n\n"
+    b"data: line one\ndata: line two\n\n"
+    b'id: 7\nretry: 100\ndata:{"no":"space"}\n\n'
+    b"event: ping\n\n"
+    b"data: [DONE]\n\n"
+)
+EXPECTED = [
+    SSEEvent("message_start", '{"a": 1}'),
+    SSEEvent(None, "line one\nline two"),
+    SSEEvent(None, '{"no":"space"}'),
+    SSEEvent(None, "[DONE]"),
+]
 
 
 @pytest.mark.parametrize("newline", [b"\n", b"\r\n", b"\r"])
@@ -23,7 +29,7 @@ def test_parser_any_split_any_newline(newline, size):
     parser = SSEParser()
     got = []
     for i in range(0, len(data), size):
-        got += parser.feed(data[i:i + size])
+        got += parser.feed(data[i : i + size])
     got += parser.flush()
     assert got == EXPECTED
 
@@ -45,11 +51,34 @@ def test_encode_is_one_line():
 
 def test_pump_decides_and_aborts_on_error():
     async def events():
-        yield SSEEvent(None, json.dumps({"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m",
-                                         "choices": [{"index": 0, "delta": {"role": "assistant", "tool_calls": [
-                                             {"index": 0, "id": "call_1", "type": "function",
-                                              "function": {"name": "f", "arguments": "{}"}}]},
-                                                      "finish_reason": "tool_calls"}]}))
+        yield SSEEvent(
+            None,
+            json.dumps(
+                {
+                    "id": "c",
+                    "object": "chat.completion.chunk",
+                    "created": 1,
+                    "model": "m",
+                    "choices": [
+                        {
+                            "index": 0,
+                            "delta": {
+                                "role": "assistant",
+                                "tool_calls": [
+                                    {
+                                        "index": 0,
+                                        "id": "call_1",
+                                        "type": "function",
+                                        "function": {"name": "f", "arguments": "{}"},
+                                    }
+                                ],
+                            },
+                            "finish_reason": "tool_calls",
+                        }
+                    ],
+                }
+            ),
+        )
         yield SSEEvent(None, "[DONE]")
 
     decided = []
@@ -67,8 +96,18 @@ def test_pump_decides_and_aborts_on_error():
     assert relay.text == "denied" and relay.finish_reason == "stop"
 
     async def failing():
-        yield SSEEvent(None, json.dumps({"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m",
-                                         "choices": [{"index": 0, "delta": {"content": "hi"}, "finish_reason": None}]}))
+        yield SSEEvent(
+            None,
+            json.dumps(
+                {
+                    "id": "c",
+                    "object": "chat.completion.chunk",
+                    "created": 1,
+                    "model": "m",
+                    "choices": [{"index": 0, "delta": {"content": "hi"}, "finish_reason": None}],
+                }
+            ),
+        )
         raise RuntimeError("upstream went away")
 
     relay = chat.ChatStreamRelay(lambda u: u)

@@ -23,14 +23,20 @@ def upstream(api: str, reply=None) -> list[SSEEvent]:
 
 
 def relay_for(api: str):
-    return {"chat": lambda: chat.ChatStreamRelay(lambda u: "tc-" + u),
-            "messages": lambda: messages.MessagesStreamRelay(lambda u: "tc-" + u),
-            "responses": lambda: responses.ResponsesStreamRelay(lambda u: "tc-" + u),
-            "azure": lambda: responses.ChatToResponsesRelay(lambda u: "tc-" + u, model="m")}[api]()
+    return {
+        "chat": lambda: chat.ChatStreamRelay(lambda u: "tc-" + u),
+        "messages": lambda: messages.MessagesStreamRelay(lambda u: "tc-" + u),
+        "responses": lambda: responses.ResponsesStreamRelay(lambda u: "tc-" + u),
+        "azure": lambda: responses.ChatToResponsesRelay(lambda u: "tc-" + u, model="m"),
+    }[api]()
 
 
-FINAL = {"chat": b"data: [DONE]", "messages": b"event: message_stop", "responses": b"event: response.completed",
-         "azure": b"event: response.completed"}
+FINAL = {
+    "chat": b"data: [DONE]",
+    "messages": b"event: message_stop",
+    "responses": b"event: response.completed",
+    "azure": b"event: response.completed",
+}
 
 
 async def _events(evs, fail_after=None):
@@ -44,7 +50,11 @@ async def _events(evs, fail_after=None):
 @pytest.mark.parametrize("api", ["chat", "messages", "responses", "azure"])
 @pytest.mark.parametrize("reply", ["text", "tool_calls"])
 def test_on_done_runs_once_before_the_final_event(api, reply):
-    r = fu.text("one two three", usage=(21, 5)) if reply == "text" else fu.tool_calls(("f", {"a": 1}), usage=(21, 5))
+    r = (
+        fu.text("one two three", usage=(21, 5))
+        if reply == "text"
+        else fu.tool_calls(("f", {"a": 1}), usage=(21, 5))
+    )
     relay = relay_for(api)
     seen: list = []
 
@@ -52,7 +62,9 @@ def test_on_done_runs_once_before_the_final_event(api, reply):
         seen.append(("done", relay.usage.prompt_tokens, relay.usage.completion_tokens, len(relay.tool_calls)))
 
     async def run():
-        async for chunk in pump(relay, _events(upstream("chat" if api == "azure" else api, r)), on_done=on_done):
+        async for chunk in pump(
+            relay, _events(upstream("chat" if api == "azure" else api, r)), on_done=on_done
+        ):
             seen.append(chunk)
 
     asyncio.run(run())
