@@ -45,16 +45,24 @@ _POLICY_COMMON = {
 PRESETS: dict[str, dict[str, dict]] = {
     "single-llm": {
         "features": {"agent_arch": "single-llm"},
-        "policy": {**copy.deepcopy(_POLICY_COMMON),
-                   "presets": {**_POLICY_COMMON["presets"], "enable_non_executable_memory": False}},
-        "config": {"fsm": {"min_num_tools_for_filtering": 10, "clear_session_meta": "never", "max_n_turns": 50}},
+        "policy": {
+            **copy.deepcopy(_POLICY_COMMON),
+            "presets": {**_POLICY_COMMON["presets"], "enable_non_executable_memory": False},
+        },
+        "config": {
+            "fsm": {"min_num_tools_for_filtering": 10, "clear_session_meta": "never", "max_n_turns": 50}
+        },
     },
     "dual-llm": {
         "features": {"agent_arch": "dual-llm"},
         "policy": copy.deepcopy(_POLICY_COMMON),
         "config": {
-            "fsm": {"min_num_tools_for_filtering": 10, "clear_session_meta": "never", "max_n_turns": 5,
-                    "disable_rllm": True},
+            "fsm": {
+                "min_num_tools_for_filtering": 10,
+                "clear_session_meta": "never",
+                "max_n_turns": 5,
+                "disable_rllm": True,
+            },
         },
     },
 }
@@ -89,15 +97,25 @@ FSM_DEFAULTS: dict[str, Any] = {
 # Endpoint-dependent defaults (control-api.md §2.3, §5.2 step 5): code sessions are longer, iterative
 # and get the code-flavoured planner prompt.
 ENDPOINT_DEFAULTS: dict[str, dict[str, Any]] = {
-    "chat": {"fsm": {"max_n_turns": 1, "enabled_internal_tools": ["parse_with_ai", "verify_hypothesis"]},
-             "prompt_flavor": "universal"},
-    "agent": {"fsm": {"max_n_turns": 1, "enabled_internal_tools": ["parse_with_ai", "verify_hypothesis"]},
-              "prompt_flavor": "universal"},
-    "lang-graph": {"fsm": {"max_n_turns": 1, "enabled_internal_tools": ["parse_with_ai"]},
-                   "prompt_flavor": "universal"},
-    "code": {"fsm": {"max_n_turns": 20, "enabled_internal_tools": ["parse_with_ai", "verify_hypothesis",
-                                                                     "complete_turn"]},
-             "prompt_flavor": "code"},
+    "chat": {
+        "fsm": {"max_n_turns": 1, "enabled_internal_tools": ["parse_with_ai", "verify_hypothesis"]},
+        "prompt_flavor": "universal",
+    },
+    "agent": {
+        "fsm": {"max_n_turns": 1, "enabled_internal_tools": ["parse_with_ai", "verify_hypothesis"]},
+        "prompt_flavor": "universal",
+    },
+    "lang-graph": {
+        "fsm": {"max_n_turns": 1, "enabled_internal_tools": ["parse_with_ai"]},
+        "prompt_flavor": "universal",
+    },
+    "code": {
+        "fsm": {
+            "max_n_turns": 20,
+            "enabled_internal_tools": ["parse_with_ai", "verify_hypothesis", "complete_turn"],
+        },
+        "prompt_flavor": "code",
+    },
 }
 RESPONSE_FORMAT_DEFAULTS = {
     "strip_response_content": False,

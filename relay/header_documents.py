@@ -24,7 +24,9 @@ class _Strict(BaseModel):
 
 # --- X-Features ---------------------------------------------------------------------------------------
 
-ClassifierName = Literal["toxicity_filter", "pii_redaction", "healthcare_topic_guardrail", "finance_topic_guardrail"]
+ClassifierName = Literal[
+    "toxicity_filter", "pii_redaction", "healthcare_topic_guardrail", "finance_topic_guardrail"
+]
 BlockerName = Literal["url_blocker", "file_blocker"]
 AgentArch = Literal["single-llm", "dual-llm"]
 
@@ -128,7 +130,9 @@ class PllmPrompt(_Strict):
     version: str | None = None
     debug_info_level: DebugLevel | None = None
     clarify_ambiguous_queries: bool | None = None
-    context_var_visibility: Literal["none", "basic-notext", "basic-executable", "all-executable", "all"] | None = None
+    context_var_visibility: (
+        Literal["none", "basic-notext", "basic-executable", "all-executable", "all"] | None
+    ) = None
     query_inline_roles: list[Literal["assistant", "tool", "developer", "system"]] | None = None
     query_role_name_overrides: dict[str, str] | None = None
     query_include_tool_calls: bool | None = None
@@ -210,7 +214,11 @@ class ConfigHeader(_Strict):
     llm: LlmConfig | None = None
 
 
-MODELS: dict[str, type[BaseModel]] = {"features": FeaturesHeader, "policy": PolicyHeader, "config": ConfigHeader}
+MODELS: dict[str, type[BaseModel]] = {
+    "features": FeaturesHeader,
+    "policy": PolicyHeader,
+    "config": ConfigHeader,
+}
 
 
 # --- parsing ------------------------------------------------------------------------------------------
@@ -230,14 +238,19 @@ def _loc(loc: tuple) -> str:
     for item in loc:
         if isinstance(item, int):
             parts.append(f"[{item}]")
-        elif isinstance(item, str) and not item.startswith(("function-", "literal[", "constrained-")) and item not in (
-            "int",
-            "str",
-            "bool",
-            "float",
-            "list[str]",
-            "dict[str,str]",
-            "dict[str,int]",
+        elif (
+            isinstance(item, str)
+            and not item.startswith(("function-", "literal[", "constrained-"))
+            and item
+            not in (
+                "int",
+                "str",
+                "bool",
+                "float",
+                "list[str]",
+                "dict[str,str]",
+                "dict[str,int]",
+            )
         ):
             parts.append(("." if parts else "") + item)
     return "".join(parts) or "(document)"

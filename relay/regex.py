@@ -13,9 +13,9 @@ guardrail detectors and lexers included, are not client-supplied and stay on ``r
 
 ::
 
-    rx = compile_client_pattern(r"[a-z]+@example\\.com")   # ClientPatternError if refused
-    rx.fullmatch("bob@example.com")                        # True or None
-    rx.search("see bob@example.com")                       # True or None
+    rx = compile_client_pattern(r"[a-z]+@example\\.com")  # ClientPatternError if refused
+    rx.fullmatch("bob@example.com")  # True or None
+    rx.search("see bob@example.com")  # True or None
 
 Matching uses RE2 (the ``google-re2`` package): time linear in the length of the text, whatever the pattern,
 so ``(a+)+$`` cannot stall a worker. (Full matches of the simplest patterns, which cannot backtrack more than
@@ -383,7 +383,9 @@ def _group(p: str, i: int, out: list[str]) -> tuple[int, int, str]:
             j += 1
     if "x" in on or "x" in off:
         raise _unsupported("verbose mode `(?x)` is", i)
-    on = "".join(f for f in on if f in "ims")  # `a` (ASCII) is how every pattern is matched; `u` is re's default
+    on = "".join(
+        f for f in on if f in "ims"
+    )  # `a` (ASCII) is how every pattern is matched; `u` is re's default
     off = "".join(f for f in off if f in "ims")
     flags = on + ("-" + off if off else "")
     if p[j] == ")":  # global flags

@@ -9,12 +9,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 PROVIDERS = ("openai", "openrouter", "anthropic", "sequrity_azure")
-API_BY_SUFFIX = {"chat/completions": "chat", "messages": "messages", "responses": "responses", "generate": "generate"}
+API_BY_SUFFIX = {
+    "chat/completions": "chat",
+    "messages": "messages",
+    "responses": "responses",
+    "generate": "generate",
+}
 
 # api -> endpoint types -> (default provider, explicit providers)
 _TABLE: dict[str, dict[str, tuple[str, tuple[str, ...]]]] = {
     "chat": {
-        t: ("openrouter", ("openai", "openrouter", "sequrity_azure")) for t in ("chat", "code", "agent", "lang-graph")
+        t: ("openrouter", ("openai", "openrouter", "sequrity_azure"))
+        for t in ("chat", "code", "agent", "lang-graph")
     },
     "messages": {t: ("anthropic", ("anthropic",)) for t in ("chat", "code", "agent", "lang-graph")},
     "responses": {t: ("openai", ("openai", "sequrity_azure")) for t in ("chat", "code", "agent")},

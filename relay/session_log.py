@@ -65,7 +65,9 @@ def redact(event: dict, level: str) -> dict:
     elif level == "none":
         if kind == "tool_call":
             out = {**data, "args": {name: {"withheld": True} for name in (data.get("args") or {})}}
-            out.pop("session_meta", None)  # like argument metadata, left out: a dry-run cannot replay the call
+            out.pop(
+                "session_meta", None
+            )  # like argument metadata, left out: a dry-run cannot replay the call
             out.pop("control_meta", None)
             if isinstance(out.get("record"), dict) and "args" in out["record"]:
                 out["record"] = {k: v for k, v in out["record"].items() if k != "args"}

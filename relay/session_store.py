@@ -54,8 +54,10 @@ _PREFIX = "relay:s:"
 _LOCK_PREFIX = "relay:lock:"
 _RESPONSE_PREFIX = "relay:resp:"
 _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
-_RENEW = ("if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('expire', KEYS[1], ARGV[2]) "
-          "else return 0 end")
+_RENEW = (
+    "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('expire', KEYS[1], ARGV[2]) "
+    "else return 0 end"
+)
 
 LOCK_MARGIN_SECONDS = 5.0  # added to the upstream timeout: the default lease of a session lock
 MAX_HOLD_SECONDS = 900.0  # a lock is renewed for at most this long (a request that never ends loses it)
@@ -69,8 +71,11 @@ class StoreUnavailable(Exception):
 
     def __init__(self, detail: str, *, database: bool = False):
         super().__init__(detail)
-        self.public_message = ("The relay's database is unavailable; retry later" if database else
-                               "The relay's session store is unavailable; retry later")
+        self.public_message = (
+            "The relay's database is unavailable; retry later"
+            if database
+            else "The relay's session store is unavailable; retry later"
+        )
 
 
 class SessionBusy(Exception):
@@ -128,8 +133,9 @@ async def _guarded(awaitable):
     except _store_errors() as exc:
         from django.db import DatabaseError
 
-        raise StoreUnavailable(f"{type(exc).__name__}: {str(exc)[:200]}",
-                               database=isinstance(exc, DatabaseError)) from exc
+        raise StoreUnavailable(
+            f"{type(exc).__name__}: {str(exc)[:200]}", database=isinstance(exc, DatabaseError)
+        ) from exc
 
 
 # ------------------------------------------------------------------------------------------- backends
@@ -151,10 +157,13 @@ class _RedisStore:
         client = self._clients.get(id(loop))
         if client is None:
             client = aioredis.Redis.from_url(
-                self.url, max_connections=256, socket_connect_timeout=REDIS_CONNECT_TIMEOUT,
+                self.url,
+                max_connections=256,
+                socket_connect_timeout=REDIS_CONNECT_TIMEOUT,
                 socket_timeout=REDIS_SOCKET_TIMEOUT,
                 retry=Retry(ExponentialWithJitterBackoff(base=0.01, cap=0.1), retries=2),
-                retry_on_error=[RedisConnectionError, RedisTimeoutError])
+                retry_on_error=[RedisConnectionError, RedisTimeoutError],
+            )
             self._clients[id(loop)] = client
         return client
 
@@ -261,14 +270,20 @@ def _db_conditional(cache, op: str, key: str, token: str, ttl: int = 0) -> int:
     q = connection.ops.quote_name
     with connection.cursor() as cursor:
         if op == "delete":
-            cursor.execute(f"DELETE FROM {q(cache._table)} WHERE {q('cache_key')} = %s AND {q('value')} = %s",
-                           [db_key, _db_value(cache, token)])
+            cursor.execute(
+                f"DELETE FROM {q(cache._table)} WHERE {q('cache_key')} = %s AND {q('value')} = %s",
+                [db_key, _db_value(cache, token)],
+            )
         else:
             exp = datetime.fromtimestamp(cache.get_backend_timeout(ttl), tz=UTC if settings.USE_TZ else None)
             cursor.execute(
                 f"UPDATE {q(cache._table)} SET {q('expires')} = %s WHERE {q('cache_key')} = %s AND {q('value')} = %s",
-                [connection.ops.adapt_datetimefield_value(exp.replace(microsecond=0)), db_key,
-                 _db_value(cache, token)])
+                [
+                    connection.ops.adapt_datetimefield_value(exp.replace(microsecond=0)),
+                    db_key,
+                    _db_value(cache, token),
+                ],
+            )
         return cursor.rowcount
 
 
@@ -370,7 +385,9 @@ async def alocked(session_id: str, wait_seconds: float = 30.0, lease_seconds: in
 
 async def aremember_response(response_id: str, session_id: str) -> None:
     """Responses API: map a response id we returned to its session (``previous_response_id``, §10.3)."""
-    await _guarded(_backend().set(_RESPONSE_PREFIX + response_id, session_id, settings.RELAY_SESSION_IDLE_SECONDS))
+    await _guarded(
+        _backend().set(_RESPONSE_PREFIX + response_id, session_id, settings.RELAY_SESSION_IDLE_SECONDS)
+    )
 
 
 async def alookup_response(response_id: str) -> str | None:

@@ -118,8 +118,12 @@ def _check_broker() -> str:
 
 def _run_checks() -> dict[str, str]:
     results: dict[str, str] = {}
-    checks = {"database": _database_ready, "broker": _check_broker,
-              "cache": lambda: _check_cache("default"), "session_store": lambda: _check_cache("relay_sessions")}
+    checks = {
+        "database": _database_ready,
+        "broker": _check_broker,
+        "cache": lambda: _check_cache("default"),
+        "session_store": lambda: _check_cache("relay_sessions"),
+    }
     for name, check in checks.items():
         try:
             out = check()
@@ -137,7 +141,9 @@ async def ready(request):
     except TimeoutError:
         results = {"timeout": f"checks took longer than {settings.READINESS_TIMEOUT * 4:.0f} s"}
     ok = all(v in ("ok", "eager") for v in results.values())
-    return JsonResponse({"status": "ready" if ok else "unavailable", "checks": results}, status=200 if ok else 503)
+    return JsonResponse(
+        {"status": "ready" if ok else "unavailable", "checks": results}, status=200 if ok else 503
+    )
 
 
 # ------------------------------------------------------------------------------------------ API
@@ -162,7 +168,9 @@ async def api(request, endpoint_type: str, suffix: str, provider: str | None = N
     if route is None:
         return not_found(request)
     if request.method != "POST":
-        resp = JsonResponse(error_body(405, f"{request.method} is not allowed; use POST", route.api), status=405)
+        resp = JsonResponse(
+            error_body(405, f"{request.method} is not allowed; use POST", route.api), status=405
+        )
         resp["Allow"] = "POST"
         return resp
     return await chain.handle(request, route)
@@ -170,7 +178,10 @@ async def api(request, endpoint_type: str, suffix: str, provider: str | None = N
 
 def not_found(request, rest: str = ""):
     return JsonResponse(
-        error_body(404, f"No such Control API route: {request.method} {request.path}. See GET /control/ for the list."),
+        error_body(
+            404,
+            f"No such Control API route: {request.method} {request.path}. See GET /control/ for the list.",
+        ),
         status=404,
     )
 
@@ -180,8 +191,9 @@ def server_error(request, *args, **kwargs):
     fails to render). Views under /control catch their own errors (``json_errors``); this is the last line."""
     rid = current_request_id()
     if request.path == "/control" or request.path.startswith("/control/"):
-        return JsonResponse(error_body(500, f"Internal error in the relay (request id {rid})", _api_of(request)),
-                            status=500)
+        return JsonResponse(
+            error_body(500, f"Internal error in the relay (request id {rid})", _api_of(request)), status=500
+        )
     from django.http import HttpResponseServerError
     from django.template import loader
 

@@ -35,14 +35,28 @@ def make_llm(call: Call) -> Any:
     assert call.state is not None
     provider, config = call.route.provider, call.state.config
 
-    async def llm(role: str, *, system: str, messages: list[dict[str, Any]], json_schema: dict[str, Any] | None = None,
-                  model: str | None = None, seed: int | None = None) -> Any:
+    async def llm(
+        role: str,
+        *,
+        system: str,
+        messages: list[dict[str, Any]],
+        json_schema: dict[str, Any] | None = None,
+        model: str | None = None,
+        seed: int | None = None,
+    ) -> Any:
         model = model or (call.models[1] if role in QLLM_ROLES else call.models[0])
         params = generation_params(provider, (config.get("llm") or {}).get(role))
         if seed is not None:
             params = {**params, "seed": seed} if provider != "anthropic" else params
-        return await complete(provider, model, call.api_key, system=system, messages=messages,
-                              json_schema=json_schema, params=params)
+        return await complete(
+            provider,
+            model,
+            call.api_key,
+            system=system,
+            messages=messages,
+            json_schema=json_schema,
+            params=params,
+        )
 
     return llm
 
@@ -103,12 +117,18 @@ async def auto_generate_policy(call: Call, state: SessionState) -> None:
         return
     assert call.decoded is not None
     state.auto_gen = True
-    tools = [{"name": t.name, "description": t.description, "parameters": t.parameters} for t in call.decoded.tools]
+    tools = [
+        {"name": t.name, "description": t.description, "parameters": t.parameters} for t in call.decoded.tools
+    ]
     req = GenerateRequest(
-        type="oai_chat_completion", model=call.models[0], n_retries=2, tools=tools,
+        type="oai_chat_completion",
+        model=call.models[0],
+        n_retries=2,
+        tools=tools,
         description="Protect the user from prompt injection through tool results: tag what tools return "
-                    "according to its sensitivity, and deny tool calls that would send sensitive or "
-                    "untrusted data to recipients or destinations outside the user's request.")
+        "according to its sensitivity, and deny tool calls that would send sensitive or "
+        "untrusted data to recipients or destinations outside the user's request.",
+    )
     llm = make_llm(call)
 
     async def ask(messages: list[dict[str, Any]]) -> Any:
@@ -141,8 +161,12 @@ async def run_dual(call: Call, request: HttpRequest) -> HttpResponse:
         outcome = await engine.advance(st.dual_state(), decoded)
         call.usage = call.usage + outcome.usage
         _log(call, outcome, engine)
-        if (outcome.kind == "final" and not outcome.session_closed and decoded.trailing_tool_results
-                and decoded.last_role == "user"):
+        if (
+            outcome.kind == "final"
+            and not outcome.session_closed
+            and decoded.trailing_tool_results
+            and decoded.last_role == "user"
+        ):
             # The tool results finished the turn and the client already asked its next question in the same
             # request (the official client's multi-turn flow): count the finished turn, plan the next one.
             st.turns += 1
@@ -154,8 +178,11 @@ async def run_dual(call: Call, request: HttpRequest) -> HttpResponse:
     except DualError as exc:
         raise RelayError(exc.status, exc.detail, "bad_request") from None
     model = f"{call.models[0]},{call.models[1]}"
-    answer_id = {"chat": call.session_id, "messages": f"msg_{uuid.uuid4().hex}",
-                 "responses": f"resp_{uuid.uuid4().hex}"}[api]
+    answer_id = {
+        "chat": call.session_id,
+        "messages": f"msg_{uuid.uuid4().hex}",
+        "responses": f"resp_{uuid.uuid4().hex}",
+    }[api]
     extra = None
     if api == "responses":
         extra = response_echo(call.body)
@@ -163,23 +190,42 @@ async def run_dual(call: Call, request: HttpRequest) -> HttpResponse:
     if outcome.kind == "tool_calls":
         st.status = "open"
         if decoded.stream:
-            chunks = fmt.stream_tool_call_answer(outcome.tool_calls, model=model, id=answer_id,
-                                                 usage=call.usage, extra=extra)
+            chunks = fmt.stream_tool_call_answer(
+                outcome.tool_calls, model=model, id=answer_id, usage=call.usage, extra=extra
+            )
         else:
-            body = fmt.tool_call_answer(outcome.tool_calls, model=model, id=answer_id, usage=call.usage,
-                                        extra=extra)
+            body = fmt.tool_call_answer(
+                outcome.tool_calls, model=model, id=answer_id, usage=call.usage, extra=extra
+            )
     else:
         st.turns += 1
         st.status = _final_status(outcome)
         st.closed = bool(outcome.session_closed)
-        error = {"code": outcome.error_code or "execution_error", "message": outcome.error_message or ""} \
-            if outcome.failed else None
+        error = (
+            {"code": outcome.error_code or "execution_error", "message": outcome.error_message or ""}
+            if outcome.failed
+            else None
+        )
         if decoded.stream:
-            chunks = fmt.stream_text_answer(outcome.content, model=model, id=answer_id, usage=call.usage,
-                                            failed=outcome.failed, error=error, extra=extra)
+            chunks = fmt.stream_text_answer(
+                outcome.content,
+                model=model,
+                id=answer_id,
+                usage=call.usage,
+                failed=outcome.failed,
+                error=error,
+                extra=extra,
+            )
         else:
-            body = fmt.text_answer(outcome.content, model=model, id=answer_id, usage=call.usage,
-                                   failed=outcome.failed, error=error, extra=extra)
+            body = fmt.text_answer(
+                outcome.content,
+                model=model,
+                id=answer_id,
+                usage=call.usage,
+                failed=outcome.failed,
+                error=error,
+                extra=extra,
+            )
     if decoded.stream:
         return _stream(call, chunks)
     return json_response(body, call)

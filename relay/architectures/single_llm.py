@@ -63,16 +63,23 @@ class Turn:
         state = call.state
         assert state is not None
         turn = cls(call, state, policy_engine(state.config["policy"], dual_llm=False), ToolGuard())
-        turn.guard = ToolGuard.for_session(state.config["features"], state.memo_holder, ask=turn.classify,
-                                           log=call.log_step)
+        turn.guard = ToolGuard.for_session(
+            state.config["features"], state.memo_holder, ask=turn.classify, log=call.log_step
+        )
         return turn
 
     async def classify(self, req: ClassifierRequest) -> Any:
         """A guardrail classifier's question, on the session's model."""
         call = self.call
-        reply = await complete(call.route.provider, call.models[0], call.api_key, system=req.system_prompt,
-                               messages=[{"role": "user", "content": req.user_prompt}],
-                               json_schema=req.json_schema, schema_name="classification")
+        reply = await complete(
+            call.route.provider,
+            call.models[0],
+            call.api_key,
+            system=req.system_prompt,
+            messages=[{"role": "user", "content": req.user_prompt}],
+            json_schema=req.json_schema,
+            schema_name="classification",
+        )
         self.side_usage.add(reply.usage)
         return reply.parsed
 
@@ -131,17 +138,25 @@ async def _apply_results(turn: Turn) -> dict[str, Any]:
     delivered: dict[str, str] = {}
     if results:
         # A caller's metadata wrapper (sqrt.md §7) is for us: the model gets (and the guardrails scan) its value.
-        scans = {r.call_id: await guard.scan_result(r.call_id, wrapped_value_text(r.content) or r.content)
-                 for r in results}
-        st.session_meta, _ = apply_tool_results(turn.engine, st.pending, results, st.session_meta,
-                                                {cid: scan.meta for cid, scan in scans.items()})
+        scans = {
+            r.call_id: await guard.scan_result(r.call_id, wrapped_value_text(r.content) or r.content)
+            for r in results
+        }
+        st.session_meta, _ = apply_tool_results(
+            turn.engine, st.pending, results, st.session_meta, {cid: scan.meta for cid, scan in scans.items()}
+        )
         for r in results:
             text = scans[r.call_id].text
             delivered[r.call_id] = text
             guard.remember_delivered(r.content, scans[r.call_id])
             pending = st.pending.pop(r.call_id)
-            call.log_step("tool_result", call_id=r.call_id, tool=pending.tool, content=text[:4000],
-                          meta=scans[r.call_id].meta.to_json())
+            call.log_step(
+                "tool_result",
+                call_id=r.call_id,
+                tool=pending.tool,
+                content=text[:4000],
+                meta=scans[r.call_id].meta.to_json(),
+            )
     return await guard.guard_request(FORMATS[call.route.api], call.body, delivered)
 
 
@@ -152,15 +167,22 @@ async def _select_tools(turn: Turn, body: dict[str, Any]) -> dict[str, Any]:
     call, st = turn.call, turn.state
     tools = body.get("tools")
     if not isinstance(tools, list) or not selection.needs_selection(
-            len(tools), st.fsm.get("min_num_tools_for_filtering")):
+        len(tools), st.fsm.get("min_num_tools_for_filtering")
+    ):
         return body
     assert call.decoded is not None
     if not st.pending:  # a new turn chooses; a continuation keeps the turn's choice
         messages, schema = selection.selection_request(call.decoded.user_query, call.decoded.tools)
         try:
-            reply = await complete(call.route.provider, call.models[0], call.api_key,
-                                   system=selection.SELECTION_SYSTEM, messages=messages, json_schema=schema,
-                                   schema_name="tool_selection")
+            reply = await complete(
+                call.route.provider,
+                call.models[0],
+                call.api_key,
+                system=selection.SELECTION_SYSTEM,
+                messages=messages,
+                json_schema=schema,
+                schema_name="tool_selection",
+            )
             turn.side_usage.add(reply.usage)
             chosen = selection.chosen_names(reply.parsed)
         except Exception:  # noqa: BLE001 - filtering is an optimisation; without it every tool is offered
@@ -208,7 +230,9 @@ async def _decide(turn: Turn, calls: list[ToolCall]) -> tuple[list[str], str | N
     """Guardrails, then the policy, on the calls the model proposes: (allowed upstream ids, denial text)."""
     call, st, guard = turn.call, turn.state, turn.guard
     scans = {c.id: await guard.scan_arguments(c) for c in calls}
-    check = check_proposed_calls(turn.engine, calls, st.session_meta, {cid: s.meta for cid, s in scans.items()})
+    check = check_proposed_calls(
+        turn.engine, calls, st.session_meta, {cid: s.meta for cid, s in scans.items()}
+    )
     st.session_meta = check.session_meta
     allowed = list(check.allowed_ids)
     texts = [check.denial_text] if check.denial_text else []
@@ -221,10 +245,17 @@ async def _decide(turn: Turn, calls: list[ToolCall]) -> tuple[list[str], str | N
             verdict = "hard_denied"
         meta = scans[c.id].meta.to_json()
         shown = guard.pending_argument_rewrites.get(c.id, c.arguments) or {}
-        call.log_step("tool_call", call_id=c.id, tool=c.name,
-                      args={k: {"value": v, "meta": meta} for k, v in shown.items()},
-                      verdict=verdict, record=record, blocked=blocked, rule=check.decided_by.get(c.id),
-                      session_meta=check.session_meta_before[c.id].to_json())
+        call.log_step(
+            "tool_call",
+            call_id=c.id,
+            tool=c.name,
+            args={k: {"value": v, "meta": meta} for k, v in shown.items()},
+            verdict=verdict,
+            record=record,
+            blocked=blocked,
+            rule=check.decided_by.get(c.id),
+            session_meta=check.session_meta_before[c.id].to_json(),
+        )
     if len(allowed) < len(calls):
         st.denied_in_turn = True
     return allowed, (" ".join(texts) or None)
@@ -249,8 +280,9 @@ async def _answer(turn: Turn, answer: dict[str, Any], azure_responses: bool) -> 
     call = turn.call
     fmt = FORMATS[call.route.api]
     if azure_responses:
-        answer = responses_format.from_chat_answer(answer, model=call.models[0],
-                                                   extra=responses_format.response_echo(call.body))
+        answer = responses_format.from_chat_answer(
+            answer, model=call.models[0], extra=responses_format.response_echo(call.body)
+        )
     proposed = fmt.extract_tool_calls(answer)
     if proposed:
         allowed, denial = await _decide(turn, proposed)
@@ -258,7 +290,9 @@ async def _answer(turn: Turn, answer: dict[str, Any], azure_responses: bool) -> 
         redactions = turn.guard.pending_argument_rewrites
         if redactions:
             fmt.rewrite_answer_arguments(answer, lambda cid, name, args: redactions.get(cid))
-        fmt.rewrite_answer_ids(answer, _new_id_factory(turn, {c.id: _redacted(c, redactions) for c in proposed}))
+        fmt.rewrite_answer_ids(
+            answer, _new_id_factory(turn, {c.id: _redacted(c, redactions) for c in proposed})
+        )
     call.usage = fmt.extract_usage(answer) + turn.side_usage
     remaining = fmt.extract_tool_calls(answer)
     _end_of_answer(turn, bool(remaining), fmt.extract_text(answer))
@@ -275,13 +309,16 @@ def _stream(turn: Turn, events: Any, azure_responses: bool) -> HttpResponse:
     new_id = _new_id_factory(turn, proposed_by_id)
     relay: Any
     if azure_responses:
-        relay = responses_format.ChatToResponsesRelay(new_id, model=call.models[0],
-                                                      extra=responses_format.response_echo(call.body))
+        relay = responses_format.ChatToResponsesRelay(
+            new_id, model=call.models[0], extra=responses_format.response_echo(call.body)
+        )
     elif api == "chat":
         assert call.decoded is not None
         relay = chat_format.ChatStreamRelay(new_id, include_usage=call.decoded.include_usage)
     else:
-        relay = getattr(fmt, {"messages": "MessagesStreamRelay", "responses": "ResponsesStreamRelay"}[api])(new_id)
+        relay = getattr(fmt, {"messages": "MessagesStreamRelay", "responses": "ResponsesStreamRelay"}[api])(
+            new_id
+        )
 
     async def decide(pending: list[ToolCall]) -> tuple[list[str], str | None]:
         for c in pending:
@@ -319,7 +356,9 @@ def _stream(turn: Turn, events: Any, azure_responses: bool) -> HttpResponse:
                 _cut(call, failure)
 
         try:
-            async for chunk in pump(relay, events, decide, error_message=abort_message, on_done=complete_stream):
+            async for chunk in pump(
+                relay, events, decide, error_message=abort_message, on_done=complete_stream
+            ):
                 yield chunk
         except Exception as exc:
             failure = exc

@@ -19,7 +19,9 @@ from .finish import finish
 logger = logging.getLogger(__name__)
 
 
-def error_response(status: int, message: str, api: str, headers: dict[str, str] | None = None) -> JsonResponse:
+def error_response(
+    status: int, message: str, api: str, headers: dict[str, str] | None = None
+) -> JsonResponse:
     resp = JsonResponse(error_body(status, message, api), status=status)
     for k, v in (headers or {}).items():
         resp[k] = v
@@ -58,7 +60,9 @@ class StreamFinish:
         self.call = call
         self.done = False
 
-    async def at_end(self, before: Callable[[], Awaitable[None]] | None = None, *, swallow: bool = False) -> None:
+    async def at_end(
+        self, before: Callable[[], Awaitable[None]] | None = None, *, swallow: bool = False
+    ) -> None:
         """Finish now; ``before`` (the architecture's own bookkeeping) runs first. ``swallow``: a failed
         finish is logged and does not cut the client's answer short."""
         self.done = True

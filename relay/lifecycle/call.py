@@ -71,7 +71,17 @@ class Call:
         state = self.state
         assert state is not None
         state.seq += 1
-        if step_type == "tool_call":  # which saved key version decided it (None: the request's X-Policy replaced it)
+        if (
+            step_type == "tool_call"
+        ):  # which saved key version decided it (None: the request's X-Policy replaced it)
             data.setdefault("policy_version", state.policy_version)
-        self.events.append({"session_id": self.session_id, "key_id": self.principal.id, "turn": state.turns + 1,
-                            "seq": state.seq, "type": step_type, "data": data})
+        self.events.append(
+            {
+                "session_id": self.session_id,
+                "key_id": self.principal.id,
+                "turn": state.turns + 1,
+                "seq": state.seq,
+                "type": step_type,
+                "data": data,
+            }
+        )

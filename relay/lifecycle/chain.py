@@ -57,13 +57,23 @@ async def run_architecture(call: Call, request: HttpRequest) -> HttpResponse | N
 
 
 SESSION_CHAIN: tuple[Stage, ...] = (
-    check_credit, parse_body, admit_to_key_limits, parse_documents,
-    decode_request, open_session, resolve_credentials, run_architecture,
+    check_credit,
+    parse_body,
+    admit_to_key_limits,
+    parse_documents,
+    decode_request,
+    open_session,
+    resolve_credentials,
+    run_architecture,
 )
 """Chat Completions, Messages and Responses: a request of a session."""
 
 POLICY_GENERATION_CHAIN: tuple[Stage, ...] = (
-    check_credit, parse_body, admit_to_key_limits, parse_documents, generate_policy,
+    check_credit,
+    parse_body,
+    admit_to_key_limits,
+    parse_documents,
+    generate_policy,
 )
 """Policy generation: no session, one LLM call."""
 
@@ -85,8 +95,13 @@ async def handle(request: HttpRequest, route: Route) -> HttpResponse:
     try:
         principal = await authenticate(request)
     except RelayError as exc:
-        observe_request(route=f"{route.endpoint_type}:{api}", provider=route.provider, arch="", status=exc.status,
-                        seconds=time.perf_counter() - started)
+        observe_request(
+            route=f"{route.endpoint_type}:{api}",
+            provider=route.provider,
+            arch="",
+            status=exc.status,
+            seconds=time.perf_counter() - started,
+        )
         return error_response(exc.status, exc.message, api)
     except Exception as exc:  # the key could not be checked (database down): the view answers 503 / 500
         _log_unauthenticated(request, route, started, exc)
@@ -100,8 +115,9 @@ async def handle(request: HttpRequest, route: Route) -> HttpResponse:
             return response  # a stream finishes itself
         await finish(call)  # anything else is finished here, before answering
         if call.error_kind == "session_store" and response.status_code < 400:
-            return error_response(503, call.error_message, api,
-                                  {"Retry-After": str(session_store.RETRY_AFTER_SECONDS)})
+            return error_response(
+                503, call.error_message, api, {"Retry-After": str(session_store.RETRY_AFTER_SECONDS)}
+            )
         return response
     except RelayError as exc:
         call.fail(exc.status, exc.kind, exc.message)
@@ -112,16 +128,28 @@ async def handle(request: HttpRequest, route: Route) -> HttpResponse:
     except session_store.StoreUnavailable as exc:
         logger.error("session store unavailable: %s", exc, exc_info=exc)
         call.fail(503, "session_store", f"{exc.public_message} (request id {current_request_id()})")
-        return error_response(503, call.error_message, api, {"Retry-After": str(session_store.RETRY_AFTER_SECONDS)})
+        return error_response(
+            503, call.error_message, api, {"Retry-After": str(session_store.RETRY_AFTER_SECONDS)}
+        )
     except Exception as exc:
         logger.exception("relay request failed")
         status = 503 if isinstance(exc, DatabaseError) else 500
-        call.fail(status, "database" if status == 503 else "internal",
-                  f"{type(exc).__name__} (request id {current_request_id()})")
-        message = "The relay's database is unavailable; retry later" if status == 503 else \
-            "Internal error in the relay; the request was not completed"
-        return error_response(status, f"{message} (request id {current_request_id()})", api,
-                              {"Retry-After": "5"} if status == 503 else None)
+        call.fail(
+            status,
+            "database" if status == 503 else "internal",
+            f"{type(exc).__name__} (request id {current_request_id()})",
+        )
+        message = (
+            "The relay's database is unavailable; retry later"
+            if status == 503
+            else "Internal error in the relay; the request was not completed"
+        )
+        return error_response(
+            status,
+            f"{message} (request id {current_request_id()})",
+            api,
+            {"Retry-After": "5"} if status == 503 else None,
+        )
     except asyncio.CancelledError:
         if call.status < 400:  # the client went away before its answer (a stream records its own end)
             call.cancelled()
@@ -152,9 +180,19 @@ def _log_unauthenticated(request: HttpRequest, route: Route, started: float, exc
     status = 503 if isinstance(exc, DatabaseError) else 500
     try:
         emit_unauthenticated(
-            token.strip(), session_id=None, endpoint_type=route.endpoint_type, api=route.api,
-            provider=route.provider, arch="", models=[], prompt_tokens=0, completion_tokens=0,
-            latency_ms=round((time.perf_counter() - started) * 1000, 3), status_code=status,
-            error_kind="database" if status == 503 else "internal", streamed=False)
+            token.strip(),
+            session_id=None,
+            endpoint_type=route.endpoint_type,
+            api=route.api,
+            provider=route.provider,
+            arch="",
+            models=[],
+            prompt_tokens=0,
+            completion_tokens=0,
+            latency_ms=round((time.perf_counter() - started) * 1000, 3),
+            status_code=status,
+            error_kind="database" if status == 503 else "internal",
+            streamed=False,
+        )
     except Exception:  # noqa: BLE001 - logging must not change the answer
         logger.exception("could not log a request refused before authentication")

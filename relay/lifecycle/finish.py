@@ -32,7 +32,9 @@ async def finish(call: Call) -> None:
         if state is not None and call.session_id:
             if call.status >= 400:
                 state.record_error((call.error_message or call.error_kind)[:500])
-                call.log_step("error", status=call.status, kind=call.error_kind, message=call.error_message[:2000])
+                call.log_step(
+                    "error", status=call.status, kind=call.error_kind, message=call.error_message[:2000]
+                )
                 if call.is_new_session:
                     state.closed = True
             try:
@@ -50,12 +52,22 @@ async def finish(call: Call) -> None:
     finally:
         await release(call)
         await governance.settle(call)  # actual tokens and cost into the key's limits (never raises)
-        emit("usage", key_id=call.principal.id, session_id=call.session_id,
-             endpoint_type=call.route.endpoint_type, api=call.route.api, provider=call.route.provider,
-             arch=call.arch, models=list(dict.fromkeys(call.models)),
-             prompt_tokens=call.usage.prompt_tokens, completion_tokens=call.usage.completion_tokens,
-             latency_ms=round((time.perf_counter() - call.started) * 1000, 3), status_code=call.status,
-             error_kind=call.error_kind, streamed=call.streamed)
+        emit(
+            "usage",
+            key_id=call.principal.id,
+            session_id=call.session_id,
+            endpoint_type=call.route.endpoint_type,
+            api=call.route.api,
+            provider=call.route.provider,
+            arch=call.arch,
+            models=list(dict.fromkeys(call.models)),
+            prompt_tokens=call.usage.prompt_tokens,
+            completion_tokens=call.usage.completion_tokens,
+            latency_ms=round((time.perf_counter() - call.started) * 1000, 3),
+            status_code=call.status,
+            error_kind=call.error_kind,
+            streamed=call.streamed,
+        )
         observe_call(call)
 
 
@@ -88,7 +100,17 @@ def store_failed(call: Call, exc: session_store.StoreUnavailable) -> None:
 def emit_session_row(call: Call) -> None:
     state = call.state
     assert state is not None
-    emit("session", session_id=call.session_id, key_id=call.principal.id, arch=state.arch,
-         endpoint_type=state.endpoint_type, api=state.api, provider=state.provider, status=state.status,
-         turns=state.turns, closed=state.closed, models=list(dict.fromkeys(call.models)),
-         reason=(state.error_reason or "") if state.status == "error" else "")
+    emit(
+        "session",
+        session_id=call.session_id,
+        key_id=call.principal.id,
+        arch=state.arch,
+        endpoint_type=state.endpoint_type,
+        api=state.api,
+        provider=state.provider,
+        status=state.status,
+        turns=state.turns,
+        closed=state.closed,
+        models=list(dict.fromkeys(call.models)),
+        reason=(state.error_reason or "") if state.status == "error" else "",
+    )

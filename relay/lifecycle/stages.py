@@ -119,8 +119,12 @@ async def _continue_session(call: Call, request: HttpRequest) -> None:
         try:
             await lock.__aenter__()
         except session_store.SessionBusy as exc:
-            raise RelayError(409, "Another request of this session is still running", "busy",
-                             {"Retry-After": str(exc.retry_after)}) from None
+            raise RelayError(
+                409,
+                "Another request of this session is still running",
+                "busy",
+                {"Retry-After": str(exc.retry_after)},
+            ) from None
         stored = await session_store.aload(sid)  # re-read under the lock
         if stored is None:
             await lock.__aexit__(None, None, None)
@@ -143,8 +147,12 @@ def session_config(call: Call, documents: HeaderDocuments) -> dict[str, Any]:
     if hit is not None and hit[0] is call.principal:
         return copy.deepcopy(hit[1])
     config = resolve_config(
-        arch=call.principal.arch, documents=call.principal.documents, endpoint_type=call.route.endpoint_type,
-        features=documents.features, policy=documents.policy, config=documents.config,
+        arch=call.principal.arch,
+        documents=call.principal.documents,
+        endpoint_type=call.route.endpoint_type,
+        features=documents.features,
+        policy=documents.policy,
+        config=documents.config,
     )
     if len(_CONFIG_CACHE) > 2048:
         _CONFIG_CACHE.clear()
@@ -155,8 +163,13 @@ def session_config(call: Call, documents: HeaderDocuments) -> dict[str, Any]:
 def new_session_state(call: Call, documents: HeaderDocuments) -> SessionState:
     route: Route = call.route
     return SessionState(
-        key_id=call.principal.id, user_id=call.principal.user_id, config=session_config(call, documents),
-        api=route.api, provider=route.provider, endpoint_type=route.endpoint_type, created=time.time(),
+        key_id=call.principal.id,
+        user_id=call.principal.user_id,
+        config=session_config(call, documents),
+        api=route.api,
+        provider=route.provider,
+        endpoint_type=route.endpoint_type,
+        created=time.time(),
         policy_version=None if documents.policy is not None else call.principal.version_id,
     )
 
@@ -208,8 +221,11 @@ async def resolve_credentials(call: Call, request: HttpRequest) -> None:
     cred = await aget_server_credential(provider)
     if cred is None:
         raise RelayError(
-            403, f"No server-managed credential is configured for provider '{provider}'; "
-                 "send your provider key in the X-Api-Key header", "no_credential")
+            403,
+            f"No server-managed credential is configured for provider '{provider}'; "
+            "send your provider key in the X-Api-Key header",
+            "no_credential",
+        )
     for name in dict.fromkeys((pllm, qllm)):
         if name not in cred.allowed_models:
             raise RelayError(403, f"Model '{name}' is not allowed without X-Api-Key", "model_not_allowed")

@@ -16,11 +16,33 @@ from typing import Any
 from ..meta import DEFAULT_META, Meta
 from ..toolcalls.policy import CalledTool
 
-_KNOWN = frozenset((
-    "key_id", "user_id", "config", "api", "provider", "endpoint_type", "created", "turns", "seq", "closed",
-    "status", "session_meta", "id_map", "pending", "byok", "awaiting_tool_results", "policy_version",
-    "error_reason", "auto_gen", "denied_in_turn", "tool_filter", "dual", "guard_memo",
-))
+_KNOWN = frozenset(
+    (
+        "key_id",
+        "user_id",
+        "config",
+        "api",
+        "provider",
+        "endpoint_type",
+        "created",
+        "turns",
+        "seq",
+        "closed",
+        "status",
+        "session_meta",
+        "id_map",
+        "pending",
+        "byok",
+        "awaiting_tool_results",
+        "policy_version",
+        "error_reason",
+        "auto_gen",
+        "denied_in_turn",
+        "tool_filter",
+        "dual",
+        "guard_memo",
+    )
+)
 
 
 @dataclass
@@ -49,7 +71,9 @@ class SessionState:
     denied_in_turn: bool = False
     tool_filter: list[str] | None = None  # the tools selected for the current turn
     dual: dict[str, Any] | None = None  # the dual-LLM engine's own state
-    memo_holder: dict[str, Any] = field(default_factory=dict)  # {"guard_memo": ...} once the guardrails used it
+    memo_holder: dict[str, Any] = field(
+        default_factory=dict
+    )  # {"guard_memo": ...} once the guardrails used it
     extra: dict[str, Any] = field(default_factory=dict)  # keys this version does not know, kept as they were
 
     @property
@@ -74,31 +98,58 @@ class SessionState:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> SessionState:
         """A stored state, whatever version of the relay stored it."""
-        pending = {cid: CalledTool(str(p.get("tool") or ""), p.get("args")) for cid, p in
-                   (data.get("pending") or {}).items() if isinstance(p, dict)}
+        pending = {
+            cid: CalledTool(str(p.get("tool") or ""), p.get("args"))
+            for cid, p in (data.get("pending") or {}).items()
+            if isinstance(p, dict)
+        }
         memo = {"guard_memo": data["guard_memo"]} if isinstance(data.get("guard_memo"), dict) else {}
         return cls(
-            key_id=data["key_id"], user_id=data["user_id"], config=data.get("config") or {},
-            api=data.get("api", ""), provider=data.get("provider", ""), endpoint_type=data.get("endpoint_type", ""),
-            created=data.get("created") or 0.0, turns=int(data.get("turns") or 0), seq=int(data.get("seq") or 0),
-            closed=bool(data.get("closed")), status=data.get("status") or "open",
-            session_meta=Meta.from_json(data.get("session_meta") or {}), id_map=dict(data.get("id_map") or {}),
-            pending=pending, byok=data.get("byok"), awaiting_tool_results=bool(data.get("awaiting_tool_results")),
-            policy_version=data.get("policy_version"), error_reason=data.get("error_reason"),
-            auto_gen=bool(data.get("auto_gen")), denied_in_turn=bool(data.get("denied_in_turn")),
-            tool_filter=data.get("tool_filter"), dual=data.get("dual"), memo_holder=memo,
+            key_id=data["key_id"],
+            user_id=data["user_id"],
+            config=data.get("config") or {},
+            api=data.get("api", ""),
+            provider=data.get("provider", ""),
+            endpoint_type=data.get("endpoint_type", ""),
+            created=data.get("created") or 0.0,
+            turns=int(data.get("turns") or 0),
+            seq=int(data.get("seq") or 0),
+            closed=bool(data.get("closed")),
+            status=data.get("status") or "open",
+            session_meta=Meta.from_json(data.get("session_meta") or {}),
+            id_map=dict(data.get("id_map") or {}),
+            pending=pending,
+            byok=data.get("byok"),
+            awaiting_tool_results=bool(data.get("awaiting_tool_results")),
+            policy_version=data.get("policy_version"),
+            error_reason=data.get("error_reason"),
+            auto_gen=bool(data.get("auto_gen")),
+            denied_in_turn=bool(data.get("denied_in_turn")),
+            tool_filter=data.get("tool_filter"),
+            dual=data.get("dual"),
+            memo_holder=memo,
             extra={k: v for k, v in data.items() if k not in _KNOWN},
         )
 
     def to_json(self) -> dict[str, Any]:
         """The stored shape: the keys ``from_json`` reads; optional ones only when set."""
         out: dict[str, Any] = {
-            "key_id": self.key_id, "user_id": self.user_id, "config": self.config, "api": self.api,
-            "provider": self.provider, "endpoint_type": self.endpoint_type, "created": self.created,
-            "turns": self.turns, "seq": self.seq, "closed": self.closed, "status": self.status,
-            "session_meta": self.session_meta.to_json(), "id_map": self.id_map,
+            "key_id": self.key_id,
+            "user_id": self.user_id,
+            "config": self.config,
+            "api": self.api,
+            "provider": self.provider,
+            "endpoint_type": self.endpoint_type,
+            "created": self.created,
+            "turns": self.turns,
+            "seq": self.seq,
+            "closed": self.closed,
+            "status": self.status,
+            "session_meta": self.session_meta.to_json(),
+            "id_map": self.id_map,
             "pending": {cid: {"tool": p.tool, "args": p.args} for cid, p in self.pending.items()},
-            "byok": self.byok, "awaiting_tool_results": self.awaiting_tool_results,
+            "byok": self.byok,
+            "awaiting_tool_results": self.awaiting_tool_results,
             "policy_version": self.policy_version,
         }
         if self.error_reason is not None:

@@ -14,8 +14,13 @@ from typing import Any
 from ..formats.model import Usage
 from ..sqrt import PolicyCompileError, compile_policy
 
-TYPES = ("oai_chat_completion", "openrouter_chat_completion", "anthropic_messages",
-         "sequrity_azure_chat_completion", "sequrity_azure_responses")
+TYPES = (
+    "oai_chat_completion",
+    "openrouter_chat_completion",
+    "anthropic_messages",
+    "sequrity_azure_chat_completion",
+    "sequrity_azure_responses",
+)
 INTERNAL_TOOLS = ("parse_with_ai", "verify_hypothesis", "set_policy", "complete_turn")
 FIELDS = {"type", "model", "description", "policy_lang", "n_retries", "internal_tool_names", "tools"}
 
@@ -59,8 +64,14 @@ def parse_request(body: dict[str, Any]) -> GenerateRequest:
     tools = body.get("tools") or []
     if not isinstance(tools, list):
         raise GenerateError(400, "tools: must be an array")
-    return GenerateRequest(kind, body["model"], body["description"], n_retries, internal,
-                           [_tool(kind, t, i) for i, t in enumerate(tools)])
+    return GenerateRequest(
+        kind,
+        body["model"],
+        body["description"],
+        n_retries,
+        internal,
+        [_tool(kind, t, i) for i, t in enumerate(tools)],
+    )
 
 
 def _tool(kind: str, tool: Any, index: int) -> dict[str, Any]:
@@ -148,7 +159,14 @@ async def generate(req: GenerateRequest, complete: Completer) -> tuple[str, Usag
                 return policy, usage
             except PolicyCompileError as exc:
                 last_error = str(exc)
-        messages += [{"role": "assistant", "content": text},
-                     {"role": "user", "content": f"That policy does not compile: {last_error}\n"
-                                                 "Reply with the corrected policy in one ```sqrt block."}]
-    raise GenerateError(422, f"Failed to generate a valid policy after {1 + req.n_retries} attempts: {last_error}")
+        messages += [
+            {"role": "assistant", "content": text},
+            {
+                "role": "user",
+                "content": f"That policy does not compile: {last_error}\n"
+                "Reply with the corrected policy in one ```sqrt block.",
+            },
+        ]
+    raise GenerateError(
+        422, f"Failed to generate a valid policy after {1 + req.n_retries} attempts: {last_error}"
+    )

@@ -77,7 +77,9 @@ class ToolGuard:
     pending_argument_rewrites: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @classmethod
-    def for_session(cls, features: dict[str, Any], memo_holder: dict[str, Any], *, ask: Ask, log: Log) -> ToolGuard:
+    def for_session(
+        cls, features: dict[str, Any], memo_holder: dict[str, Any], *, ask: Ask, log: Log
+    ) -> ToolGuard:
         """The guard for a session's resolved ``features``; its memo lives in ``memo_holder["guard_memo"]``
         (created there on first use)."""
         scanner = guardrails_for(features)
@@ -143,10 +145,15 @@ class ToolGuard:
             remember = {"replacement": notice}
         else:
             scan = Scan(scanned.text, outcome.value, frozenset(outcome.tags))
-            remember = {"edits": scanned.edits} if scanned.edits is not None else {
-                "replacement": scanned.text if scanned.text != text else None}
+            remember = (
+                {"edits": scanned.edits}
+                if scanned.edits is not None
+                else {"replacement": scanned.text if scanned.text != text else None}
+            )
         if not any(f.kind == "error" for f in outcome.findings):  # a failed classification is asked again
-            self.memo.put_scan(key, tags=scan.tags, block_reason=scan.block_reason, findings=pairs, **remember)
+            self.memo.put_scan(
+                key, tags=scan.tags, block_reason=scan.block_reason, findings=pairs, **remember
+            )
         return scan
 
     async def scan_result(self, call_id: str, text: str) -> Scan:
@@ -164,8 +171,13 @@ class ToolGuard:
         key = content_key(RESULT, text)
         hit = self.memo.get_scan(key)
         if hit is MISS or hit.text_for(text) != scan.text:
-            self.memo.put_scan(key, replacement=scan.text, tags=scan.tags, block_reason=scan.block_reason,
-                               findings=[] if hit is MISS else hit.findings)
+            self.memo.put_scan(
+                key,
+                replacement=scan.text,
+                tags=scan.tags,
+                block_reason=scan.block_reason,
+                findings=[] if hit is MISS else hit.findings,
+            )
 
     async def scan_arguments(self, tool_call: Any) -> Scan:
         """Tags for the call's arguments and a block reason, or None; records redacted arguments."""
@@ -175,15 +187,18 @@ class ToolGuard:
         self._log(outcome.findings, ARGS, call_id=tool_call.id)
         if not outcome.findings:
             return Scan("", tool_call.arguments)
-        reason = f"Tool call to '{tool_call.name}' is blocked: {outcome.block_reason}" if outcome.blocked else None
+        reason = (
+            f"Tool call to '{tool_call.name}' is blocked: {outcome.block_reason}" if outcome.blocked else None
+        )
         if outcome.value is not tool_call.arguments and not outcome.blocked:
             self.pending_argument_rewrites[tool_call.id] = outcome.value
         return Scan("", outcome.value, frozenset(outcome.tags), reason)
 
     # -- the whole request -----------------------------------------------------------------------------------
 
-    async def guard_request(self, fmt: Any, body: dict[str, Any], delivered: dict[str, str] | None = None
-                            ) -> dict[str, Any]:
+    async def guard_request(
+        self, fmt: Any, body: dict[str, Any], delivered: dict[str, str] | None = None
+    ) -> dict[str, Any]:
         """``body`` (in the API format ``fmt``) as it may be forwarded to the model: every tool result and
         every tool call's arguments in it guarded (copy-on-write; the very same ``body`` when nothing changes).
 
@@ -223,7 +238,8 @@ class ToolGuard:
                     replaced[text] = scan.text
             if replaced:
                 body = fmt.rewrite_tool_results(
-                    body, lambda cid, text: None if cid in delivered else replaced.get(text))
+                    body, lambda cid, text: None if cid in delivered else replaced.get(text)
+                )
 
         # Tool-call arguments of the history: deterministic detectors (the calls were made already).
         if self.scanner.has_deterministic:
@@ -245,14 +261,18 @@ class ToolGuard:
             if hit is MISS:
                 scanned = scanner.scan_text(text, where=ARGS)
                 # In the history a call is not blocked any more (it was made): what it names is masked.
-                findings = [replace(f, action="masked") if f.action == "blocked" else f
-                            for f in scanned.outcome.findings]
+                findings = [
+                    replace(f, action="masked") if f.action == "blocked" else f
+                    for f in scanned.outcome.findings
+                ]
                 pairs = [(f.guardrail, f.action) for f in findings]
                 self._log(findings, ARGS, call_id=call_id, history=True)
                 if scanned.edits is not None:
                     memo.put_scan(key, edits=scanned.edits, findings=pairs)
                 else:
-                    memo.put_scan(key, replacement=scanned.text if scanned.text != text else None, findings=pairs)
+                    memo.put_scan(
+                        key, replacement=scanned.text if scanned.text != text else None, findings=pairs
+                    )
                 new_text = scanned.text
             else:
                 new_text = hit.text_for(text)

@@ -37,8 +37,14 @@ def policy_engine(policy: Mapping[str, Any], *, dual_llm: bool, extra_code: str 
     if extra_code:
         code = f"{code}\n{extra_code}" if code.strip() else extra_code
     presets = policy.get("presets") or {}
-    key = (code, language, json.dumps(presets, sort_keys=True), policy.get("mode") or "standard",
-           policy.get("fail_fast"), dual_llm)
+    key = (
+        code,
+        language,
+        json.dumps(presets, sort_keys=True),
+        policy.get("mode") or "standard",
+        policy.get("fail_fast"),
+        dual_llm,
+    )
     with _engines_lock:
         hit = _engines.get(key)
         if hit is not None:
@@ -78,8 +84,9 @@ class CallCheck:
         return " ".join(denial_text(c.name) for c in self.denied)
 
 
-def check_proposed_calls(engine: PolicyEngine, calls: list[ToolCall], session_meta: Meta,
-                         arg_meta: dict[str, Meta] | None = None) -> CallCheck:
+def check_proposed_calls(
+    engine: PolicyEngine, calls: list[ToolCall], session_meta: Meta, arg_meta: dict[str, Meta] | None = None
+) -> CallCheck:
     """Check each proposed call in order; session-before effects persist even for denied calls.
 
     Arguments carry default metadata, plus the tags guardrails found in them (``arg_meta`` per call id).
@@ -132,9 +139,13 @@ class CalledTool:
     args: Any
 
 
-def apply_tool_results(engine: PolicyEngine, pending: dict[str, CalledTool], results: list[ToolResult],
-                       session_meta: Meta, initial_meta: dict[str, Meta] | None = None
-                       ) -> tuple[Meta, dict[str, Any]]:
+def apply_tool_results(
+    engine: PolicyEngine,
+    pending: dict[str, CalledTool],
+    results: list[ToolResult],
+    session_meta: Meta,
+    initial_meta: dict[str, Meta] | None = None,
+) -> tuple[Meta, dict[str, Any]]:
     """Run result / session-after blocks for results answering pending calls.
 
     Returns the new session metadata and, per call id, the value to show the LLM when the caller used the
@@ -148,7 +159,9 @@ def apply_tool_results(engine: PolicyEngine, pending: dict[str, CalledTool], res
         args = {name: ValueWithMeta(value) for name, value in (called.args or {}).items()}
         decoded = decode_result(result.content)
         try:
-            value, meta = unwrap_manual_result(decoded, (initial_meta or {}).get(result.call_id, DEFAULT_META))
+            value, meta = unwrap_manual_result(
+                decoded, (initial_meta or {}).get(result.call_id, DEFAULT_META)
+            )
         except ManualWrapperError:
             value, meta = decoded, (initial_meta or {}).get(result.call_id, DEFAULT_META)
         if value is not decoded:

@@ -24,8 +24,14 @@ def needs_selection(tool_count: int, threshold: int | None) -> bool:
 def selection_request(user_query: str | None, tools: Sequence[ToolDef]) -> tuple[list[dict[str, str]], dict]:
     """(messages, JSON schema) asking a model to choose among ``tools`` for ``user_query``."""
     listing = "\n".join(f"- {t.name}: {t.description[:200]}" for t in tools)
-    schema = {"type": "object", "properties": {"tools": {"type": "array", "items": {
-        "type": "string", "enum": [t.name for t in tools]}}}, "required": ["tools"], "additionalProperties": False}
+    schema = {
+        "type": "object",
+        "properties": {
+            "tools": {"type": "array", "items": {"type": "string", "enum": [t.name for t in tools]}}
+        },
+        "required": ["tools"],
+        "additionalProperties": False,
+    }
     messages = [{"role": "user", "content": f"Request: {user_query}\n\nTools:\n{listing}"}]
     return messages, schema
 

@@ -15,8 +15,15 @@ from tests import fake_upstream as fu
 
 pytestmark = pytest.mark.live
 CHAT = "/control/chat/v1/chat/completions"
-TOOLS = [{"type": "function", "function": {"name": "fetch", "parameters": {
-    "type": "object", "properties": {"note": {"type": "string"}}}}}]
+TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": "fetch",
+            "parameters": {"type": "object", "properties": {"note": {"type": "string"}}},
+        },
+    }
+]
 EVIL_POLICY = 'tool "fetch" {\n  hard deny when note.value in {str matching r"(a+)+$"};\n}\n'
 BACKREF_POLICY = 'tool "fetch" {\n  hard deny when note.value in {str matching r"(a)\\1"};\n}\n'
 
@@ -39,16 +46,25 @@ def test_validate_headers_refuses_a_backreference_with_line_and_column(relay):
     assert out["valid"] is False
     assert any("fsm.force_to_cache[0]" in e and "backreferences" in e for e in out["errors"]), out["errors"]
 
-    ok = _validate(relay, x_policy={"codes": {"code": EVIL_POLICY}}, x_config={"fsm": {"force_to_cache": ["a.*"]}})
+    ok = _validate(
+        relay, x_policy={"codes": {"code": EVIL_POLICY}}, x_config={"fsm": {"force_to_cache": ["a.*"]}}
+    )
     assert ok["x_policy"]["valid"] and ok["x_config"]["valid"]
 
 
 def _post(relay, key, policy, messages):
-    headers = {"Authorization": f"Bearer {key}", "X-Api-Key": "k",
-               "X-Features": json.dumps({"agent_arch": "single-llm"}),
-               "X-Policy": json.dumps({"codes": {"code": policy, "language": "sqrt"}})}
-    return httpx.post(f"{relay}{CHAT}", json={"model": "m", "messages": messages, "tools": TOOLS},
-                      headers=headers, timeout=30)
+    headers = {
+        "Authorization": f"Bearer {key}",
+        "X-Api-Key": "k",
+        "X-Features": json.dumps({"agent_arch": "single-llm"}),
+        "X-Policy": json.dumps({"codes": {"code": policy, "language": "sqrt"}}),
+    }
+    return httpx.post(
+        f"{relay}{CHAT}",
+        json={"model": "m", "messages": messages, "tools": TOOLS},
+        headers=headers,
+        timeout=30,
+    )
 
 
 def test_backtracking_policy_regex_does_not_hold_the_worker(relay, single_key, fake_upstream):

@@ -14,20 +14,24 @@ from tests.factories import UserFactory, make_key
 pytestmark = pytest.mark.live
 
 
-def test_402_without_credit_then_served_and_debited(transactional_db, fake_upstream_server, artifacts_dir,
-                                                   celery_worker_process):
+def test_402_without_credit_then_served_and_debited(
+    transactional_db, fake_upstream_server, artifacts_dir, celery_worker_process
+):
     from sessions.models import Price
     from tests.conftest import _relay_env
     from tests.live import start_uvicorn
 
     # The seeded prices (a data migration) do not survive earlier transactional tests' flushes: set them.
     for code, kind in (("base", "base"), ("single-llm", "arch")):
-        Price.objects.update_or_create(code=code, defaults={"kind": kind, "label": code,
-                                                            "usd_per_million": Decimal("0.10")})
+        Price.objects.update_or_create(
+            code=code, defaults={"kind": kind, "label": code, "usd_per_million": Decimal("0.10")}
+        )
     user = UserFactory()
     _, secret = make_key(user, arch="single-llm")
-    relay = start_uvicorn({**_relay_env(fake_upstream_server), "CREDITS_ENFORCED": "1",
-                           "CREDITS_CACHE_SECONDS": "0"}, log_dir=artifacts_dir)
+    relay = start_uvicorn(
+        {**_relay_env(fake_upstream_server), "CREDITS_ENFORCED": "1", "CREDITS_CACHE_SECONDS": "0"},
+        log_dir=artifacts_dir,
+    )
     try:
         headers = {"Authorization": f"Bearer {secret}", "X-Api-Key": "k"}
         body = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}

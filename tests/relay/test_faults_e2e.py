@@ -34,16 +34,23 @@ from tests.redis_server import RedisServer
 
 pytestmark = pytest.mark.live
 
-ROUTES = {"chat": "/control/chat/v1/chat/completions", "messages": "/control/chat/anthropic/v1/messages",
-          "responses": "/control/chat/v1/responses"}
+ROUTES = {
+    "chat": "/control/chat/v1/chat/completions",
+    "messages": "/control/chat/anthropic/v1/messages",
+    "responses": "/control/chat/v1/responses",
+}
 
 
 def body_for(api: str, stream: bool = False, text: str = "hi") -> dict:
     if api == "chat":
         return {"model": "gpt-5-mini", "stream": stream, "messages": [{"role": "user", "content": text}]}
     if api == "messages":
-        return {"model": "claude-sonnet-4-6", "max_tokens": 64, "stream": stream,
-                "messages": [{"role": "user", "content": text}]}
+        return {
+            "model": "claude-sonnet-4-6",
+            "max_tokens": 64,
+            "stream": stream,
+            "messages": [{"role": "user", "content": text}],
+        }
     return {"model": "gpt-5-mini", "stream": stream, "input": text}
 
 
@@ -94,8 +101,14 @@ def _env(fake, redis_url: str, **extra) -> dict:
 
 
 @pytest.fixture(scope="module")
-def redis_relay_server(django_db_setup, django_db_blocker, fake_upstream_server, artifacts_dir, redis_server,
-                       celery_worker_process):
+def redis_relay_server(
+    django_db_setup,
+    django_db_blocker,
+    fake_upstream_server,
+    artifacts_dir,
+    redis_server,
+    celery_worker_process,
+):
     from tests.live import start_uvicorn
 
     with django_db_blocker.unblock():
@@ -131,7 +144,9 @@ def test_redis_down_is_a_json_503_before_any_upstream_call(redis_relay, redis, f
             if api == "messages":
                 assert r.json()["type"] == "error"
             refused += 1
-    r = httpx.post(url + ROUTES["chat"], json=body_for("chat"), headers=headers(secret, **{"X-Session-ID": sid}))
+    r = httpx.post(
+        url + ROUTES["chat"], json=body_for("chat"), headers=headers(secret, **{"X-Session-ID": sid})
+    )
     assert_json_503(r, "session store")  # a continuation: its state cannot be read
     r = httpx.post(url + ROUTES["chat"], json=body_for("chat", True), headers=headers(dual_secret))
     assert_json_503(r, "session store")
@@ -140,9 +155,15 @@ def test_redis_down_is_a_json_503_before_any_upstream_call(redis_relay, redis, f
     assert ready["checks"]["session_store"].startswith("error")
 
     # Every refused request is in the usage log as what it was, and leaves no open session behind.
-    assert wait_for(lambda: UsageEvent.objects.filter(api_key=key, status_code=503,
-                                                      error_kind="session_store").count() == refused + 1)
-    assert wait_for(lambda: RelaySession.objects.filter(api_key=key, status="error", closed=True).count() == refused)
+    assert wait_for(
+        lambda: (
+            UsageEvent.objects.filter(api_key=key, status_code=503, error_kind="session_store").count()
+            == refused + 1
+        )
+    )
+    assert wait_for(
+        lambda: RelaySession.objects.filter(api_key=key, status="error", closed=True).count() == refused
+    )
     assert not RelaySession.objects.filter(api_key=key, status="open").exists()
     assert RelaySession.objects.get(id=uuid.UUID(sid)).status == "success"  # the session from before: intact
 
@@ -157,8 +178,13 @@ def test_redis_gone_during_a_request_is_a_503_and_still_logged(redis_relay, redi
     key, secret = make_key(UserFactory(), arch="single-llm")
     fake_upstream.push(fu.text("too late", delay=1.5))
     out: dict = {}
-    t = threading.Thread(target=lambda: out.update(r=httpx.post(
-        redis_relay.url + ROUTES["chat"], json=body_for("chat"), headers=headers(secret), timeout=20)))
+    t = threading.Thread(
+        target=lambda: out.update(
+            r=httpx.post(
+                redis_relay.url + ROUTES["chat"], json=body_for("chat"), headers=headers(secret), timeout=20
+            )
+        )
+    )
     t.start()
     assert wait_for(lambda: len(fake_upstream.requests) == 1, 5)
     redis.kill()  # while the upstream is answering: the session cannot be saved nor its lock released
@@ -172,7 +198,9 @@ def test_redis_gone_during_a_request_is_a_503_and_still_logged(redis_relay, redi
 # --- a stale lock -------------------------------------------------------------------------------------------
 
 
-def test_a_lock_left_by_a_killed_relay_lapses_with_its_lease(redis_relay, redis, fake_upstream, artifacts_dir):
+def test_a_lock_left_by_a_killed_relay_lapses_with_its_lease(
+    redis_relay, redis, fake_upstream, artifacts_dir
+):
     from tests.live import start_uvicorn
 
     key, secret = make_key(UserFactory(), arch="single-llm")
@@ -194,7 +222,9 @@ def test_a_lock_left_by_a_killed_relay_lapses_with_its_lease(redis_relay, redis,
         other.proc.kill()  # kill -9: no release
         other.proc.wait()
         started = time.monotonic()
-        r = httpx.post(redis_relay.url + ROUTES["chat"], json=body_for("chat", text="3"), headers=h, timeout=40)
+        r = httpx.post(
+            redis_relay.url + ROUTES["chat"], json=body_for("chat", text="3"), headers=h, timeout=40
+        )
         waited = time.monotonic() - started
     finally:
         other.stop()
@@ -206,16 +236,19 @@ def test_a_lock_left_by_a_killed_relay_lapses_with_its_lease(redis_relay, redis,
 # --- the database down --------------------------------------------------------------------------------------
 
 
-def test_database_down_known_keys_served_others_json_503(transactional_db, fake_upstream, artifacts_dir,
-                                                          tmp_path, redis):
+def test_database_down_known_keys_served_others_json_503(
+    transactional_db, fake_upstream, artifacts_dir, tmp_path, redis
+):
     from tests.live import start_uvicorn
     from tests.relay.test_observability_e2e import _break_database_setup
 
     known, known_secret = make_key(UserFactory(), arch="single-llm")
     unknown, unknown_secret = make_key(UserFactory(), arch="single-llm")
     url, cut, cleanup = _break_database_setup(tmp_path)
-    live = start_uvicorn(_env(fake_upstream, redis.url, DATABASE_URL=url, CONN_MAX_AGE="0",
-                              RELAY_KEY_CACHE_SECONDS="0.2"), log_dir=artifacts_dir)
+    live = start_uvicorn(
+        _env(fake_upstream, redis.url, DATABASE_URL=url, CONN_MAX_AGE="0", RELAY_KEY_CACHE_SECONDS="0.2"),
+        log_dir=artifacts_dir,
+    )
     try:
         fake_upstream.push(fu.text("seen"))
         r = httpx.post(live.url + ROUTES["chat"], json=body_for("chat"), headers=headers(known_secret))
@@ -225,15 +258,17 @@ def test_database_down_known_keys_served_others_json_503(transactional_db, fake_
         fake_upstream.reset()
         for api, path in ROUTES.items():
             for stream in (False, True):
-                r = httpx.post(live.url + path, json=body_for(api, stream), headers=headers(unknown_secret),
-                               timeout=30)
+                r = httpx.post(
+                    live.url + path, json=body_for(api, stream), headers=headers(unknown_secret), timeout=30
+                )
                 assert_json_503(r, "database")
         assert fake_upstream.requests == []
         for api, path in ROUTES.items():
             for stream in (False, True):
                 fake_upstream.push(fu.text("served from the cache"))
-                r = httpx.post(live.url + path, json=body_for(api, stream), headers=headers(known_secret),
-                               timeout=30)
+                r = httpx.post(
+                    live.url + path, json=body_for(api, stream), headers=headers(known_secret), timeout=30
+                )
                 assert r.status_code == 200, (api, stream, r.text[:300])
                 assert b"served from the cache" in r.content or stream
         assert "served from the cache (stale)" in live.log()
@@ -250,14 +285,20 @@ def bounded_server(django_db_setup, django_db_blocker, fake_upstream_server, art
     from tests.conftest import _relay_env
     from tests.live import start_uvicorn
 
-    env = {**_relay_env(fake_upstream_server), "RELAY_MAX_BODY_BYTES": "2000000", "RELAY_BODY_READ_TIMEOUT": "1"}
+    env = {
+        **_relay_env(fake_upstream_server),
+        "RELAY_MAX_BODY_BYTES": "2000000",
+        "RELAY_BODY_READ_TIMEOUT": "1",
+    }
     with django_db_blocker.unblock():
         live = start_uvicorn(env, log_dir=artifacts_dir)
     yield live
     live.stop()
 
 
-def raw_request(base: str, head: str, body: bytes = b"", *, read_timeout: float = 15) -> tuple[int, dict, bytes, float]:
+def raw_request(
+    base: str, head: str, body: bytes = b"", *, read_timeout: float = 15
+) -> tuple[int, dict, bytes, float]:
     """Send a raw HTTP/1.1 request; read the answer until the server closes (status, headers, body, seconds)."""
     u = urlsplit(base)
     started = time.monotonic()
@@ -274,10 +315,15 @@ def raw_request(base: str, head: str, body: bytes = b"", *, read_timeout: float 
             data += chunk
             if b"\r\n\r\n" in data:
                 top, _, rest = data.partition(b"\r\n\r\n")
-                hdrs = {k.strip().lower(): v.strip() for k, _, v in
-                        (line.partition(":") for line in top.decode("latin-1").split("\r\n")[1:])}
-                if "content-length" in hdrs and len(rest) >= int(hdrs["content-length"]) and \
-                        hdrs.get("connection") != "close":
+                hdrs = {
+                    k.strip().lower(): v.strip()
+                    for k, _, v in (line.partition(":") for line in top.decode("latin-1").split("\r\n")[1:])
+                }
+                if (
+                    "content-length" in hdrs
+                    and len(rest) >= int(hdrs["content-length"])
+                    and hdrs.get("connection") != "close"
+                ):
                     break
     elapsed = time.monotonic() - started
     top, _, rest = data.partition(b"\r\n\r\n")
@@ -288,7 +334,7 @@ def raw_request(base: str, head: str, body: bytes = b"", *, read_timeout: float 
         while rest:
             size, _, rest = rest.partition(b"\r\n")
             n = int(size, 16)
-            body, rest = body + rest[:n], rest[n + 2:]
+            body, rest = body + rest[:n], rest[n + 2 :]
             if n == 0:
                 break
         rest = body
@@ -296,8 +342,10 @@ def raw_request(base: str, head: str, body: bytes = b"", *, read_timeout: float 
 
 
 def test_a_3_mb_history_is_served_by_default(relay, single_key, fake_upstream):
-    history = [{"role": "user" if i % 2 == 0 else "assistant", "content": f"turn {i} " + "x" * 31_000}
-               for i in range(99)] + [{"role": "user", "content": "and now?"}]
+    history = [
+        {"role": "user" if i % 2 == 0 else "assistant", "content": f"turn {i} " + "x" * 31_000}
+        for i in range(99)
+    ] + [{"role": "user", "content": "and now?"}]
     body = {"model": "gpt-5-mini", "messages": history}
     assert len(json.dumps(body)) > 3_000_000
     fake_upstream.push(fu.text("long memory"))
@@ -317,16 +365,20 @@ def test_a_body_over_the_limit_is_a_json_413_naming_it(bounded_server, single_ke
 
 def test_a_client_that_sends_less_than_it_announced_is_cut_off(bounded_server, single_key):
     u = urlsplit(bounded_server.url)
-    head = (f"POST {ROUTES['chat']} HTTP/1.1\nHost: {u.hostname}\nAuthorization: Bearer {single_key}\n"
-            f"Content-Type: application/json\nContent-Length: 100000\n")
+    head = (
+        f"POST {ROUTES['chat']} HTTP/1.1\nHost: {u.hostname}\nAuthorization: Bearer {single_key}\n"
+        f"Content-Type: application/json\nContent-Length: 100000\n"
+    )
     status, hdrs, body, elapsed = raw_request(bounded_server.url, head, b'{"model": "gpt-5-mini", ')
     assert status == 408 and hdrs["content-type"] == "application/json", body[:200]
     assert "RELAY_BODY_READ_TIMEOUT" in json.loads(body)["error"]["message"]
     assert elapsed < 5, elapsed  # RELAY_BODY_READ_TIMEOUT is 1 s; the connection was closed (read returned)
 
 
-@pytest.mark.parametrize("path", ["//control//chat/v1/chat/completions", "//control//", "/./control/chat",
-                                  "/control/chat/v1/nothing"])
+@pytest.mark.parametrize(
+    "path",
+    ["//control//chat/v1/chat/completions", "//control//", "/./control/chat", "/control/chat/v1/nothing"],
+)
 def test_paths_under_control_are_json_404(bounded_server, path):
     u = urlsplit(bounded_server.url)
     head = f"POST {path} HTTP/1.1\nHost: {u.hostname}\nContent-Length: 2\nConnection: close\n"

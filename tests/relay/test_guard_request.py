@@ -18,14 +18,22 @@ RESULT = json.dumps({"contact": f"Jane <{EMAIL}>", "site": "https://crm.example.
 
 
 def features(classifiers=("pii_redaction",), blockers=("url_blocker",)):
-    return {"classifiers": [{"name": n, "threshold": None, "mode": None} for n in classifiers],
-            "blockers": [{"name": n} for n in blockers]}
+    return {
+        "classifiers": [{"name": n, "threshold": None, "mode": None} for n in classifiers],
+        "blockers": [{"name": n} for n in blockers],
+    }
 
 
 def make_call(api: str, state: dict):
-    return SimpleNamespace(route=SimpleNamespace(api=api, provider="openai"), state=state,
-                           session_id="00000000-0000-0000-0000-000000000000", principal=SimpleNamespace(id=1),
-                           events=[], models=("m", "m"), api_key="k")
+    return SimpleNamespace(
+        route=SimpleNamespace(api=api, provider="openai"),
+        state=state,
+        session_id="00000000-0000-0000-0000-000000000000",
+        principal=SimpleNamespace(id=1),
+        events=[],
+        models=("m", "m"),
+        api_key="k",
+    )
 
 
 def guard_of(call, ask=None) -> ToolGuard:
@@ -34,39 +42,81 @@ def guard_of(call, ask=None) -> ToolGuard:
     async def no_llm(req):
         raise AssertionError("no LLM classifier expected")
 
-    return ToolGuard.for_session(call.state["config"]["features"], call.state,
-                                 ask=(lambda req: ask(call, req)) if ask is not None else no_llm,
-                                 log=lambda kind, **data: call.events.append({"type": kind, "data": data}))
+    return ToolGuard.for_session(
+        call.state["config"]["features"],
+        call.state,
+        ask=(lambda req: ask(call, req)) if ask is not None else no_llm,
+        log=lambda kind, **data: call.events.append({"type": kind, "data": data}),
+    )
 
 
 def chat_body(result=RESULT, args=None):
     args = args if args is not None else {"q": f"mail {EMAIL}"}
-    return {"model": "m", "messages": [
-        {"role": "user", "content": "hi"},
-        {"role": "assistant", "content": None, "tool_calls": [
-            {"id": "call_x", "type": "function", "function": {"name": "lookup", "arguments": json.dumps(args)}}]},
-        {"role": "tool", "tool_call_id": "call_x", "content": result},
-        {"role": "assistant", "content": "done"},
-        {"role": "user", "content": "again"},
-    ]}
+    return {
+        "model": "m",
+        "messages": [
+            {"role": "user", "content": "hi"},
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {
+                        "id": "call_x",
+                        "type": "function",
+                        "function": {"name": "lookup", "arguments": json.dumps(args)},
+                    }
+                ],
+            },
+            {"role": "tool", "tool_call_id": "call_x", "content": result},
+            {"role": "assistant", "content": "done"},
+            {"role": "user", "content": "again"},
+        ],
+    }
 
 
 def messages_body(result=RESULT):
-    return {"model": "m", "max_tokens": 10, "messages": [
-        {"role": "user", "content": "hi"},
-        {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_x", "name": "lookup",
-                                           "input": {"q": f"mail {EMAIL}"}}]},
-        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_x", "content": [
-            {"type": "text", "text": result}, {"type": "image", "source": {"type": "base64", "data": "AAAA"}}]}]},
-    ]}
+    return {
+        "model": "m",
+        "max_tokens": 10,
+        "messages": [
+            {"role": "user", "content": "hi"},
+            {
+                "role": "assistant",
+                "content": [
+                    {"type": "tool_use", "id": "toolu_x", "name": "lookup", "input": {"q": f"mail {EMAIL}"}}
+                ],
+            },
+            {
+                "role": "user",
+                "content": [
+                    {
+                        "type": "tool_result",
+                        "tool_use_id": "toolu_x",
+                        "content": [
+                            {"type": "text", "text": result},
+                            {"type": "image", "source": {"type": "base64", "data": "AAAA"}},
+                        ],
+                    }
+                ],
+            },
+        ],
+    }
 
 
 def responses_body(result=RESULT):
-    return {"model": "m", "input": [
-        {"role": "user", "content": "hi"},
-        {"type": "function_call", "call_id": "call_x", "name": "lookup", "arguments": json.dumps({"q": EMAIL})},
-        {"type": "function_call_output", "call_id": "call_x", "output": result},
-    ]}
+    return {
+        "model": "m",
+        "input": [
+            {"role": "user", "content": "hi"},
+            {
+                "type": "function_call",
+                "call_id": "call_x",
+                "name": "lookup",
+                "arguments": json.dumps({"q": EMAIL}),
+            },
+            {"type": "function_call_output", "call_id": "call_x", "output": result},
+        ],
+    }
 
 
 def guard(api, body, state, delivered=None, ask=None):
@@ -76,8 +126,9 @@ def guard(api, body, state, delivered=None, ask=None):
     return out, call, guards
 
 
-@pytest.mark.parametrize("api,body", [("chat", chat_body()), ("messages", messages_body()),
-                                      ("responses", responses_body())])
+@pytest.mark.parametrize(
+    "api,body", [("chat", chat_body()), ("messages", messages_body()), ("responses", responses_body())]
+)
 def test_every_result_and_call_argument_is_guarded(api, body):
     state = {"config": {"features": features()}, "seq": 0, "turns": 0}
     before = json.dumps(body)
@@ -101,7 +152,9 @@ def test_a_resent_history_is_answered_from_the_memo(monkeypatch):
     from relay.guardrails.engine import Guardrails
 
     original = Guardrails.scan_text
-    monkeypatch.setattr(Guardrails, "scan_text", lambda self, *a, **k: scans.append(a) or original(self, *a, **k))
+    monkeypatch.setattr(
+        Guardrails, "scan_text", lambda self, *a, **k: scans.append(a) or original(self, *a, **k)
+    )
     again, call2, _ = guard("chat", chat_body(), state)
     assert again == first and scans == [] and call2.events == []  # nothing scanned, nothing logged again
     # the memo survives the session store's JSON round trip
@@ -140,8 +193,13 @@ def test_no_guardrails_no_change():
 
 def test_manual_wrapper_removed_for_our_call_is_removed_in_later_histories():
     state = {"config": {"features": features()}, "seq": 0, "turns": 0}
-    wrapped = json.dumps({"is_sequrity_var": True, "value": {"contact": EMAIL},
-                          "meta": {"producers": [], "consumers": [], "tags": ["x"]}})
+    wrapped = json.dumps(
+        {
+            "is_sequrity_var": True,
+            "value": {"contact": EMAIL},
+            "meta": {"producers": [], "consumers": [], "tags": ["x"]},
+        }
+    )
     inner = wrapped_value_text(wrapped)
     assert json.loads(inner) == {"contact": EMAIL} and wrapped_value_text('{"value": 1}') is None
     call = make_call("chat", state)
@@ -162,11 +220,15 @@ def test_resent_50_turn_history_is_cheap():
     from pathlib import Path
 
     spec = importlib.util.spec_from_file_location(
-        "bench_guardrails", Path(__file__).resolve().parents[2] / "bench" / "bench_guardrails.py")
+        "bench_guardrails", Path(__file__).resolve().parents[2] / "bench" / "bench_guardrails.py"
+    )
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
-    state = {"config": {"features": features(("pii_redaction",), ("url_blocker", "file_blocker"))},
-             "seq": 0, "turns": 0}
+    state = {
+        "config": {"features": features(("pii_redaction",), ("url_blocker", "file_blocker"))},
+        "seq": 0,
+        "turns": 0,
+    }
     body = {"model": "m", "messages": bench.conversation(50)}
     first, _, _ = guard("chat", body, state)
     times = []

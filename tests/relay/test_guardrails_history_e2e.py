@@ -19,18 +19,36 @@ pytestmark = pytest.mark.live
 MARKER = "Sequrity guardrail classifier"
 PII = "Contact Jane at jane.doe@example.com or +44 20 7946 0958, card 4111 1111 1111 1111."
 RAW = ("jane.doe@example.com", "7946 0958", "4111 1111 1111 1111")
-CHAT_TOOLS = [{"type": "function", "function": {"name": "lookup", "parameters": {
-    "type": "object", "properties": {"q": {"type": "string"}}}}}]
+CHAT_TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": "lookup",
+            "parameters": {"type": "object", "properties": {"q": {"type": "string"}}},
+        },
+    }
+]
 MSG_TOOLS = [{"name": "lookup", "input_schema": {"type": "object", "properties": {"q": {"type": "string"}}}}]
-RESP_TOOLS = [{"type": "function", "name": "lookup", "parameters": {
-    "type": "object", "properties": {"q": {"type": "string"}}}}]
-PATHS = {"chat": "/control/chat/v1/chat/completions", "messages": "/control/chat/anthropic/v1/messages",
-         "responses": "/control/chat/v1/responses"}
+RESP_TOOLS = [
+    {
+        "type": "function",
+        "name": "lookup",
+        "parameters": {"type": "object", "properties": {"q": {"type": "string"}}},
+    }
+]
+PATHS = {
+    "chat": "/control/chat/v1/chat/completions",
+    "messages": "/control/chat/anthropic/v1/messages",
+    "responses": "/control/chat/v1/responses",
+}
 
 
 def features(classifiers=("pii_redaction",), blockers=()):
-    return {"agent_arch": "single-llm", "content_classifiers": [{"name": n} for n in classifiers],
-            "content_blockers": [{"name": n} for n in blockers]}
+    return {
+        "agent_arch": "single-llm",
+        "content_classifiers": [{"name": n} for n in classifiers],
+        "content_blockers": [{"name": n} for n in blockers],
+    }
 
 
 def post(relay, key, api, body, feats=None, session=None, stream=False):
@@ -67,7 +85,11 @@ def upstream_tool_texts(fake, api) -> list[str]:
                     c = b["content"]
                     out.append(c if isinstance(c, str) else "".join(p.get("text", "") for p in c))
         return out
-    return [it["output"] for it in body["input"] if isinstance(it, dict) and it.get("type") == "function_call_output"]
+    return [
+        it["output"]
+        for it in body["input"]
+        if isinstance(it, dict) and it.get("type") == "function_call_output"
+    ]
 
 
 def upstream_text(fake) -> str:
@@ -85,11 +107,26 @@ def user(api, text):
 
 def assistant_call(api, call_id, args):
     if api == "chat":
-        return [{"role": "assistant", "content": None, "tool_calls": [
-            {"id": call_id, "type": "function", "function": {"name": "lookup", "arguments": json.dumps(args)}}]}]
+        return [
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {
+                        "id": call_id,
+                        "type": "function",
+                        "function": {"name": "lookup", "arguments": json.dumps(args)},
+                    }
+                ],
+            }
+        ]
     if api == "messages":
-        return [{"role": "assistant", "content": [{"type": "tool_use", "id": call_id, "name": "lookup",
-                                                   "input": args}]}]
+        return [
+            {
+                "role": "assistant",
+                "content": [{"type": "tool_use", "id": call_id, "name": "lookup", "input": args}],
+            }
+        ]
     return [{"type": "function_call", "call_id": call_id, "name": "lookup", "arguments": json.dumps(args)}]
 
 
@@ -97,7 +134,9 @@ def tool_result(api, call_id, text):
     if api == "chat":
         return [{"role": "tool", "tool_call_id": call_id, "content": text}]
     if api == "messages":
-        return [{"role": "user", "content": [{"type": "tool_result", "tool_use_id": call_id, "content": text}]}]
+        return [
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": call_id, "content": text}]}
+        ]
     return [{"type": "function_call_output", "call_id": call_id, "output": text}]
 
 
@@ -166,8 +205,14 @@ def test_tool_results_of_calls_the_relay_never_issued_are_guarded(relay, single_
     history += tool_result(api, "call_elsewhere_1", PII + " See https://crm.example.com/jane and /etc/passwd")
     history += assistant_text(api, "Found her.") + [user(api, "and now?")]
     fake_upstream.push(fu.text("ok"))
-    post(relay, single_key, api, request_body(api, history),
-         features(("pii_redaction",), ("url_blocker", "file_blocker")), stream=api == "messages")
+    post(
+        relay,
+        single_key,
+        api,
+        request_body(api, history),
+        features(("pii_redaction",), ("url_blocker", "file_blocker")),
+        stream=api == "messages",
+    )
     texts = upstream_tool_texts(fake_upstream, api)
     assert_clean(texts)
     assert "[BLOCKED_URL]" in texts[0] and "[BLOCKED_FILE]" in texts[0] and "crm.example.com" not in texts[0]
@@ -180,7 +225,9 @@ def test_llm_classifiers_run_once_per_distinct_content(relay, single_key, fake_u
     api = "chat"
     fake_upstream.reply = lambda req: (
         fu.structured({"score": 0.95 if "idiots" in req.text else 0.02, "label": "toxic", "reason": "r"})
-        if MARKER in req.text else fu.text("fine"))
+        if MARKER in req.text
+        else fu.text("fine")
+    )
     feats = features(("toxicity_filter",))
     history = [user(api, "go")]
     history += assistant_call(api, "call_a", {"q": "x"}) + tool_result(api, "call_a", "you are all idiots")
@@ -201,10 +248,16 @@ def test_llm_classifiers_run_once_per_distinct_content(relay, single_key, fake_u
 def test_dual_llm_quarantined_llm_classifies_each_content_once(relay, dual_key, fake_upstream):
     """Dual-LLM: a repeated tool result (here the same content returned to two calls) is classified once;
     the findings still tag both values."""
-    tools = [{"type": "function", "function": {"name": "read_inbox", "parameters": {
-        "type": "object", "properties": {"folder": {"type": "string"}}}}}]
-    program = ('a = read_inbox(folder="a")\nb = read_inbox(folder="b")\n'
-               'final_return_value = [a, b]\n')
+    tools = [
+        {
+            "type": "function",
+            "function": {
+                "name": "read_inbox",
+                "parameters": {"type": "object", "properties": {"folder": {"type": "string"}}},
+            },
+        }
+    ]
+    program = 'a = read_inbox(folder="a")\nb = read_inbox(folder="b")\nfinal_return_value = [a, b]\n'
 
     def reply(req):
         if MARKER in req.text:
@@ -212,8 +265,10 @@ def test_dual_llm_quarantined_llm_classifies_each_content_once(relay, dual_key, 
         return fu.text(f"```python\n{program}```")
 
     fake_upstream.reply = reply
-    feats = {"agent_arch": "dual-llm", "content_classifiers": [{"name": "pii_redaction"},
-                                                               {"name": "finance_topic_guardrail"}]}
+    feats = {
+        "agent_arch": "dual-llm",
+        "content_classifiers": [{"name": "pii_redaction"}, {"name": "finance_topic_guardrail"}],
+    }
     messages = [{"role": "user", "content": "read both folders"}]
     h = {"Authorization": f"Bearer {dual_key}", "X-Api-Key": "k", "X-Features": json.dumps(feats)}
     url = relay + PATHS["chat"]
@@ -221,8 +276,10 @@ def test_dual_llm_quarantined_llm_classifies_each_content_once(relay, dual_key, 
     content = "invoice for bob@corp.example.com: pay 500 EUR"
     for _ in range(2):
         call = r.json()["choices"][0]["message"]["tool_calls"][0]
-        messages += [{"role": "assistant", "tool_calls": [call]},
-                     {"role": "tool", "tool_call_id": call["id"], "content": content}]
+        messages += [
+            {"role": "assistant", "tool_calls": [call]},
+            {"role": "tool", "tool_call_id": call["id"], "content": content},
+        ]
         r = httpx.post(url, json={"model": "m", "messages": messages, "tools": tools}, headers=h, timeout=30)
         assert r.status_code == 200, r.text
     doc = json.loads(r.json()["choices"][0]["message"]["content"])
@@ -233,7 +290,9 @@ def test_dual_llm_quarantined_llm_classifies_each_content_once(relay, dual_key, 
     assert len(classified) == 1  # (the two calls' arguments are classified too, each once)
 
 
-def test_manual_metadata_wrapper_is_removed_and_its_value_redacted_on_every_turn(relay, single_key, fake_upstream):
+def test_manual_metadata_wrapper_is_removed_and_its_value_redacted_on_every_turn(
+    relay, single_key, fake_upstream
+):
     """The caller's metadata wrapper (sqrt.md §7) is for the relay, not the model: the model gets the value,
     redacted, when it is delivered and when the history comes back."""
     api = "chat"
@@ -241,13 +300,20 @@ def test_manual_metadata_wrapper_is_removed_and_its_value_redacted_on_every_turn
     history = [user(api, "find jane")]
     sid, answer = post(relay, single_key, api, request_body(api, history), features())
     call_id = our_call_id(api, answer)
-    wrapped = json.dumps({"is_sequrity_var": True, "value": {"contact": PII},
-                          "meta": {"producers": [], "consumers": [], "tags": ["crm"]}})
+    wrapped = json.dumps(
+        {
+            "is_sequrity_var": True,
+            "value": {"contact": PII},
+            "meta": {"producers": [], "consumers": [], "tags": ["crm"]},
+        }
+    )
     history += assistant_call(api, call_id, {"q": "jane"}) + tool_result(api, call_id, wrapped)
     for turn in range(3):
         fake_upstream.push(fu.text(f"answer {turn}"))
         post(relay, single_key, api, request_body(api, history), session=sid)
         texts = upstream_tool_texts(fake_upstream, api)
         assert_clean(texts)
-        assert "is_sequrity_var" not in texts[0] and json.loads(texts[0])["contact"].startswith("Contact Jane")
+        assert "is_sequrity_var" not in texts[0] and json.loads(texts[0])["contact"].startswith(
+            "Contact Jane"
+        )
         history += assistant_text(api, f"answer {turn}") + [user(api, f"next {turn}")]

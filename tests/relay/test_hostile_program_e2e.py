@@ -36,11 +36,16 @@ def program(code: str) -> fu.Reply:
 
 
 @pytest.fixture(scope="module")
-def pool_relay(django_db_setup, django_db_blocker, fake_upstream_server, artifacts_dir, celery_worker_process):
+def pool_relay(
+    django_db_setup, django_db_blocker, fake_upstream_server, artifacts_dir, celery_worker_process
+):
     from tests.live import start_uvicorn
 
-    env = {**_relay_env(fake_upstream_server), "RELAY_PROGRAM_WORKERS": "1",
-           "RELAY_PROGRAM_TIMEOUT": str(HARD_BOUND)}
+    env = {
+        **_relay_env(fake_upstream_server),
+        "RELAY_PROGRAM_WORKERS": "1",
+        "RELAY_PROGRAM_TIMEOUT": str(HARD_BOUND),
+    }
     with django_db_blocker.unblock():
         live = start_uvicorn(env, log_dir=artifacts_dir)
     yield live
@@ -50,10 +55,15 @@ def pool_relay(django_db_setup, django_db_blocker, fake_upstream_server, artifac
 def _dual_request(url: str, key: str, out: dict) -> None:
     t0 = time.monotonic()
     out["response"] = httpx.post(
-        url + CHAT, json={"model": "gpt-5-mini", "messages": [{"role": "user", "content": "Count the pairs."}]},
-        headers={"Authorization": f"Bearer {key}", "X-Api-Key": "k",
-                 "X-Config": json.dumps({"fsm": {"max_pllm_failed_steps": 1}})},
-        timeout=30)
+        url + CHAT,
+        json={"model": "gpt-5-mini", "messages": [{"role": "user", "content": "Count the pairs."}]},
+        headers={
+            "Authorization": f"Bearer {key}",
+            "X-Api-Key": "k",
+            "X-Config": json.dumps({"fsm": {"max_pllm_failed_steps": 1}}),
+        },
+        timeout=30,
+    )
     out["elapsed"] = time.monotonic() - t0
 
 
@@ -88,11 +98,16 @@ def test_hostile_program_does_not_hold_up_the_relay(pool_relay, dual_key, single
             assert r.status_code == 200, r.text
             if len(health) % 10 == 0:
                 t0 = time.monotonic()
-                r = client.post(CHAT, json={"model": "gpt-5-mini", "messages": [{"role": "user", "content": "hi"}]},
-                                headers=single_headers)
+                r = client.post(
+                    CHAT,
+                    json={"model": "gpt-5-mini", "messages": [{"role": "user", "content": "hi"}]},
+                    headers=single_headers,
+                )
                 singles.append((time.monotonic() - t0, hostile.is_alive()))
                 trace.append((round(t0 - started, 3), round(singles[-1][0], 3), "s"))
-                assert r.status_code == 200 and r.json()["choices"][0]["message"]["content"] == "Echo: hi", r.text
+                assert r.status_code == 200 and r.json()["choices"][0]["message"]["content"] == "Echo: hi", (
+                    r.text
+                )
         polled = time.monotonic() - started
     hostile.join()
 
@@ -102,7 +117,10 @@ def test_hostile_program_does_not_hold_up_the_relay(pool_relay, dual_key, single
     assert result["elapsed"] >= HARD_BOUND
     doc = json.loads(r.json()["choices"][0]["message"]["content"])
     assert doc["status"] == "failure" and doc["error"]["code"] == "max_steps_exceeded"
-    assert f"Limit exceeded: the program ran longer than {HARD_BOUND:g} s and was stopped" in doc["error"]["message"]
+    assert (
+        f"Limit exceeded: the program ran longer than {HARD_BOUND:g} s and was stopped"
+        in doc["error"]["message"]
+    )
 
     # Meanwhile the worker answered everything at once.
     assert polled >= HARD_BOUND - 0.5 and len(health) >= 20
@@ -111,7 +129,11 @@ def test_hostile_program_does_not_hold_up_the_relay(pool_relay, dual_key, single
     # (other suites running: CPU scheduling, not the program) stay far below the run and are rare.
     slow = [t for t in trace if t[2] == "h" and t[1] >= 0.1]
     assert statistics.median(health) < 0.05, trace
-    assert len(slow) <= max(1, len(health) // 10) and max(health) < HARD_BOUND / 4, (slow, result["elapsed"], polled)
+    assert len(slow) <= max(1, len(health) // 10) and max(health) < HARD_BOUND / 4, (
+        slow,
+        result["elapsed"],
+        polled,
+    )
     assert sum(alive for _, alive in singles) >= 3  # served while the hostile program still ran
     assert max(t for t, _ in singles) < HARD_BOUND / 2, singles
 

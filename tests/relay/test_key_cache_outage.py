@@ -82,8 +82,12 @@ def test_a_revoked_key_is_never_served_stale(monkeypatch):
 def test_server_credentials_are_served_stale_too(monkeypatch):
     from apikeys import crypto
 
-    ProviderCredential.objects.create(provider="openrouter", encrypted_api_key=crypto.encrypt("sk-server"),
-                                      allowed_models=["openai/gpt-5-mini"], enabled=True)
+    ProviderCredential.objects.create(
+        provider="openrouter",
+        encrypted_api_key=crypto.encrypt("sk-server"),
+        allowed_models=["openai/gpt-5-mini"],
+        enabled=True,
+    )
     cred = asyncio.run(selectors.aget_server_credential("openrouter"))
     assert cred.api_key == "sk-server"
     selectors._CRED_CACHE["openrouter"] = (0.0, *selectors._CRED_CACHE["openrouter"][1:])  # expired

@@ -44,9 +44,14 @@ def test_graph_with_two_tool_nodes_and_a_router(relay, dual_key, fake_upstream):
 
     client = SequrityClient(api_key=dual_key, base_url=relay)
     result = client.control.langgraph.run(
-        graph, {"query": "read it", "path": "/tmp/a.txt", "log": []}, "gpt-5-mini",
-        llm_api_key="sk-x", features=FeaturesHeader.dual_llm(),
-        fine_grained_config=FineGrainedConfigHeader.dual_llm(), node_functions={"read_file": read_file, "summarize": summarize, "route": route})
+        graph,
+        {"query": "read it", "path": "/tmp/a.txt", "log": []},
+        "gpt-5-mini",
+        llm_api_key="sk-x",
+        features=FeaturesHeader.dual_llm(),
+        fine_grained_config=FineGrainedConfigHeader.dual_llm(),
+        node_functions={"read_file": read_file, "summarize": summarize, "route": route},
+    )
     assert calls == ["read_file", "route", "summarize"]
     assert result["result"] == "FILE CONTENTS OF /TMP/A.TXT: HELLO WORLD"
     assert result["log"] == ["read", "summarized"]

@@ -12,12 +12,26 @@ from relay.toolcalls.policy import CalledTool
 CONFIG = {"arch": "single-llm", "features": {"classifiers": [], "blockers": []}, "policy": {}, "fsm": {}}
 
 STORED_BEFORE_THE_TYPED_STATE = {  # as relay/pipeline.py's new_state wrote it, after a few requests
-    "key_id": 7, "user_id": 3, "config": CONFIG, "api": "chat", "provider": "openai", "endpoint_type": "chat",
-    "created": 1765000000.5, "turns": 2, "seq": 9, "closed": False, "status": "open",
+    "key_id": 7,
+    "user_id": 3,
+    "config": CONFIG,
+    "api": "chat",
+    "provider": "openai",
+    "endpoint_type": "chat",
+    "created": 1765000000.5,
+    "turns": 2,
+    "seq": 9,
+    "closed": False,
+    "status": "open",
     "session_meta": {"tags": ["pii"], "consumers": ["*"], "producers": []},
-    "id_map": {"tc-a": "call_1"}, "pending": {"tc-a": {"tool": "send", "args": {"to": "x"}}},
-    "byok": None, "awaiting_tool_results": False, "tool_filter": ["send"], "denied_in_turn": True,
-    "guard_memo": {"v": 2, "fp": "f", "e": {}, "n": 0}, "dual": {"v": 1, "turns_done": 2},
+    "id_map": {"tc-a": "call_1"},
+    "pending": {"tc-a": {"tool": "send", "args": {"to": "x"}}},
+    "byok": None,
+    "awaiting_tool_results": False,
+    "tool_filter": ["send"],
+    "denied_in_turn": True,
+    "guard_memo": {"v": 2, "fp": "f", "e": {}, "n": 0},
+    "dual": {"v": 1, "turns_done": 2},
 }
 
 
@@ -36,7 +50,11 @@ def test_missing_keys_take_their_defaults_and_unknown_keys_are_kept():
 
 
 def test_a_new_session_writes_no_optional_keys():
-    state = SessionState(key_id=1, user_id=1, config=CONFIG, api="chat", provider="openai", endpoint_type="chat")
+    state = SessionState(
+        key_id=1, user_id=1, config=CONFIG, api="chat", provider="openai", endpoint_type="chat"
+    )
     stored = state.to_json()
-    assert not {"error_reason", "auto_gen", "denied_in_turn", "tool_filter", "dual", "guard_memo"} & set(stored)
+    assert not {"error_reason", "auto_gen", "denied_in_turn", "tool_filter", "dual", "guard_memo"} & set(
+        stored
+    )
     assert SessionState.from_json(stored) == state

@@ -32,11 +32,19 @@ ROUTES = {
 
 def body_for(api: str, text: str = "hi") -> dict:
     if api == "chat":
-        return {"model": "gpt-5-mini", "stream": True, "stream_options": {"include_usage": True},
-                "messages": [{"role": "user", "content": text}]}
+        return {
+            "model": "gpt-5-mini",
+            "stream": True,
+            "stream_options": {"include_usage": True},
+            "messages": [{"role": "user", "content": text}],
+        }
     if api == "messages":
-        return {"model": "claude-sonnet-4-6", "max_tokens": 64, "stream": True,
-                "messages": [{"role": "user", "content": text}]}
+        return {
+            "model": "claude-sonnet-4-6",
+            "max_tokens": 64,
+            "stream": True,
+            "messages": [{"role": "user", "content": text}],
+        }
     return {"model": "gpt-5-mini", "stream": True, "input": text}
 
 
@@ -47,9 +55,11 @@ class RawStream:
         u = urlsplit(base)
         self.sock = socket.create_connection((u.hostname, u.port), timeout=10)
         payload = json.dumps(body).encode()
-        head = (f"POST {path} HTTP/1.1\r\nHost: {u.hostname}:{u.port}\r\nAuthorization: Bearer {key}\r\n"
-                f"X-Api-Key: sk-test\r\nContent-Type: application/json\r\nAccept: text/event-stream\r\n"
-                f"Content-Length: {len(payload)}\r\n\r\n").encode()
+        head = (
+            f"POST {path} HTTP/1.1\r\nHost: {u.hostname}:{u.port}\r\nAuthorization: Bearer {key}\r\n"
+            f"X-Api-Key: sk-test\r\nContent-Type: application/json\r\nAccept: text/event-stream\r\n"
+            f"Content-Length: {len(payload)}\r\n\r\n"
+        ).encode()
         self.sock.sendall(head + payload)
         self.buf = b""
         while b"\r\n\r\n" not in self.buf:
@@ -57,7 +67,9 @@ class RawStream:
         header_block, self.buf = self.buf.split(b"\r\n\r\n", 1)
         lines = header_block.decode("latin-1").split("\r\n")
         self.status = int(lines[0].split()[1])
-        self.headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
+        self.headers = {
+            k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])
+        }
 
     def _recv(self) -> None:
         data = self.sock.recv(65536)
@@ -132,8 +144,9 @@ def test_streams_cut_at_random_points_are_metered_once(relay, single_key, fake_u
     for i in range(20 if api == "chat" else 8):
         usage = (200 + i, 20 + i)
         # Slow upstream: a cut lands while the relay waits for the next upstream event.
-        fake_upstream.push(fu.text("one two three four five six seven eight nine ten", usage=usage,
-                                   chunk_delay=0.03))
+        fake_upstream.push(
+            fu.text("one two three four five six seven eight nine ten", usage=usage, chunk_delay=0.03)
+        )
         s = RawStream(relay, path, single_key, body_for(api, f"cut{i}"))
         assert s.status == 200
         cut = rng.randint(1, n_events - 1)
@@ -141,7 +154,9 @@ def test_streams_cut_at_random_points_are_metered_once(relay, single_key, fake_u
         s.drop()
         results.append((s.headers["x-session-id"], usage, cut, seen))
     rows = wait_rows([sid for sid, *_ in results])
-    assert sum(rows[sid][0].error_kind == "cancelled" for sid, *_ in results if rows[sid]) >= len(results) // 2
+    assert (
+        sum(rows[sid][0].error_kind == "cancelled" for sid, *_ in results if rows[sid]) >= len(results) // 2
+    )
     for sid, usage, cut, seen in results:
         assert len(rows[sid]) == 1, (sid, cut, rows[sid])
         row = rows[sid][0]
@@ -159,7 +174,9 @@ def test_streams_cut_at_random_points_are_metered_once(relay, single_key, fake_u
             assert row.error_kind == "cancelled" and row.status_code == 499, (cut, row.error_kind)
 
 
-def test_usage_buffered_when_the_server_stops_is_not_lost(relay_server, fake_upstream, single_key, artifacts_dir):
+def test_usage_buffered_when_the_server_stops_is_not_lost(
+    relay_server, fake_upstream, single_key, artifacts_dir
+):
     """A server told to stop while it answers (a deploy, a restart) finishes the request and exits at once,
     with the request's usage event still in its in-process buffer (the flusher publishes every 50 ms): it is
     spooled at exit and published by the next server, once."""
@@ -170,7 +187,10 @@ def test_usage_buffered_when_the_server_stops_is_not_lost(relay_server, fake_ups
     from tests.conftest import _relay_env
     from tests.live import start_uvicorn
 
-    env = {**_relay_env(fake_upstream), "LOG_SPOOL_DIR": str(artifacts_dir / f"spool-restart-{time.time_ns()}")}
+    env = {
+        **_relay_env(fake_upstream),
+        "LOG_SPOOL_DIR": str(artifacts_dir / f"spool-restart-{time.time_ns()}"),
+    }
     headers = {"Authorization": f"Bearer {single_key}", "X-Api-Key": "k"}
     sids = []
     for _ in range(3):
@@ -180,9 +200,14 @@ def test_usage_buffered_when_the_server_stops_is_not_lost(relay_server, fake_ups
             body = json.dumps({**body_for("chat"), "stream": False}).encode()
             u = urlsplit(server.url)
             sock = socket.create_connection((u.hostname, u.port), timeout=10)
-            sock.sendall((f"POST {ROUTES['chat'][0]} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {single_key}\r\n"
-                          f"X-Api-Key: k\r\nContent-Type: application/json\r\nConnection: close\r\n"
-                          f"Content-Length: {len(body)}\r\n\r\n").encode() + body)
+            sock.sendall(
+                (
+                    f"POST {ROUTES['chat'][0]} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {single_key}\r\n"
+                    f"X-Api-Key: k\r\nContent-Type: application/json\r\nConnection: close\r\n"
+                    f"Content-Length: {len(body)}\r\n\r\n"
+                ).encode()
+                + body
+            )
             time.sleep(0.1)
             server.proc.send_signal(signal.SIGTERM)  # while the upstream is still thinking
             data = b""
@@ -191,15 +216,24 @@ def test_usage_buffered_when_the_server_stops_is_not_lost(relay_server, fake_ups
             sock.close()
             head = data.split(b"\r\n\r\n", 1)[0].decode("latin-1").lower()
             assert " 200 " in head.split("\r\n")[0], head
-            sids.append(next(line.split(":", 1)[1].strip() for line in head.split("\r\n")
-                             if line.startswith("x-session-id:")))
+            sids.append(
+                next(
+                    line.split(":", 1)[1].strip()
+                    for line in head.split("\r\n")
+                    if line.startswith("x-session-id:")
+                )
+            )
             server.proc.wait(timeout=10)
         finally:
             server.stop()
     server = start_uvicorn(env, log_dir=artifacts_dir)
     try:
-        httpx.post(f"{server.url}{ROUTES['chat'][0]}", json={**body_for("chat"), "stream": False}, headers=headers,
-                   timeout=10)
+        httpx.post(
+            f"{server.url}{ROUTES['chat'][0]}",
+            json={**body_for("chat"), "stream": False},
+            headers=headers,
+            timeout=10,
+        )
         rows = wait_rows(sids)
     finally:
         server.stop()
@@ -214,15 +248,23 @@ def test_openai_and_anthropic_sdk_streams_are_metered(relay, single_key, fake_up
     import openai
 
     expected: dict[str, tuple[tuple[int, int], bool]] = {}  # sid -> (usage, read to the end)
-    oai = openai.OpenAI(api_key=single_key, base_url=f"{relay}/control/chat/openrouter/v1",
-                        default_headers={"X-Api-Key": "k"}, max_retries=0)
+    oai = openai.OpenAI(
+        api_key=single_key,
+        base_url=f"{relay}/control/chat/openrouter/v1",
+        default_headers={"X-Api-Key": "k"},
+        max_retries=0,
+    )
     for i in range(6):
         usage = (300 + i, 30 + i)
-        fake_upstream.push(fu.text("alpha beta gamma delta epsilon", usage=usage,
-                                   chunk_delay=0.002 if i % 2 == 0 else 0.05))
+        fake_upstream.push(
+            fu.text("alpha beta gamma delta epsilon", usage=usage, chunk_delay=0.002 if i % 2 == 0 else 0.05)
+        )
         with oai.chat.completions.with_streaming_response.create(
-                model="openai/gpt-5-mini", messages=[{"role": "user", "content": f"o{i}"}], stream=True,
-                stream_options={"include_usage": True}) as resp:
+            model="openai/gpt-5-mini",
+            messages=[{"role": "user", "content": f"o{i}"}],
+            stream=True,
+            stream_options={"include_usage": True},
+        ) as resp:
             sid = resp.headers["x-session-id"]
             stream = resp.parse()
             if i % 2 == 0:
@@ -233,14 +275,20 @@ def test_openai_and_anthropic_sdk_streams_are_metered(relay, single_key, fake_up
                 stream.close()  # an agent that stopped reading
         expected[sid] = (usage, i % 2 == 0)
 
-    ant = anthropic.Anthropic(api_key="k", base_url=f"{relay}/control/chat/anthropic", max_retries=0,
-                              default_headers={"Authorization": f"Bearer {single_key}", "X-Api-Key": "k"})
+    ant = anthropic.Anthropic(
+        api_key="k",
+        base_url=f"{relay}/control/chat/anthropic",
+        max_retries=0,
+        default_headers={"Authorization": f"Bearer {single_key}", "X-Api-Key": "k"},
+    )
     for i in range(4):
         usage = (400 + i, 40 + i)
-        fake_upstream.push(fu.text("alpha beta gamma delta epsilon", usage=usage,
-                                   chunk_delay=0.002 if i % 2 == 0 else 0.05))
-        with ant.messages.stream(model="claude-sonnet-4-6", max_tokens=64,
-                                 messages=[{"role": "user", "content": f"a{i}"}]) as stream:
+        fake_upstream.push(
+            fu.text("alpha beta gamma delta epsilon", usage=usage, chunk_delay=0.002 if i % 2 == 0 else 0.05)
+        )
+        with ant.messages.stream(
+            model="claude-sonnet-4-6", max_tokens=64, messages=[{"role": "user", "content": f"a{i}"}]
+        ) as stream:
             sid = stream.response.headers["x-session-id"]
             if i % 2 == 0:
                 final = stream.get_final_message()

@@ -23,8 +23,15 @@ from tests.factories import UserFactory, make_key
 
 pytestmark = pytest.mark.live
 BODY = {"model": "gpt-5-mini", "messages": [{"role": "user", "content": "hi"}]}
-TOOLS = [{"type": "function", "function": {"name": "lookup", "parameters": {
-    "type": "object", "properties": {"q": {"type": "string"}}}}}]
+TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": "lookup",
+            "parameters": {"type": "object", "properties": {"q": {"type": "string"}}},
+        },
+    }
+]
 METRICS_TOKEN = "metrics-test-token-0123456789"
 
 
@@ -43,8 +50,13 @@ def observed_server(django_db_setup, django_db_blocker, fake_upstream_server, ar
     from tests.conftest import _relay_env
     from tests.live import start_uvicorn
 
-    env = {**_relay_env(fake_upstream_server), "LOG_FORMAT": "json", "LOG_REQUESTS": "1",
-           "METRICS_TOKEN": METRICS_TOKEN, "LOG_LEVEL": "WARNING"}
+    env = {
+        **_relay_env(fake_upstream_server),
+        "LOG_FORMAT": "json",
+        "LOG_REQUESTS": "1",
+        "METRICS_TOKEN": METRICS_TOKEN,
+        "LOG_LEVEL": "WARNING",
+    }
     with django_db_blocker.unblock():
         live = start_uvicorn(env, log_dir=artifacts_dir)
     yield live
@@ -77,15 +89,24 @@ def scrape(url: str) -> str:
 def test_request_id_header_and_one_json_access_line(observed, fake_upstream):
     key, secret = make_key(UserFactory(), arch="single-llm")
     fake_upstream.push(fu.text("hello"))
-    r = httpx.post(f"{observed.url}/control/chat/v1/chat/completions", json=BODY,
-                   headers={"Authorization": f"Bearer {secret}", "X-Api-Key": "k"})
+    r = httpx.post(
+        f"{observed.url}/control/chat/v1/chat/completions",
+        json=BODY,
+        headers={"Authorization": f"Bearer {secret}", "X-Api-Key": "k"},
+    )
     assert r.status_code == 200
     rid, sid = r.headers["x-request-id"], r.headers["x-session-id"]
     assert len(rid) == 32
 
     def line():
-        return next((x for x in json_lines(observed.log()) if x.get("request_id") == rid
-                     and x.get("logger") == "sequrity.access"), None)
+        return next(
+            (
+                x
+                for x in json_lines(observed.log())
+                if x.get("request_id") == rid and x.get("logger") == "sequrity.access"
+            ),
+            None,
+        )
 
     deadline = time.monotonic() + 5
     while line() is None and time.monotonic() < deadline:
@@ -108,21 +129,36 @@ def test_metrics_behind_a_token_count_requests_verdicts_and_upstream_latency(obs
     assert httpx.get(f"{observed.url}/metrics").status_code == 401
     assert httpx.get(f"{observed.url}/metrics", headers={"Authorization": "Bearer nope"}).status_code == 401
     before = scrape(observed.url)
-    key, secret = make_key(UserFactory(), arch="single-llm",
-                           features={"agent_arch": "single-llm",
-                                     "content_classifiers": [{"name": "pii_redaction"}]})
+    key, secret = make_key(
+        UserFactory(),
+        arch="single-llm",
+        features={"agent_arch": "single-llm", "content_classifiers": [{"name": "pii_redaction"}]},
+    )
     h = {"Authorization": f"Bearer {secret}", "X-Api-Key": "k"}
     fake_upstream.push(fu.tool_calls(("lookup", {"q": "x"})))
-    r1 = httpx.post(f"{observed.url}/control/chat/v1/chat/completions", json={**BODY, "tools": TOOLS}, headers=h)
+    r1 = httpx.post(
+        f"{observed.url}/control/chat/v1/chat/completions", json={**BODY, "tools": TOOLS}, headers=h
+    )
     call = r1.json()["choices"][0]["message"]["tool_calls"][0]
-    messages = BODY["messages"] + [{"role": "assistant", "tool_calls": [call]},
-                                   {"role": "tool", "tool_call_id": call["id"], "content": "mail bob@example.com"}]
+    messages = BODY["messages"] + [
+        {"role": "assistant", "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": call["id"], "content": "mail bob@example.com"},
+    ]
     fake_upstream.push(fu.text("done"))
-    r2 = httpx.post(f"{observed.url}/control/chat/v1/chat/completions",
-                    json={**BODY, "tools": TOOLS, "messages": messages}, headers=h)
+    r2 = httpx.post(
+        f"{observed.url}/control/chat/v1/chat/completions",
+        json={**BODY, "tools": TOOLS, "messages": messages},
+        headers=h,
+    )
     assert r2.status_code == 200
-    assert httpx.post(f"{observed.url}/control/chat/v1/chat/completions", json=BODY,
-                      headers={"Authorization": "Bearer sq-nope"}).status_code == 401
+    assert (
+        httpx.post(
+            f"{observed.url}/control/chat/v1/chat/completions",
+            json=BODY,
+            headers={"Authorization": "Bearer sq-nope"},
+        ).status_code
+        == 401
+    )
     after = scrape(observed.url)
 
     def grew(name, **labels):
@@ -135,8 +171,11 @@ def test_metrics_behind_a_token_count_requests_verdicts_and_upstream_latency(obs
     assert grew("sequrity_upstream_duration_seconds_count", provider="openrouter") >= 2
     assert grew("sequrity_policy_verdicts_total", arch="single-llm", verdict="allowed") == 1
     assert grew("sequrity_guardrail_findings_total", guardrail="pii_redaction") >= 1
-    for name in ("sequrity_log_spool_events", "sequrity_log_publish_failures_total",
-                 "sequrity_program_runs_limited_total"):
+    for name in (
+        "sequrity_log_spool_events",
+        "sequrity_log_publish_failures_total",
+        "sequrity_program_runs_limited_total",
+    ):
         assert f"\n{name} " in after
 
 
@@ -238,26 +277,37 @@ def _break_database_setup(tmp_path):
 
 
 def test_database_going_away_is_a_json_error_with_a_request_id_in_the_log(
-        transactional_db, fake_upstream, artifacts_dir, tmp_path):
+    transactional_db, fake_upstream, artifacts_dir, tmp_path
+):
     from tests.conftest import _relay_env
     from tests.live import start_uvicorn
 
     key, secret = make_key(UserFactory(), arch="single-llm")
     url, cut, cleanup = _break_database_setup(tmp_path)
-    live = start_uvicorn({**_relay_env(fake_upstream), "DATABASE_URL": url, "LOG_FORMAT": "json",
-                          "LOG_REQUESTS": "1", "RELAY_KEY_CACHE_SECONDS": "0", "CONN_MAX_AGE": "0",
-                          # no stale-while-error key cache here: every request needs the database
-                          # (tests/relay/test_key_cache_outage.py covers serving known keys through an outage)
-                          "RELAY_KEY_STALE_SECONDS": "0"},
-                         log_dir=artifacts_dir)
+    live = start_uvicorn(
+        {
+            **_relay_env(fake_upstream),
+            "DATABASE_URL": url,
+            "LOG_FORMAT": "json",
+            "LOG_REQUESTS": "1",
+            "RELAY_KEY_CACHE_SECONDS": "0",
+            "CONN_MAX_AGE": "0",
+            # no stale-while-error key cache here: every request needs the database
+            # (tests/relay/test_key_cache_outage.py covers serving known keys through an outage)
+            "RELAY_KEY_STALE_SECONDS": "0",
+        },
+        log_dir=artifacts_dir,
+    )
     try:
         h = {"Authorization": f"Bearer {secret}", "X-Api-Key": "k"}
         fake_upstream.push(fu.text("fine"))
         ok = httpx.post(f"{live.url}/control/chat/v1/chat/completions", json=BODY, headers=h)
         assert ok.status_code == 200, ok.text
         cut()
-        for path, api in (("/control/chat/v1/chat/completions", "chat"),
-                          ("/control/chat/anthropic/v1/messages", "messages")):
+        for path, api in (
+            ("/control/chat/v1/chat/completions", "chat"),
+            ("/control/chat/anthropic/v1/messages", "messages"),
+        ):
             body = BODY if api == "chat" else {**BODY, "max_tokens": 10}
             r = httpx.post(f"{live.url}{path}", json=body, headers=h, timeout=30)
             assert r.status_code == 503, r.text
@@ -271,8 +321,9 @@ def test_database_going_away_is_a_json_error_with_a_request_id_in_the_log(
             deadline = time.monotonic() + 5
             while time.monotonic() < deadline:
                 logged = [x for x in json_lines(live.log()) if x.get("request_id") == rid]
-                if any("Traceback" in (x.get("exc") or "") for x in logged) and \
-                        any(x.get("logger") == "sequrity.access" for x in logged):
+                if any("Traceback" in (x.get("exc") or "") for x in logged) and any(
+                    x.get("logger") == "sequrity.access" for x in logged
+                ):
                     break
                 time.sleep(0.05)
             assert any("Traceback" in (x.get("exc") or "") for x in logged), live.log()[-3000:]
@@ -295,7 +346,9 @@ def test_database_going_away_is_a_json_error_with_a_request_id_in_the_log(
 
 
 def _asgi_client():
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=asgi.application), base_url="http://testserver")
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=asgi.application), base_url="http://testserver"
+    )
 
 
 @pytest.mark.parametrize("debug", [False, True])

@@ -17,14 +17,26 @@ BODY = {"model": "gpt-5-mini", "messages": [{"role": "user", "content": "hi"}]}
 
 
 def scope(path: str, headers: dict[str, str] | None = None, method: str = "POST") -> dict:
-    return {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method, "scheme": "http",
-            "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
-            "headers": [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()] +
-                       [(b"host", b"testserver")],
-            "server": ("testserver", 80), "client": ("127.0.0.1", 5000)}
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
+        + [(b"host", b"testserver")],
+        "server": ("testserver", 80),
+        "client": ("127.0.0.1", 5000),
+    }
 
 
-def call(scope_: dict, chunks: list[bytes], *, stall: bool = False, timeout: float = 10) -> tuple[int, dict, bytes]:
+def call(
+    scope_: dict, chunks: list[bytes], *, stall: bool = False, timeout: float = 10
+) -> tuple[int, dict, bytes]:
     """Run the ASGI app; the client sends ``chunks`` (then stalls forever if ``stall``)."""
     sent: list[dict] = []
 
@@ -57,8 +69,10 @@ def small_limit(settings):
 
 def test_announced_body_over_the_limit_is_413_naming_it(small_limit):
     body = b"x" * 3_000_000
-    status, headers, out = call(scope("/control/chat/v1/chat/completions", {"content-length": str(len(body))}),
-                                [body[:1_000_000], body[1_000_000:]])
+    status, headers, out = call(
+        scope("/control/chat/v1/chat/completions", {"content-length": str(len(body))}),
+        [body[:1_000_000], body[1_000_000:]],
+    )
     assert status == 413 and headers["content-type"] == "application/json"
     assert headers["connection"] == "close" and headers["x-request-id"]
     message = json.loads(out)["error"]["message"]
@@ -75,22 +89,35 @@ def test_unannounced_body_over_the_limit_is_413_in_the_messages_shape(small_limi
 
 def test_a_body_that_never_completes_is_408_within_the_timeout(small_limit):
     started = time.monotonic()
-    status, headers, out = call(scope("/control/chat/v1/chat/completions", {"content-length": "1000"}),
-                                [b'{"model": '], stall=True)
+    status, headers, out = call(
+        scope("/control/chat/v1/chat/completions", {"content-length": "1000"}), [b'{"model": '], stall=True
+    )
     assert status == 408 and time.monotonic() - started < 3
     assert headers["connection"] == "close"
     assert "RELAY_BODY_READ_TIMEOUT" in json.loads(out)["error"]["message"]
 
 
 def test_a_body_within_the_limit_reaches_the_view(small_limit):
-    status, headers, out = call(scope("/control/v1/validate-headers", {"content-type": "application/json"}),
-                                [b'{"features": ', b'"{}"}'])
+    status, headers, out = call(
+        scope("/control/v1/validate-headers", {"content-type": "application/json"}),
+        [b'{"features": ', b'"{}"}'],
+    )
     assert status == 200, out
 
 
-@pytest.mark.parametrize("path", ["//control//chat/v1/chat/completions", "/control//chat/v1/chat/completions",
-                                  "/./control/chat", "/control/../control/x", "//control/a\nb", "/control/a\nb",
-                                  "///control///", "/x/../control/nope"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "//control//chat/v1/chat/completions",
+        "/control//chat/v1/chat/completions",
+        "/./control/chat",
+        "/control/../control/x",
+        "//control/a\nb",
+        "/control/a\nb",
+        "///control///",
+        "/x/../control/nope",
+    ],
+)
 def test_paths_that_normalise_under_control_are_json_404(path):
     status, headers, out = call(scope(path), [b""])
     assert status == 404 and headers["content-type"].startswith("application/json"), (path, out[:200])

@@ -109,8 +109,11 @@ def test_only_the_owner_releases(store):
         await first.__aexit__(None, None, None)  # the first request finishes late
         assert not await store.release(key, "not-the-token")
         assert not await store.renew(key, "not-the-token", 30)
-        return await store.get(key) if isinstance(store, session_store._DjangoCacheStore) else \
-            (await store._client().get(key)).decode()
+        return (
+            await store.get(key)
+            if isinstance(store, session_store._DjangoCacheStore)
+            else (await store._client().get(key)).decode()
+        )
 
     assert run(go()) == "second-owner"
 
@@ -151,8 +154,11 @@ def test_a_store_that_went_away_is_store_unavailable(store, monkeypatch):
         monkeypatch.setattr(session_store._DjangoCacheStore, "_cache", staticmethod(lambda: gone))
 
     async def go():
-        for op in (session_store.aload(sid), session_store.asave(sid, {"a": 1}),
-                   session_store.alookup_response("resp_1")):
+        for op in (
+            session_store.aload(sid),
+            session_store.asave(sid, {"a": 1}),
+            session_store.alookup_response("resp_1"),
+        ):
             with pytest.raises(session_store.StoreUnavailable) as err:
                 await op
             assert err.value.public_message.endswith("retry later")

@@ -12,9 +12,14 @@ from sessions.models import RelaySession, UsageEvent
 from tests import fake_upstream as fu
 from tests.factories import PASSWORD, UserFactory, make_key
 
-pytestmark = [pytest.mark.live, pytest.mark.worker,
-              pytest.mark.skipif(not os.environ.get("CELERY_BROKER_URL"),
-                                 reason="needs CELERY_BROKER_URL (a real broker); .ci/run sets it")]
+pytestmark = [
+    pytest.mark.live,
+    pytest.mark.worker,
+    pytest.mark.skipif(
+        not os.environ.get("CELERY_BROKER_URL"),
+        reason="needs CELERY_BROKER_URL (a real broker); .ci/run sets it",
+    ),
+]
 
 
 def wait_for(predicate, timeout=30.0):
@@ -33,8 +38,9 @@ def test_worker_down_then_up_loses_nothing(transactional_db, fake_upstream_serve
     queue = f"relaytest-{uuid.uuid4().hex[:8]}"
     user = UserFactory()
     _, secret = make_key(user, arch="single-llm")
-    relay = start_uvicorn({**_relay_env(fake_upstream_server), "CELERY_TASK_DEFAULT_QUEUE": queue},
-                          log_dir=artifacts_dir)
+    relay = start_uvicorn(
+        {**_relay_env(fake_upstream_server), "CELERY_TASK_DEFAULT_QUEUE": queue}, log_dir=artifacts_dir
+    )
     worker = None
     try:
         headers = {"Authorization": f"Bearer {secret}", "X-Api-Key": "k"}
