@@ -64,6 +64,7 @@ class Params(BaseModel):
         previous_response_id: str | None = None,
     ) -> DecodedRequest:
         """The decoded request: these fields, the conversation and the API's own fields."""
+        program = self if isinstance(self, ProgramParams) else None
         return DecodedRequest(
             api=api,
             model=self.model,
@@ -74,8 +75,8 @@ class Params(BaseModel):
             response_format=response_format,
             previous_response_id=previous_response_id,
             include_usage=include_usage,
-            user_provided_program=getattr(self, "user_provided_program", None),
-            context_vars=getattr(self, "context_vars", None),
+            user_provided_program=program.user_provided_program if program else None,
+            context_vars=program.context_vars if program else None,
         )
 
 
