@@ -29,7 +29,7 @@ ENDPOINT_TYPES = ("chat", "code", "agent", "lang-graph")
 
 # The built-in presets equal the official client's helpers: FeaturesHeader.single_llm()/dual_llm(),
 # SecurityPolicyHeader.single_llm()/dual_llm() and FineGrainedConfigHeader.single_llm()/dual_llm().
-_POLICY_COMMON = {
+_POLICY_COMMON: dict[str, Any] = {
     "mode": "standard",
     "codes": {"code": "", "language": "sqrt"},
     "auto_gen": False,
@@ -42,7 +42,7 @@ _POLICY_COMMON = {
         "llm_blocked_tag_enforcement_level": "hard",
     },
 }
-PRESETS: dict[str, dict[str, dict]] = {
+PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "single-llm": {
         "features": {"agent_arch": "single-llm"},
         "policy": {
@@ -126,14 +126,14 @@ RESPONSE_FORMAT_DEFAULTS = {
 }
 
 
-def preset_documents(arch: str) -> dict[str, dict]:
+def preset_documents(arch: str) -> dict[str, dict[str, Any]]:
     """A deep copy of the built-in documents of one architecture (what a new key stores)."""
     if arch not in PRESETS:
         raise ValueError(f"unknown preset {arch!r}; expected one of: {', '.join(ARCHS)}")
     return copy.deepcopy(PRESETS[arch])
 
 
-def _overlay(base: dict, over: dict) -> dict:
+def _overlay(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     """Field-by-field overlay of ``over`` onto ``base`` (nested dicts recursively; others replace)."""
     for key, value in over.items():
         if isinstance(value, dict) and isinstance(base.get(key), dict):
@@ -143,7 +143,7 @@ def _overlay(base: dict, over: dict) -> dict:
     return base
 
 
-def _policy_from(doc: dict) -> dict:
+def _policy_from(doc: dict[str, Any]) -> dict[str, Any]:
     return {
         "mode": doc.get("mode") or "standard",
         "codes": {"code": "", "language": "sqrt", **(doc.get("codes") or {})},
@@ -156,7 +156,7 @@ def _policy_from(doc: dict) -> dict:
 def resolve_config(
     *,
     arch: str,
-    documents: dict[str, dict] | None,
+    documents: dict[str, dict[str, Any]] | None,
     endpoint_type: str,
     features: FeaturesHeader | None = None,
     policy: PolicyHeader | None = None,
@@ -224,7 +224,7 @@ def parse_model_string(model: Any) -> tuple[str, str]:
     return names[0], names[-1]
 
 
-def enabled_defences(documents: dict[str, dict] | None) -> list[str]:
+def enabled_defences(documents: dict[str, dict[str, Any]] | None) -> list[str]:
     """Names of the classifiers and blockers a key's stored features enable (for lists and pricing)."""
     feat = (documents or {}).get("features") or {}
     return [c["name"] for c in feat.get("content_classifiers") or []] + [

@@ -233,7 +233,7 @@ class DocumentError(ValueError):
         super().__init__(f"Invalid {document} header: " + "; ".join(errors))
 
 
-def _loc(loc: tuple) -> str:
+def _loc(loc: tuple[int | str, ...]) -> str:
     parts: list[str] = []
     for item in loc:
         if isinstance(item, int):
@@ -268,7 +268,7 @@ def describe_validation_error(exc: ValidationError) -> list[str]:
     return list(dict.fromkeys(out))
 
 
-def parse_document(kind: str, raw: str | bytes | dict | None) -> BaseModel | None:
+def parse_document(kind: str, raw: str | bytes | dict[str, Any] | None) -> BaseModel | None:
     """Parse one document (``kind`` in features/policy/config) from header text or a dict.
 
     Returns ``None`` for an absent document; raises :class:`DocumentError` naming the header and field.
@@ -303,8 +303,9 @@ def _drop_nulls(data: Any, path: str = "") -> Any:
     return data
 
 
-def dump_document(model: BaseModel | None) -> dict:
+def dump_document(model: BaseModel | None) -> dict[str, Any]:
     """The stored form of a document: the fields that were set, nulls dropped (but see ``max_n_turns``)."""
     if model is None:
         return {}
-    return _drop_nulls(model.model_dump(mode="json", exclude_unset=True))
+    dumped: dict[str, Any] = _drop_nulls(model.model_dump(mode="json", exclude_unset=True))
+    return dumped

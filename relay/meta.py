@@ -7,34 +7,30 @@ intersection; the universal set (serialised ``["*"]``) is the identity of inters
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 
-class _Universal:
-    """The universal set. A singleton; any set literal containing ``"*"`` normalises to it."""
+class _Universal(enum.Enum):
+    """The universal set. A singleton (an enum member, so that ``s is UNIVERSAL`` narrows a ``MetaSet`` for
+    type checkers); any set literal containing ``"*"`` normalises to it."""
 
-    _instance: _Universal | None = None
-
-    def __new__(cls) -> _Universal:
-        if cls._instance is None:
-            cls._instance = super().__new__(cls)
-        return cls._instance
+    UNIVERSAL = "*"
 
     def __repr__(self) -> str:
         return "UNIVERSAL"
 
-    def __reduce__(self):
-        return (_Universal, ())
+    __str__ = __repr__
 
     def __contains__(self, item: object) -> bool:
         return True
 
 
-UNIVERSAL = _Universal()
-MetaSet = frozenset | _Universal
-EMPTY: frozenset = frozenset()
+UNIVERSAL: Final = _Universal.UNIVERSAL
+MetaSet = frozenset[str] | _Universal
+EMPTY: frozenset[str] = frozenset()
 
 
 def make_set(items: Iterable[str] | MetaSet | None) -> MetaSet:
