@@ -17,9 +17,10 @@ from relay.formats.model import DecodedRequest, ToolCall, ToolResult
 from relay.interpreter import Limits
 from relay.interpreter.pool import ProgramOutcome
 from relay.meta import DEFAULT_META, Meta, ValueWithMeta
+from relay.toolcalls.guard import guardrails_for
 
 from . import feedback as F
-from .guard import ToolDataGuard, build_guardrails
+from .guard import ToolDataGuard
 from .history import ConversationHistory
 from .internal_tools import InternalTools
 from .llm import LLMClient
@@ -81,9 +82,9 @@ class DualEngine:
         self.settings = settings = EngineSettings.from_config(config)
         self.log = log = RequestLog()
         self.llm = LLMClient(llm, (models[0], models[-1]) if models else ("", ""), log)
-        self.guard = ToolDataGuard(
-            build_guardrails(config) if guardrails == "auto" else guardrails, self.llm, log
-        )
+        if guardrails == "auto":
+            guardrails = guardrails_for(config.get("features") or {})
+        self.guard = ToolDataGuard(guardrails, self.llm, log)
         self.policy = SessionPolicy(settings.policy)
         self.history = ConversationHistory(settings.fsm.get("history_mismatch_policy") or "continue", log)
         self.tools = ToolSet(settings, self.llm, log)

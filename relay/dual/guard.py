@@ -8,33 +8,26 @@ and as "blocked" for what a quarantined-side LLM would read (closed).
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from typing import Any
 
-from relay.guardrails import ClassifierRequest, GuardrailOutcome, Guardrails, text_for_classification
-from relay.guardrails.memo import ScanMemo, session_memo
+from relay.guardrails import ClassifierRequest, GuardrailOutcome
+from relay.guardrails.memo import session_memo
+from relay.toolcalls.guard import ToolGuard
 
 from .llm import LLMClient, parsed_reply
 from .types import RequestLog
 
 
-def build_guardrails(config: Mapping[str, Any]) -> Any:
-    """The guardrails ``config["features"]`` enables, or None."""
-    feats = config.get("features") or {}
-    if not (feats.get("classifiers") or feats.get("blockers")):
-        return None
-    g = Guardrails.from_features(feats.get("classifiers"), feats.get("blockers"))
-    return g if g.enabled else None
-
-
 class ToolDataGuard:
-    """Runs ``guardrails`` (``relay.guardrails.Guardrails`` or an object with its API; None: none enabled)."""
+    """Runs ``guardrails`` (``relay.guardrails.Guardrails`` or an object with its API; None: none enabled)
+    through the scan both architectures share (``relay.toolcalls.guard.ToolGuard.scan_value``), with the
+    engine's own failure handling and log events."""
 
     def __init__(self, guardrails: Any, llm: LLMClient, log: RequestLog) -> None:
         self.guardrails = guardrails
         self.llm = llm
         self.log = log
-        self._memo: ScanMemo | None = None
+        self._guard: ToolGuard | None = None
 
     @property
     def enabled(self) -> bool:
@@ -42,23 +35,8 @@ class ToolDataGuard:
 
     async def scan(self, value: Any, where: str, tool: str, call_id: str | None) -> GuardrailOutcome | None:
         """The guarded value (``relay.guardrails`` scan outcome), or None when a guardrail failed."""
-        g = self.guardrails
         try:
-            out: GuardrailOutcome = g.scan_deterministic(value, where=where)
-
-            async def ask(req: ClassifierRequest) -> Any:
-                c = await self.llm.call(
-                    "qllm", req.system_prompt, [{"role": "user", "content": req.user_prompt}], req.json_schema
-                )
-                parsed = parsed_reply(c)
-                return parsed if parsed is not None else c.text
-
-            # LLM classifier verdicts are remembered by content hash in the session's state (the same content,
-            # e.g. a force_to_cache hit or a repeated tool result, is classified once).
-            if self._memo is None:
-                self._memo = session_memo(g)
-            for finding in await g.classify(text_for_classification(out.value), ask, self._memo):
-                out = out.with_finding(finding)
+            out: GuardrailOutcome = await self._tool_guard().scan_value(value, where)
         except Exception as e:  # noqa: BLE001 - a guardrail bug must not break the turn
             self.log.events.append(
                 {
@@ -73,6 +51,22 @@ class ToolDataGuard:
         if out.findings or out.blocked:
             self.log.events.append({"type": "guardrail", "tool": tool, "call_id": call_id, **out.to_log()})
         return out
+
+    def _tool_guard(self) -> ToolGuard:
+        """The shared scan, made on first use. LLM classifier verdicts are remembered by content hash in the
+        session's state (``relay.guardrails.memo``: the same content, e.g. a force_to_cache hit or a repeated
+        tool result, is classified once)."""
+        if self._guard is None:
+            self._guard = ToolGuard(self.guardrails, session_memo(self.guardrails), ask=self._ask)
+        return self._guard
+
+    async def _ask(self, req: ClassifierRequest) -> Any:
+        """A classifier's question, on the QLLM."""
+        c = await self.llm.call(
+            "qllm", req.system_prompt, [{"role": "user", "content": req.user_prompt}], req.json_schema
+        )
+        parsed = parsed_reply(c)
+        return parsed if parsed is not None else c.text
 
     async def llm_input(self, text: str, tool: str) -> str | None:
         """What a quarantined-side LLM (parse_with_ai, verify_hypothesis, the tool-error detector) may see:
