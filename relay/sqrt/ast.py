@@ -20,7 +20,9 @@ class Node:
 
     __slots__ = ("t", "a", "kind", "line", "col", "start", "end")
 
-    def __init__(self, t: str, a: tuple, kind: str, line: int, col: int, start: int, end: int) -> None:
+    def __init__(
+        self, t: str, a: tuple[Any, ...], kind: str, line: int, col: int, start: int, end: int
+    ) -> None:
         self.t = t
         self.a = a
         self.kind = kind

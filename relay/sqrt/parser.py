@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import re
 import threading
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, cast
 
 from lark import Lark, Token, Transformer
 from lark.exceptions import (
@@ -23,7 +24,8 @@ from lark.exceptions import (
     UnexpectedToken,
     VisitError,
 )
-from lark.lexer import Lexer
+from lark.common import LexerConf
+from lark.lexer import Lexer, LexerState
 
 from relay.meta import make_set
 from relay.regex import ClientPattern, ClientPatternError, compile_client_pattern
@@ -33,6 +35,7 @@ from .errors import PolicyCompileError
 from .grammar import GRAMMAR
 from .values import (
     DateTimeValue,
+    Range,
     MatcherSet,
     bool_domain,
     datetime_domain,
@@ -47,6 +50,14 @@ from .values import (
 )
 
 EARLEY_FALLBACK_MAX_CHARS = 4000  # Earley costs ~60 µs per character; errors are cached
+
+
+# What the transformer passes between its callbacks (tuples, so no allocation of a class per token):
+_ToolId = tuple[bool, str, str, "ClientPattern | None", Token]  # is_regex, pattern, display, regex, token
+_Target = tuple[str, Token, "str | None", Token]  # target, field token, argument name, first token
+_StrSpec = tuple[str, Any, str, Token]  # "exact"/"regex", the string or compiled pattern, its text, token
+_RangeSpec = tuple[str, "str | None", Any, Any, Token]  # form, operator, low bound, high bound, first token
+_ClimbItem = Any  # an operand node, a _NotPrefix, or a (name, text, token) operator
 
 
 class _Fail(Exception):
@@ -70,9 +81,14 @@ _KIND_NAMES = {
 }
 
 
+def _where(tok: Token) -> tuple[int, int]:
+    """Line and column of a token (typed optional by lark; both lexers always set them)."""
+    return cast(int, tok.line), cast(int, tok.column)
+
+
 def _pos(x: Any) -> tuple[int, int, int, int]:
     if isinstance(x, Token):
-        return x.line, x.column, x.start_pos, x.end_pos
+        return cast("tuple[int, int, int, int]", (x.line, x.column, x.start_pos, x.end_pos))
     if isinstance(x, A.Node):
         return x.line, x.col, x.start, x.end
     if isinstance(x, tuple) and x and isinstance(x[-1], Token):  # (number, token)
@@ -80,7 +96,7 @@ def _pos(x: Any) -> tuple[int, int, int, int]:
     raise TypeError(x)
 
 
-def _node(t: str, a: tuple, kind: str, first: Any, last: Any = None) -> A.Node:
+def _node(t: str, a: tuple[Any, ...], kind: str, first: Any, last: Any = None) -> A.Node:
     line, col, start, end = _pos(first)
     if last is not None:
         end = _pos(last)[3]
@@ -142,7 +158,7 @@ def _pattern_position(tok: Token, position: int | None) -> tuple[int, int]:
     """Line and column of the ``position``-th character of the decoded body of the literal ``tok``."""
     raw = str(tok)
     if position is None or tok.line is None or tok.column is None:
-        return tok.line, tok.column
+        return _where(tok)
     j = 2  # after r"
     for _ in range(position):
         if j >= len(raw) - 1:
@@ -210,7 +226,7 @@ _CMP_BP = 4
 _NOT_OPERAND_BP = 4
 
 
-def _climb(items: list, i: int, min_bp: int) -> tuple[A.Node, int]:
+def _climb(items: list[_ClimbItem], i: int, min_bp: int) -> tuple[A.Node, int]:
     """Precedence climbing over [operand | _NotPrefix | (op, text, token)]; returns (node, next index)."""
     item = items[i]
     if isinstance(item, _NotPrefix):
@@ -272,25 +288,29 @@ def _comparison(name: str, text: str, left: A.Node, right: A.Node) -> A.Node:
     return _node(name, (left, right), A.PRED, left, right)
 
 
-class _Builder(Transformer):
+class _Builder(Transformer[Token, A.Program]):
     """Builds the AST. Used inline by the LALR parser and as a tree transformer after an Earley parse."""
 
     # ---------------------------------------------------------- program
-    def start(self, children):
-        lets, tools = [], []
+    def start(self, children: list[Any]) -> A.Program:
+        lets: list[A.LetDecl] = []
+        tools: list[A.ToolPolicy] = []
         for d in children:
-            (lets if isinstance(d, A.LetDecl) else tools).append(d)
+            if isinstance(d, A.LetDecl):
+                lets.append(d)
+            else:
+                tools.append(d)
         return A.Program(lets, tools)
 
-    def declaration(self, children):
+    def declaration(self, children: list[Any]) -> Any:
         docs, decl = children
         decl.description = docs
         return decl
 
-    def docs(self, children):
+    def docs(self, children: list[Any]) -> str | None:
         return _doc_text(children)
 
-    def let_decl(self, children):
+    def let_decl(self, children: list[Any]) -> A.LetDecl:
         name, body = children
         if isinstance(body, A.Node) and body.kind == A.VALUE:
             raise _Fail(
@@ -301,7 +321,7 @@ class _Builder(Transformer):
         return A.LetDecl(str(name), body, None, name.line, name.column)
 
     # ---------------------------------------------------------- tool blocks
-    def tool_id(self, children):
+    def tool_id(self, children: list[Any]) -> _ToolId:
         tok = children[0]
         if tok.type == "REGEX":
             pattern = literal_body(str(tok))
@@ -310,11 +330,12 @@ class _Builder(Transformer):
         text = literal_body(str(tok))
         return (False, text, text, None, tok)
 
-    def _policy(self, tid) -> A.ToolPolicy:
+    def _policy(self, tid: _ToolId) -> A.ToolPolicy:
         is_regex, pattern, display, rx, tok = tid
-        return A.ToolPolicy(pattern, is_regex, rx, display, None, line=tok.line, col=tok.column)
+        line, col = _where(tok)
+        return A.ToolPolicy(pattern, is_regex, rx, display, None, line=line, col=col)
 
-    def tool_block(self, children):
+    def tool_block(self, children: list[Any]) -> A.ToolPolicy:
         pol = self._policy(children[0])
         for m in children[1:]:
             if isinstance(m, A.Rule):
@@ -325,28 +346,28 @@ class _Builder(Transformer):
                 pol.priority = m
         return pol
 
-    def member(self, children):
+    def member(self, children: list[Any]) -> Any:
         docs, item = children
         if isinstance(item, (A.Rule, A.Block)):
             item.description = docs
         return item
 
-    def priority(self, children):
+    def priority(self, children: list[Any]) -> int:
         return int(children[0])
 
-    def level(self, children):
+    def level(self, children: list[Any]) -> Any:
         return children[0]
 
-    def verdict(self, children):
+    def verdict(self, children: list[Any]) -> Any:
         return children[0]
 
-    def condition(self, children):
+    def condition(self, children: list[Any]) -> tuple[A.Node | None, Any]:
         c = children[0]
         if isinstance(c, Token):  # always
             return (None, c)
         return (_as_pred(c, "the condition after `when`"), c)
 
-    def check_rule(self, children):
+    def check_rule(self, children: list[Any]) -> A.Rule:
         level, verdict, (cond, last) = children
         lvl = "hard" if str(level) in ("must", "hard") else "soft"
         return A.Rule(
@@ -361,16 +382,16 @@ class _Builder(Transformer):
             end=_pos(last)[3],
         )
 
-    def timing(self, children):
+    def timing(self, children: list[Any]) -> str:
         return str(children[0])
 
-    def result_block(self, children):
+    def result_block(self, children: list[Any]) -> A.Block:
         return A.Block("result", list(children))
 
-    def session_block(self, children):
+    def session_block(self, children: list[Any]) -> A.Block:
         return A.Block("session_" + children[0], list(children[1:]))
 
-    def stmt(self, children):
+    def stmt(self, children: list[Any]) -> A.Stmt:
         docs = children[0]
         if isinstance(children[1], A.Update):
             u = children[1]
@@ -378,37 +399,37 @@ class _Builder(Transformer):
         cond = _as_pred(children[1], "the condition after `when`")
         return A.Stmt(docs, cond, list(children[2:]), cond.line, cond.col)
 
-    def inner(self, children):
+    def inner(self, children: list[Any]) -> Any:
         return children[0]
 
-    def update(self, children):
+    def update(self, children: list[Any]) -> A.Update:
         (target, field, arg, tok), op, expr = children
         expr = _as_set(expr, f"the right-hand side of `{op}`")
         return A.Update(target, str(field), arg, str(op), expr, tok.line, tok.column)
 
-    def t_ctx(self, children):
+    def t_ctx(self, children: list[Any]) -> _Target:
         return ("ctx", children[0], None, children[0])
 
-    def t_result(self, children):
+    def t_result(self, children: list[Any]) -> _Target:
         return ("result", children[0], None, children[0])
 
-    def t_session(self, children):
+    def t_session(self, children: list[Any]) -> _Target:
         return ("session", children[0], None, children[0])
 
-    def t_arg(self, children):
+    def t_arg(self, children: list[Any]) -> _Target:
         return ("arg", children[1], str(children[0]), children[0])
 
-    def assign(self, children):
+    def assign(self, children: list[Any]) -> Any:
         return children[0]
 
-    def meta(self, children):
+    def meta(self, children: list[Any]) -> Any:
         return children[0]
 
     # ---------------------------------------------------------- shorthand
-    def sh_priority(self, children):
+    def sh_priority(self, children: list[Any]) -> tuple[str, int]:
         return ("prio", int(children[0]))
 
-    def sh_target(self, children):
+    def sh_target(self, children: list[Any]) -> tuple[str, str]:
         words = [str(c) for c in children]
         if words == ["result"]:
             return ("target", "result")
@@ -416,10 +437,10 @@ class _Builder(Transformer):
             return ("target", "session_before")
         return ("target", "session_after")
 
-    def sh_when(self, children):
+    def sh_when(self, children: list[Any]) -> tuple[str, A.Node]:
         return ("when", _as_pred(children[0], "the condition after `when`"))
 
-    def tool_shorthand(self, children):
+    def tool_shorthand(self, children: list[Any]) -> A.ToolPolicy:
         pol = self._policy(children[0])
         pol.shorthand = True
         kind = "result"
@@ -441,15 +462,15 @@ class _Builder(Transformer):
         return pol
 
     # ---------------------------------------------------------- expressions (precedence climbing)
-    def prefix_not(self, c):
+    def prefix_not(self, c: list[Any]) -> _NotPrefix:
         return _NotPrefix(c[0], c[1])
 
-    def binop(self, c):
+    def binop(self, c: list[Any]) -> tuple[str, str, Token]:
         word = str(c[0])
         return (_OP_NAMES[word], " ".join(str(t) for t in c), c[0])
 
-    def expr(self, c):
-        items: list = []
+    def expr(self, c: list[Any]) -> A.Node:
+        items: list[_ClimbItem] = []
         for k, x in enumerate(c):
             if k % 2:
                 items.append(x)  # (name, text, token)
@@ -464,28 +485,29 @@ class _Builder(Transformer):
         return node
 
     # ---------------------------------------------------------- postfix operators
-    def c_empty(self, c):
+    def c_empty(self, c: list[Any]) -> A.Node:
         left = _as_acc(c[0], "the operand of `is empty`")
         return _node("isempty", (left,), A.PRED, left)
 
-    def c_universal(self, c):
+    def c_universal(self, c: list[Any]) -> A.Node:
         left = _as_acc(c[0], "the operand of `is universal`")
         return _node("isuniversal", (left,), A.PRED, left)
 
-    def s_with(self, c):
+    def s_with(self, c: list[Any]) -> A.Node:
         base = _as_set(c[0], "the operand of `with`")
         return A.Node("with", (base, c[1]), A.SET, base.line, base.col, base.start, c[1].end)
 
-    def s_without(self, c):
+    def s_without(self, c: list[Any]) -> A.Node:
         base = _as_set(c[0], "the operand of `without`")
         return A.Node("without", (base, c[1]), A.SET, base.line, base.col, base.start, c[1].end)
 
     # ---------------------------------------------------------- atoms
-    def ref(self, c):
+    def ref(self, c: list[Any]) -> A.Node:
         return _node("ref", (str(c[0]),), A.REF, c[0])
 
-    def paren(self, c):
-        lpar, inner, rpar = c
+    def paren(self, c: list[Any]) -> A.Node:
+        lpar, rpar = c[0], c[2]
+        inner: A.Node = c[1]
         if inner.kind in (A.PRED, A.SET, A.REF):
             inner.end = rpar.end_pos
             return inner
@@ -499,44 +521,44 @@ class _Builder(Transformer):
             inner.col,
         )
 
-    def arg_value(self, c):
+    def arg_value(self, c: list[Any]) -> A.Node:
         return _node("argval", (str(c[0]),), A.VALUE, c[0], c[1])
 
-    def result_value(self, c):
+    def result_value(self, c: list[Any]) -> A.Node:
         return _node("resval", (), A.VALUE, c[0])
 
-    def session_value(self, c):
+    def session_value(self, c: list[Any]) -> A.Node:
         return _node("sesval", (), A.VALUE, c[0])
 
-    def arg_meta(self, c):
+    def arg_meta(self, c: list[Any]) -> A.Node:
         return _node("argmeta", (str(c[0]), str(c[1])), A.ACC, c[0], c[1])
 
-    def result_meta(self, c):
+    def result_meta(self, c: list[Any]) -> A.Node:
         return _node("resmeta", (str(c[0]),), A.ACC, c[0])
 
-    def session_meta(self, c):
+    def session_meta(self, c: list[Any]) -> A.Node:
         return _node("sesmeta", (str(c[0]),), A.ACC, c[0])
 
-    def ctx_meta(self, c):
+    def ctx_meta(self, c: list[Any]) -> A.Node:
         return _node("ctxmeta", (str(c[0]),), A.ACC, c[0])
 
-    def args_meta(self, c):
+    def args_meta(self, c: list[Any]) -> A.Node:
         op = str(c[1]) if len(c) > 1 else "union"
         return _node("agg", (str(c[0]), op), A.ACC, c[0])
 
-    def agg_suffix(self, c):
+    def agg_suffix(self, c: list[Any]) -> Any:
         return c[0]
 
-    def agg_op(self, c):
+    def agg_op(self, c: list[Any]) -> Any:
         return c[0]
 
-    def aggregation(self, c):
+    def aggregation(self, c: list[Any]) -> A.Node:
         return _node("agg", (str(c[1]), str(c[0])), A.ACC, c[0], c[1])
 
-    def lit_str(self, c):
+    def lit_str(self, c: list[Any]) -> A.Node:
         return _node("lit", (literal_body(str(c[0])),), A.VALUE, c[0])
 
-    def lit_dt(self, c):
+    def lit_dt(self, c: list[Any]) -> A.Node:
         tok = c[0]
         text = literal_body(str(tok))
         instant = parse_iso(text)
@@ -544,18 +566,18 @@ class _Builder(Transformer):
             raise _Fail(f'invalid datetime literal d"{text}" (expected ISO 8601)', tok.line, tok.column)
         return _node("lit", (DateTimeValue(text, instant),), A.VALUE, tok)
 
-    def lit_num(self, c):
+    def lit_num(self, c: list[Any]) -> A.Node:
         value, tok = c[0]
         return _node("lit", (value,), A.VALUE, tok)
 
-    def lit_bool(self, c):
+    def lit_bool(self, c: list[Any]) -> A.Node:
         value, tok = c[0]
         return _node("bool", (value, str(tok)), A.BOOL, tok)
 
-    def boolean(self, c):
+    def boolean(self, c: list[Any]) -> tuple[bool, Token]:
         return (str(c[0]) == "true", c[0])
 
-    def number(self, c):
+    def number(self, c: list[Any]) -> tuple[float | int, Token]:
         tok = c[0]
         text = str(tok)
         if text in ("inf", "+inf"):
@@ -567,7 +589,7 @@ class _Builder(Transformer):
         return (int(text), tok)
 
     # ---------------------------------------------------------- set literals and elements
-    def set_literal(self, c):
+    def set_literal(self, c: list[Any]) -> A.Node:
         lbrace, rbrace = c[0], c[-1]
         elements = []
         for e in c[1:-1]:
@@ -582,32 +604,32 @@ class _Builder(Transformer):
             static = matcher_set(elements, text)
         return _node("setlit", (static, tuple(elements)), A.SET, lbrace, rbrace)
 
-    def el_str(self, c):
+    def el_str(self, c: list[Any]) -> A.Element:
         tok = c[0]
         return A.Element("str", literal_body(str(tok)), str(tok), tok.line, tok.column, tok.end_pos)
 
-    def el_regex(self, c):
+    def el_regex(self, c: list[Any]) -> A.Element:
         tok = c[0]
         return A.Element(
             "regex", _compile_regex(literal_body(str(tok)), tok), str(tok), tok.line, tok.column, tok.end_pos
         )
 
-    def el_wild(self, c):
+    def el_wild(self, c: list[Any]) -> A.Element:
         tok = c[0]
         return A.Element(
             "wild", wildcard_regex(literal_body(str(tok))), str(tok), tok.line, tok.column, tok.end_pos
         )
 
-    def el_num(self, c):
+    def el_num(self, c: list[Any]) -> A.Element:
         value, tok = c[0]
         return A.Element("num", value, str(tok), tok.line, tok.column, tok.end_pos)
 
     # ---------------------------------------------------------- domains
-    def d_bool(self, c):
+    def d_bool(self, c: list[Any]) -> A.Domain:
         value, tok = c[0]
         return A.Domain("bool", f"bool {tok}", bool_domain(value), tok.line, tok.column)
 
-    def _num_range(self, spec, kind: str):
+    def _num_range(self, spec: _RangeSpec, kind: str) -> tuple[Range, Token]:
         form, op, a, b, tok = spec
         for bound in (a, b):
             if bound is not None and not isinstance(bound, tuple):
@@ -615,15 +637,15 @@ class _Builder(Transformer):
         rng = make_range(form, op, a and a[0], b and b[0])
         return rng, tok
 
-    def d_int(self, c):
+    def d_int(self, c: list[Any]) -> A.Domain:
         rng, tok = self._num_range(c[0], "int")
-        return A.Domain("int", f"int {rng.describe()}", int_domain(rng), tok.line, tok.column)
+        return A.Domain("int", f"int {rng.describe()}", int_domain(rng), *_where(tok))
 
-    def d_float(self, c):
+    def d_float(self, c: list[Any]) -> A.Domain:
         rng, tok = self._num_range(c[0], "float")
-        return A.Domain("float", f"float {rng.describe()}", float_domain(rng), tok.line, tok.column)
+        return A.Domain("float", f"float {rng.describe()}", float_domain(rng), *_where(tok))
 
-    def d_str(self, c):
+    def d_str(self, c: list[Any]) -> A.Domain:
         kind, arg, text, tok = c[0]
         dom = A.Domain("str", f"str {text}", str_domain(kind, arg, None), tok.line, tok.column)
         if kind == "exact":
@@ -632,26 +654,26 @@ class _Builder(Transformer):
             dom.pattern = arg
         return dom
 
-    def d_str_len(self, c):
+    def d_str_len(self, c: list[Any]) -> A.Domain:
         kind, arg, text, tok = c[0]
         rng, _ = self._num_range(c[1], "length")
         return A.Domain(
             "str", f"str {text} length {rng.describe()}", str_domain(kind, arg, rng), tok.line, tok.column
         )
 
-    def sp_exact(self, c):
+    def sp_exact(self, c: list[Any]) -> _StrSpec:
         return ("exact", literal_body(str(c[0])), str(c[0]), c[0])
 
-    def sp_regex(self, c):
+    def sp_regex(self, c: list[Any]) -> _StrSpec:
         return ("regex", _compile_regex(literal_body(str(c[0])), c[0]), f"matching {c[0]}", c[0])
 
-    def sp_wild(self, c):
+    def sp_wild(self, c: list[Any]) -> _StrSpec:
         return ("regex", wildcard_regex(literal_body(str(c[0]))), f"like {c[0]}", c[0])
 
-    def d_dt(self, c):
+    def d_dt(self, c: list[Any]) -> A.Domain:
         form, op, a, b, tok = c[0]
 
-        def instant(bound):
+        def instant(bound: Any) -> float | None:
             if bound is None:
                 return None
             if isinstance(bound, tuple):
@@ -666,30 +688,32 @@ class _Builder(Transformer):
         return A.Domain("datetime", "datetime", datetime_domain(rng), tok.line, tok.column)
 
     @staticmethod
-    def _first_tok(x):
+    def _first_tok(x: Any) -> Any:
         return x[1] if isinstance(x, tuple) else x
 
-    def r_both(self, c):
+    def r_both(self, c: list[Any]) -> _RangeSpec:
         return ("both", str(c[1]), c[0], c[2], self._first_tok(c[0]))
 
-    def r_to(self, c):
+    def r_to(self, c: list[Any]) -> _RangeSpec:
         return ("to", str(c[0]), None, c[1], c[0])
 
-    def r_from(self, c):
+    def r_from(self, c: list[Any]) -> _RangeSpec:
         return ("from", str(c[1]), c[0], None, self._first_tok(c[0]))
 
-    def r_exact(self, c):
+    def r_exact(self, c: list[Any]) -> _RangeSpec:
         return ("exact", None, c[0], c[0], self._first_tok(c[0]))
 
-    def range_op(self, c):
+    def range_op(self, c: list[Any]) -> Any:
         return c[0]
 
     lopen_op = ropen_op = range_op
 
 
-def matcher_set(elements: list, text: str) -> MatcherSet:
+def matcher_set(elements: list[Any], text: str) -> MatcherSet:
     """A ``MatcherSet`` from set-literal elements (or bare domains)."""
-    strings, patterns, matchers = [], [], []
+    strings: list[str] = []
+    patterns: list[ClientPattern] = []
+    matchers: list[Callable[[Any], bool]] = []
     for e in elements:
         value = e.value if isinstance(e, A.Element) else e
         kind = e.kind if isinstance(e, A.Element) else "domain"
@@ -743,10 +767,10 @@ class _FastLexer(Lexer):
 
     __future_interface__ = 2
 
-    def __init__(self, lexer_conf) -> None:
+    def __init__(self, lexer_conf: LexerConf) -> None:
         self.strings = {t.pattern.value: t.name for t in lexer_conf.terminals if t.pattern.type == "str"}
 
-    def lex(self, lexer_state, parser_state):
+    def lex(self, lexer_state: LexerState, parser_state: Any) -> Iterator[Token]:
         text_slice = lexer_state.text
         text = text_slice.text
         pos = text_slice.start
@@ -759,7 +783,7 @@ class _FastLexer(Lexer):
         while pos < end:
             m = match(text, pos)
             if m is None:
-                raise UnexpectedCharacters(
+                raise UnexpectedCharacters(  # type: ignore[no-untyped-call]  # lark leaves it unannotated
                     text, pos, line, pos - line_start + 1, allowed=set(states[stack[-1]]), state=parser_state
                 )
             kind = m.lastgroup
@@ -816,6 +840,7 @@ class _FastLexer(Lexer):
 
 _lock = threading.Lock()
 _parsers: dict[str, Lark] = {}
+_displays: dict[str, dict[str, str]] = {}  # the parser's terminal names as shown in errors
 
 
 def _lalr() -> Lark:
@@ -858,7 +883,7 @@ _TERMINAL_NAMES = {
 
 
 def _terminal_display() -> dict[str, str]:
-    cached = _parsers.get("_display")
+    cached = _displays.get("lalr")
     if cached is None:
         cached = {}
         for t in _lalr().terminals:
@@ -869,11 +894,11 @@ def _terminal_display() -> dict[str, str]:
             else:
                 cached[t.name] = t.name.lower()
         cached.update({k: v for k, v in _TERMINAL_NAMES.items() if k not in cached})
-        _parsers["_display"] = cached  # type: ignore[assignment]
-    return cached  # type: ignore[return-value]
+        _displays["lalr"] = cached
+    return cached
 
 
-def _expected_text(names) -> str:
+def _expected_text(names: Iterable[str]) -> str:
     display = _terminal_display()
     shown = sorted({display.get(n, n) for n in names if n not in ("WS", "LINE_COMMENT", "BLOCK_COMMENT")})
     shown.sort(key=lambda s: (not s.startswith("'"), s))
@@ -914,8 +939,9 @@ def _lark_error(source: str, exc: UnexpectedInput) -> PolicyCompileError:
         expected = exc.accepts or exc.expected
         return _error(source, msg + _expected_text(expected), line, col)
     if isinstance(exc, UnexpectedCharacters):
-        ch = source[exc.pos_in_stream] if exc.pos_in_stream < len(source) else ""
-        if ch == '"' or (ch in "rwd" and source[exc.pos_in_stream + 1 : exc.pos_in_stream + 2] == '"'):
+        pos = cast(int, exc.pos_in_stream)  # always set for this error
+        ch = source[pos] if pos < len(source) else ""
+        if ch == '"' or (ch in "rwd" and source[pos + 1 : pos + 2] == '"'):
             msg = "unterminated string literal"
         else:
             msg = f"unexpected character '{_short(ch)}'"
@@ -950,7 +976,8 @@ def parse_program(source: str) -> A.Program:
     if not isinstance(source, str):
         raise PolicyCompileError("the policy must be text", 1, 1, "")
     try:
-        return _finish(_lalr().parse(source), source)
+        # With an inline transformer, lark returns what the transformer builds (its stubs say a tree).
+        return _finish(cast(A.Program, _lalr().parse(source)), source)
     except _Fail as f:
         raise _error(source, f.message, f.line, f.col) from None
     except UnexpectedInput as exc:
@@ -971,8 +998,8 @@ def parse_program(source: str) -> A.Program:
                 return _finish(_Builder().transform(tree), source)
             except VisitError as ve:
                 if isinstance(ve.orig_exc, _Fail):
-                    f = ve.orig_exc
-                    raise _error(source, f.message, f.line, f.col) from None
+                    failure = ve.orig_exc
+                    raise _error(source, failure.message, failure.line, failure.col) from None
             except RecursionError:
                 pass
     raise first
