@@ -90,7 +90,7 @@ def build_session(n: int):
     for i in range(n + 1):
         body = {"model": "m", "messages": messages, "tools": TOOLS}
         engine = DualEngine(cfg, session_id=sid, llm=llm, models=("m", "m"))
-        out = asyncio.run(engine.advance(state, decode_request(copy.deepcopy(body))))
+        out = asyncio.run(engine.advance(state, decode_request(copy.deepcopy(body)), completed_turns=0))
         state = json.loads(json.dumps(state))
         assert out.kind == "tool_calls", out.content
         call = out.tool_calls[0]
@@ -111,7 +111,7 @@ async def resume_once(cfg, sid, llm, state_json: str, body_json: str, n: int) ->
     request = decode_request(json.loads(body_json))
     t1 = time.perf_counter()
     engine = DualEngine(cfg, session_id=sid, llm=llm, models=("m", "m"))
-    out = await engine.advance(state, request)
+    out = await engine.advance(state, request, completed_turns=0)
     t2 = time.perf_counter()
     saved = json.dumps(state)
     t3 = time.perf_counter()

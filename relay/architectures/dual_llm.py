@@ -158,7 +158,7 @@ async def run_dual(call: Call, request: HttpRequest) -> HttpResponse:
     await auto_generate_policy(call, st)
     engine = _engine(call, st)
     try:
-        outcome = await engine.advance(st.dual_state(), decoded)
+        outcome = await engine.advance(st.dual_state(), decoded, completed_turns=st.turns)
         call.usage = call.usage + outcome.usage
         _log(call, outcome, engine)
         if (
@@ -172,7 +172,7 @@ async def run_dual(call: Call, request: HttpRequest) -> HttpResponse:
             st.turns += 1
             call.log_step("user_message", text=(decoded.user_query or "")[:4000])
             engine = _engine(call, st)
-            outcome = await engine.advance(st.dual_state(), decoded)
+            outcome = await engine.advance(st.dual_state(), decoded, completed_turns=st.turns)
             call.usage = call.usage + outcome.usage
             _log(call, outcome, engine)
     except DualError as exc:

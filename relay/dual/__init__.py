@@ -7,7 +7,8 @@ Entry point
     from relay.dual import DualEngine, LLMCaller, TurnOutcome, DualError
 
     engine = DualEngine(config, session_id=sid, llm=llm, models=(pllm_model, qllm_model))
-    outcome = await engine.advance(state, request)  # state: the session's JSON dict ({} when new)
+    outcome = await engine.advance(state, request, completed_turns=n)
+    # state: the session's JSON dict ({} when new); n: the turns the session completed before this request
 
 ``config`` is the resolved config of ``relay.config.resolve_config`` (``fsm``, ``policy``, ``prompt``,
 ``response_format``, ``features``, ``endpoint_type``). Optional keyword arguments: ``guardrails`` (default
@@ -25,7 +26,8 @@ LLM classifiers; always with an object schema), ``tllm`` (tool filter), ``tool_r
 (``detect_tool_errors: "llm"``). Any exception from ``llm`` ends the turn with an ``llm_error`` failure
 answer (except in the tool filter / error detector / guardrail classifiers, which fall back gracefully).
 
-``advance(state, request: DecodedRequest) -> TurnOutcome`` mutates ``state`` in place (JSON-safe) and returns
+``advance(state, request: DecodedRequest, *, completed_turns: int) -> TurnOutcome`` mutates ``state`` in place
+(JSON-safe) and returns
 
 * ``kind``: ``"tool_calls"`` (``tool_calls``: one ``ToolCall(id="tc-<session_id>-<uuid1>", name, arguments)``;
   arguments hold only declared parameter names, positional program arguments mapped by schema order) or
@@ -35,6 +37,9 @@ answer (except in the tool filter / error detector / guardrail classifiers, whic
   ``session_closed`` (``max_n_turns`` reached: delete the session); ``llm_calls`` (role, model,
   prompt_tokens, completion_tokens, latency_ms); ``events`` (inspector log: ``program``, ``tool_filter``,
   ``tool_call``, ``tool_result``, ``guardrail``, ``final``); ``mismatch_detected``.
+
+The caller counts the turns (the engine stores no count): every ``"final"`` answer completes one, so the
+next request's ``completed_turns`` is one more.
 
 Raises ``DualError(status, detail)`` for request-level errors: 409 ``Message history does not match the
 stored session history`` (``history_mismatch_policy: reject``); 400 ``Unexpected tool result for tool call
@@ -55,7 +60,7 @@ Session state
 -------------
 ``relay.dual.state.SessionState`` (dataclasses; stored as JSON with the same readable names, metadata compactly
 as ``None`` = default or ``[tags, consumers, producers]``, values with metadata as ``[value, meta]``):
-``version``, ``turns_done`` (completed turns), ``session_meta``, ``history`` (one 16-hex digest per
+``version``, ``session_meta``, ``history`` (one 16-hex digest per
 conversation message, for §7.5), ``tools`` (the latest declared tools; continuations may omit ``tools``),
 ``variables`` (left by the last successful turn: the next turns' context variables), ``past_turns`` (query,
 programs and status of up to 10 earlier turns: trusted text only), ``added_policy`` (SQRT added by

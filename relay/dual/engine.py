@@ -97,6 +97,7 @@ class DualEngine:
         self.reviewer = Reviewer(settings, self.llm, log)
         self.outcomes = Outcomes(settings, log)
         self._failure_snapshot: tuple[TurnState, dict[str, ValueWithMeta] | None] | None = None
+        self.completed_turns = 0  # the session's, given to ``advance``
 
     @property
     def events(self) -> list[dict[str, Any]]:
@@ -119,9 +120,16 @@ class DualEngine:
         self.replay.record(turn, tool, ok, value, meta, arg_meta)
 
     # -------------------------------------------------------------------------------------- entry
-    async def advance(self, state: dict[str, Any], request: DecodedRequest) -> TurnOutcome:
-        """Handle one request; ``state`` (the session's stored JSON, ``{}`` when new) is updated in place."""
+    async def advance(
+        self, state: dict[str, Any], request: DecodedRequest, *, completed_turns: int
+    ) -> TurnOutcome:
+        """Handle one request; ``state`` (the session's stored JSON, ``{}`` when new) is updated in place.
+
+        ``completed_turns``: the session's turns completed before this request (the caller counts them, one
+        per final answer): a new turn is number ``completed_turns + 1``, and ``max_n_turns`` is checked
+        against it."""
         self.log.reset()
+        self.completed_turns = completed_turns
         session = SessionState.from_json(state)
         try:
             return await self._advance(session, request)
@@ -160,7 +168,7 @@ class DualEngine:
             raise DualError(400, "The request contains no user message")
         self.tools.store(session, request.tools)
         settings = self.settings
-        turn = session.turn = TurnState(number=session.turns_done + 1, query=self.planner.query(request))
+        turn = session.turn = TurnState(number=self.completed_turns + 1, query=self.planner.query(request))
         if settings.max_turns is not None and turn.number > settings.max_turns:
             return self._fail(
                 session,
@@ -209,7 +217,7 @@ class DualEngine:
     def _fail(self, session: SessionState, turn: TurnState, failure: TurnFailure) -> TurnOutcome:
         snapshot = self._failure_snapshot
         namespace = snapshot[1] if snapshot is not None and snapshot[0] is turn else None
-        return self.outcomes.failure(session, turn, failure, namespace)
+        return self.outcomes.failure(session, turn, failure, namespace, completed_turns=self.completed_turns)
 
     # ------------------------------------------------------------------------------------ the loop
     async def _drive(self, session: SessionState, turn: TurnState) -> TurnOutcome:
@@ -256,7 +264,7 @@ class DualEngine:
                 if review is not None:
                     await self._next_attempt(session, turn, res, review, failed=True, reason=REVIEW_REJECTED)
                     continue
-                return self.outcomes.success(session, turn, res)
+                return self.outcomes.success(session, turn, res, completed_turns=self.completed_turns)
             if status == "control_flow_violation":
                 if self.settings.retry_on_policy_violation and not turn.user_program:
                     fb = F.control_flow_feedback(res.error.lineno if res.error else "?")

@@ -1,5 +1,6 @@
 """What a request answers: a tool call for the client, or the turn's final answer (the §11 result document),
-and the bookkeeping of a finished turn (the count, what later turns' planners see of it)."""
+and the bookkeeping of a finished turn (whether it closes the session, what later turns' planners see of
+it; the relay counts the turns)."""
 
 from __future__ import annotations
 
@@ -32,7 +33,9 @@ class Outcomes:
             mismatch_detected=log.mismatch,
         )
 
-    def success(self, session: SessionState, turn: TurnState, res: ProgramOutcome) -> TurnOutcome:
+    def success(
+        self, session: SessionState, turn: TurnState, res: ProgramOutcome, *, completed_turns: int
+    ) -> TurnOutcome:
         final = res.final_return_value or ValueWithMeta(None, DEFAULT_META)
         namespace: dict[str, ValueWithMeta] = res.namespace
         doc = build_result(
@@ -47,7 +50,7 @@ class Outcomes:
             policy_failure=False,
             mismatch=self.log.mismatch,
         )
-        closed = self._complete_turn(session, turn, "success")
+        closed = self._complete_turn(session, turn, "success", completed_turns)
         if not closed:
             session.variables = {k: v for k, v in namespace.items() if k != "final_return_value"}
         self.log.events.append({"type": "final", "turn": turn.number, "status": "success", "error": None})
@@ -63,6 +66,8 @@ class Outcomes:
         turn: TurnState,
         failure: TurnFailure,
         namespace: dict[str, ValueWithMeta] | None,
+        *,
+        completed_turns: int,
     ) -> TurnOutcome:
         doc = build_result(
             status="failure",
@@ -76,7 +81,7 @@ class Outcomes:
             policy_failure=failure.policy,
             mismatch=self.log.mismatch,
         )
-        closed = self._complete_turn(session, turn, failure.code)
+        closed = self._complete_turn(session, turn, failure.code, completed_turns)
         self.log.events.append(
             {
                 "type": "final",
@@ -87,9 +92,11 @@ class Outcomes:
         )
         return self._final(doc, closed, failed=True, code=failure.code, message=failure.message)
 
-    def _complete_turn(self, session: SessionState, turn: TurnState, status: str) -> bool:
-        """Count the turn, keep its programs for later planners; True when the session is now closed."""
-        session.turns_done += 1
+    def _complete_turn(
+        self, session: SessionState, turn: TurnState, status: str, completed_turns: int
+    ) -> bool:
+        """Keep the turn's programs for later planners; True when the session is closed by this turn (the
+        caller counts it: ``completed_turns`` are the turns before it)."""
         if not turn.user_program and turn.program:
             prune = self.settings.fsm.get("prune_failed_steps")
             prune = True if prune is None else bool(prune)
@@ -103,7 +110,7 @@ class Outcomes:
             session.past_turns = session.past_turns[-MAX_PAST_TURNS:]
         session.turn = None
         max_turns = self.settings.max_turns
-        return max_turns is not None and session.turns_done >= max_turns
+        return max_turns is not None and completed_turns + 1 >= max_turns
 
     def _final(
         self, doc: dict[str, Any], closed: bool, *, failed: bool, code: str | None, message: str | None

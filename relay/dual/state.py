@@ -4,7 +4,8 @@ The engine works on these dataclasses; they become JSON only where the relay sto
 the compact encodings of :mod:`relay.dual.encoding` for metadata and values. ``SessionState.from_json``
 also reads the first stored format (``"v": 1``, short keys such as ``"att"``, ``"pch"``, ``"fb"``,
 ``"pend"``): sessions live in the session store across a deploy. Anything else (nothing stored, an unknown
-version) starts a fresh state, as the engine always did.
+version) starts a fresh state, as the engine always did. The count of completed turns is the relay's
+(``DualEngine.advance(..., completed_turns=)``): a ``turns_done`` stored by earlier versions is not read.
 """
 
 from __future__ import annotations
@@ -252,7 +253,6 @@ class TurnState:
 class SessionState:
     """Everything the engine keeps of one session between requests."""
 
-    turns_done: int = 0  # completed turns
     session_meta: Meta = DEFAULT_META  # SQRT session metadata
     history: list[str] = field(default_factory=list)  # a digest per conversation message (history mismatch)
     tools: list[DeclaredTool] = field(default_factory=list)
@@ -265,7 +265,6 @@ class SessionState:
     def to_json(self) -> dict[str, Any]:
         return {
             "version": STATE_VERSION,
-            "turns_done": self.turns_done,
             "session_meta": meta_dump(self.session_meta),
             "history": self.history,
             "tools": [t.to_json() for t in self.tools],
@@ -283,7 +282,6 @@ class SessionState:
             return cls()
         if data.get("version") == STATE_VERSION:
             names = (
-                "turns_done",
                 "session_meta",
                 "history",
                 "variables",
@@ -292,13 +290,12 @@ class SessionState:
                 "tool_result_cache",
             )
         elif data.get("v") == FIRST_STATE_VERSION:
-            names = ("turns_done", "smeta", "hist", "vars", "past", "xpol", "cache")
+            names = ("smeta", "hist", "vars", "past", "xpol", "cache")
         else:
             return cls()
-        turns_done, meta, history, variables, past, added_policy, cache = (data.get(n) for n in names)
+        meta, history, variables, past, added_policy, cache = (data.get(n) for n in names)
         turn = data.get("turn")
         return cls(
-            turns_done=int(turns_done or 0),
             session_meta=meta_load(meta),
             history=list(history or []),
             tools=[DeclaredTool.from_json(t) for t in data.get("tools") or []],

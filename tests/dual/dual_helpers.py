@@ -125,7 +125,8 @@ tool "send_email" {
 
 
 class ChatClient:
-    """A stateless Chat Completions client: re-sends the whole history every time, like the SDK loops."""
+    """A stateless Chat Completions client: re-sends the whole history every time, like the SDK loops. It
+    counts the session's completed turns as the relay does (one per final answer) and passes the count."""
 
     def __init__(
         self,
@@ -141,6 +142,7 @@ class ChatClient:
         self.tools = tools or []
         self.session_id = session_id or str(uuid.uuid1())
         self.state: dict = {}
+        self.completed_turns = 0
         self.messages: list[dict] = []
         self.extra_body = extra_body or {}
         self.outcomes = []
@@ -156,7 +158,9 @@ class ChatClient:
         engine = DualEngine(
             self.config, session_id=self.session_id, llm=self.llm, models=("pllm-model", "qllm-model")
         )
-        outcome = asyncio.run(engine.advance(self.state, request))
+        outcome = asyncio.run(engine.advance(self.state, request, completed_turns=self.completed_turns))
+        if outcome.kind == "final":
+            self.completed_turns += 1
         # the shell persists the state as JSON: make sure it round-trips
         self.state = json.loads(json.dumps(self.state))
         self.outcomes.append(outcome)

@@ -22,10 +22,10 @@ def test_max_n_turns_closes_session_and_carries_variables():
     client = ChatClient(make_config(fsm={"max_n_turns": 2}), llm)
     first = client.ask("first")
     assert json.loads(first.content)["final_return_value"]["value"] == 21
-    assert not first.session_closed and client.state["turns_done"] == 1
+    assert not first.session_closed and client.completed_turns == 1
     second = client.ask("second")
     assert json.loads(second.content)["final_return_value"]["value"] == 40
-    assert second.session_closed and client.state["turns_done"] == 2
+    assert second.session_closed and client.completed_turns == 2
     assert not second.mismatch_detected
     # the second planning call saw the variable's name and type, the first query and program
     system = llm.role_calls("pllm")[1]["system"]
@@ -47,6 +47,20 @@ def test_max_n_turns_none_is_unlimited_and_exceeded_turn_fails():
     assert out.failed and out.error_code == "max_turns_exceeded" and out.session_closed
 
 
+def test_the_turn_count_is_the_callers():
+    # The engine numbers a new turn and checks max_n_turns with the count the caller gives, whatever
+    # count an earlier version stored with the state.
+    llm = FakeLLM(pllm=[PRIME])
+    engine = DualEngine(make_config(fsm={"max_n_turns": 3}), session_id="s", llm=llm, models=("p", "q"))
+    state: dict = {"version": 2, "turns_done": 0}
+    req = decode_request({"model": "m", "messages": [{"role": "user", "content": "q"}]})
+    out = asyncio.run(engine.advance(state, req, completed_turns=2))
+    assert not out.failed and out.session_closed and "turns_done" not in state
+    assert [e["turn"] for e in out.events if e["type"] == "final"] == [3]
+    out = asyncio.run(engine.advance({}, req, completed_turns=3))
+    assert out.failed and out.error_code == "max_turns_exceeded" and out.session_closed
+
+
 def test_failed_turn_counts_and_session_continues():
     policy = 'tool "issue_refund" { hard deny when amount.value in {int 101..}; }'
     tools = [tool("issue_refund", {"amount": "integer"})]
@@ -61,7 +75,7 @@ def test_failed_turn_counts_and_session_continues():
     assert out.failed and "'issue_refund' is denied by argument" in out.content and not out.session_closed
     out = client.run("refund 50", lambda n, a: "refunded")
     assert json.loads(out.content)["status"] == "success"
-    assert client.state["turns_done"] == 2
+    assert client.completed_turns == 2
 
 
 # ----------------------------------------------------------------------------------------- retries
@@ -587,7 +601,7 @@ def test_request_without_user_message_is_rejected():
     engine = DualEngine(make_config(), session_id="s", llm=FakeLLM(), models=("a", "b"))
     req = decode_request({"model": "m", "messages": [{"role": "system", "content": "hi"}]})
     with pytest.raises(DualError) as e:
-        asyncio.run(engine.advance({}, req))
+        asyncio.run(engine.advance({}, req, completed_turns=0))
     assert e.value.status == 400
 
 
@@ -645,7 +659,11 @@ def test_responses_delta_and_messages_apis():
     state: dict = {}
     engine = DualEngine(cfg, session_id="s1", llm=llm, models=("p", "q"))
     out = asyncio.run(
-        engine.advance(state, resp.decode_request({"model": "m", "input": "get D1", "tools": fn_tools}))
+        engine.advance(
+            state,
+            resp.decode_request({"model": "m", "input": "get D1", "tools": fn_tools}),
+            completed_turns=0,
+        )
     )
     call_id = out.tool_calls[0].id
     engine = DualEngine(cfg, session_id="s1", llm=llm, models=("p", "q"))
@@ -659,6 +677,7 @@ def test_responses_delta_and_messages_apis():
                     "input": [{"type": "function_call_output", "call_id": call_id, "output": "doc text"}],
                 }
             ),
+            completed_turns=0,
         )
     )
     assert out.kind == "final" and json.loads(out.content)["final_return_value"]["value"] == "doc text"
@@ -672,7 +691,9 @@ def test_responses_delta_and_messages_apis():
     engine = DualEngine(cfg, session_id="s2", llm=llm, models=("p", "q"))
     out = asyncio.run(
         engine.advance(
-            state, msgs.decode_request({"model": "m", "max_tokens": 100, "messages": history, "tools": tools})
+            state,
+            msgs.decode_request({"model": "m", "max_tokens": 100, "messages": history, "tools": tools}),
+            completed_turns=0,
         )
     )
     call = out.tool_calls[0]
@@ -686,7 +707,9 @@ def test_responses_delta_and_messages_apis():
     engine = DualEngine(cfg, session_id="s2", llm=llm, models=("p", "q"))
     out = asyncio.run(
         engine.advance(
-            state, msgs.decode_request({"model": "m", "max_tokens": 100, "messages": history, "tools": tools})
+            state,
+            msgs.decode_request({"model": "m", "max_tokens": 100, "messages": history, "tools": tools}),
+            completed_turns=0,
         )
     )
     assert json.loads(out.content)["final_return_value"]["value"] == "doc"
@@ -699,7 +722,7 @@ def test_new_user_message_abandons_pending_turn():
     assert client.ask("get D1").kind == "tool_calls"
     out = client.ask("never mind: largest prime below 100?")
     assert json.loads(out.content)["final_return_value"]["value"] == 97
-    assert out.session_closed and client.state["turns_done"] == 1
+    assert out.session_closed and client.completed_turns == 1
 
 
 def test_n_pllm_plans_candidate_models_and_selection():

@@ -45,7 +45,9 @@ def test_runs_and_recorded_results_go_through_the_hooks():
     def send() -> tuple[WatchedEngine, Any]:
         body = {"model": "p,q", "messages": messages, "tools": DOC_TOOLS}
         engine = WatchedEngine(cfg, session_id="s-hooks", llm=llm, models=("p", "q"))
-        return engine, asyncio.run(engine.advance(state, decode_request(copy.deepcopy(body))))
+        return engine, asyncio.run(
+            engine.advance(state, decode_request(copy.deepcopy(body)), completed_turns=0)
+        )
 
     engine, out = send()
     assert out.kind == "tool_calls" and engine.runs == ["suspended"] and engine.recorded == {}

@@ -263,7 +263,7 @@ def test_engine_hostile_program_ends_with_a_limit_error_and_the_loop_stays_free(
 
         tick = asyncio.ensure_future(ticker())
         try:
-            outcome = await engine.advance({}, request)
+            outcome = await engine.advance({}, request, completed_turns=0)
         finally:
             done.set()
             await tick

@@ -23,7 +23,6 @@ from relay.meta import DEFAULT_META, Meta, ValueWithMeta
 RECORDED = json.loads((Path(__file__).parent / "data" / "session_state_v1.json").read_text())
 NEW_KEYS = {
     "version",
-    "turns_done",
     "session_meta",
     "history",
     "tools",
@@ -55,6 +54,8 @@ def _client(case: dict, llm: FakeLLM) -> ChatClient:
         make_config(**RECORDED["config"]), llm, tools=RECORDED["tools"], session_id="s-old-format"
     )
     client.state = copy.deepcopy(case["state"])
+    # The relay's session state counted the turns next to this one (``turns``), as many as it stored here.
+    client.completed_turns = case["state"]["turns_done"]
     client.messages = copy.deepcopy(case["messages"])
     return client
 
@@ -79,7 +80,7 @@ def test_a_turn_stored_in_the_first_format_takes_its_tool_result():
     assert out.kind == "final" and not out.failed and "beta" in out.content
     # stored again in the current format, with readable names
     assert set(client.state) == NEW_KEYS and client.state["version"] == 2
-    assert client.state["turn"] is None and client.state["turns_done"] == 1
+    assert client.state["turn"] is None and client.completed_turns == 1
     assert "hard deny always" in client.state["added_policy"]
 
 
@@ -94,7 +95,7 @@ def test_a_session_stored_between_turns_in_the_first_format_plans_with_its_past(
     assert {"system": call["system"], "messages": call["messages"]} == case["pllm_call"]
     # the cached result of A answered the call (no tool call went to the client)
     assert [e["cached"] for e in out.events if e["type"] == "tool_result"] == [True]
-    assert client.state["turns_done"] == 2 and len(client.state["past_turns"]) == 2
+    assert client.completed_turns == 2 and len(client.state["past_turns"]) == 2
 
 
 def test_both_formats_read_into_the_same_state():
