@@ -18,28 +18,56 @@ class ApiKeyAdminForm(forms.ModelForm):
     provider credential write-only (encrypted, never shown; empty keeps it)."""
 
     allowed_providers = forms.MultipleChoiceField(
-        choices=Provider.choices, required=False, widget=forms.CheckboxSelectMultiple,
-        help_text="None ticked: any provider.")
+        choices=Provider.choices,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="None ticked: any provider.",
+    )
     allowed_models_text = forms.CharField(
-        label="Allowed models", required=False, widget=forms.Textarea(attrs={"rows": 3}),
-        help_text="One per line; * and ? wildcards. Empty: any model.")
+        label="Allowed models",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="One per line; * and ? wildcards. Empty: any model.",
+    )
     budget_usd = forms.DecimalField(
-        label="Budget (USD)", required=False, min_value=Decimal(0), max_digits=15, decimal_places=6,
-        help_text="Spend limit per period, priced like credits. Empty: no budget.")
+        label="Budget (USD)",
+        required=False,
+        min_value=Decimal(0),
+        max_digits=15,
+        decimal_places=6,
+        help_text="Spend limit per period, priced like credits. Empty: no budget.",
+    )
     provider_key = forms.CharField(
-        label="Provider API key", required=False, widget=forms.PasswordInput(render_value=False),
-        help_text="The key's own provider credential, stored encrypted. Leave empty to keep the current one.")
+        label="Provider API key",
+        required=False,
+        widget=forms.PasswordInput(render_value=False),
+        help_text="The key's own provider credential, stored encrypted. Leave empty to keep the current one.",
+    )
     remove_provider_key = forms.BooleanField(label="Remove the stored provider key", required=False)
 
     class Meta:
         model = ApiKey
-        fields = ("user", "name", "arch", "content_logging", "features", "policy", "config", "expires_at",
-                  "rpm_limit", "tpm_limit", "budget_period", "budget_soft_percent", "provider_key_provider")
+        fields = (
+            "user",
+            "name",
+            "arch",
+            "content_logging",
+            "features",
+            "policy",
+            "config",
+            "expires_at",
+            "rpm_limit",
+            "tpm_limit",
+            "budget_period",
+            "budget_soft_percent",
+            "provider_key_provider",
+        )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["provider_key_provider"] = forms.ChoiceField(
-            label="Provider key is for", required=False, choices=[("", "Any provider"), *Provider.choices])
+            label="Provider key is for", required=False, choices=[("", "Any provider"), *Provider.choices]
+        )
         key = self.instance
         if key.pk:
             self.initial["allowed_providers"] = list(key.allowed_providers or [])
@@ -81,16 +109,55 @@ class ApiKeyAdmin(admin.ModelAdmin):
     list_display = ("name", "prefix", "user", "arch", "limits", "created_at", "last_used_at", "revoked_at")
     list_filter = ("arch", ("revoked_at", admin.EmptyFieldListFilter))
     search_fields = ("name", "prefix", "user__username", "user__email")
-    readonly_fields = ("prefix", "created_at", "updated_at", "last_used_at", "revoked_at", "provider_key_set_at",
-                       "versions")
+    readonly_fields = (
+        "prefix",
+        "created_at",
+        "updated_at",
+        "last_used_at",
+        "revoked_at",
+        "provider_key_set_at",
+        "versions",
+    )
     fieldsets = (
-        (None, {"fields": ("user", "name", "prefix", "arch", "content_logging", "features", "policy", "config",
-                           "created_at", "updated_at", "last_used_at", "revoked_at")}),
+        (
+            None,
+            {
+                "fields": (
+                    "user",
+                    "name",
+                    "prefix",
+                    "arch",
+                    "content_logging",
+                    "features",
+                    "policy",
+                    "config",
+                    "created_at",
+                    "updated_at",
+                    "last_used_at",
+                    "revoked_at",
+                )
+            },
+        ),
         ("Versions", {"fields": ("versions",), "classes": ("collapse",)}),
-        ("Limits and access", {"fields": (
-            "expires_at", "allowed_providers", "allowed_models_text", "rpm_limit", "tpm_limit", "budget_usd",
-            "budget_period", "budget_soft_percent", "provider_key", "provider_key_provider", "remove_provider_key",
-            "provider_key_set_at")}),
+        (
+            "Limits and access",
+            {
+                "fields": (
+                    "expires_at",
+                    "allowed_providers",
+                    "allowed_models_text",
+                    "rpm_limit",
+                    "tpm_limit",
+                    "budget_usd",
+                    "budget_period",
+                    "budget_soft_percent",
+                    "provider_key",
+                    "provider_key_provider",
+                    "remove_provider_key",
+                    "provider_key_set_at",
+                )
+            },
+        ),
     )
     actions = ["revoke_selected"]
 
@@ -105,11 +172,23 @@ class ApiKeyAdmin(admin.ModelAdmin):
     def versions(self, obj):
         """Newest first, read-only: the dashboard's Configure page diffs and reverts them."""
         rows = KeyVersion.objects.filter(api_key=obj).select_related("saved_by").order_by("-number")[:50]
-        return format_html_join(
-            "\n", "<div>v{} · {} · {} · {}{}</div>",
-            ((v.number, v.get_arch_display(), v.get_source_display(), v.saved_by or "—",
-              f" · {v.saved_at:%Y-%m-%d %H:%M}") for v in rows),
-        ) or "—"
+        return (
+            format_html_join(
+                "\n",
+                "<div>v{} · {} · {} · {}{}</div>",
+                (
+                    (
+                        v.number,
+                        v.get_arch_display(),
+                        v.get_source_display(),
+                        v.saved_by or "—",
+                        f" · {v.saved_at:%Y-%m-%d %H:%M}",
+                    )
+                    for v in rows
+                ),
+            )
+            or "—"
+        )
 
     @admin.display(description="Limits")
     def limits(self, obj):
@@ -136,11 +215,13 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
 class ProviderCredentialForm(forms.ModelForm):
     api_key = forms.CharField(
-        widget=forms.PasswordInput(render_value=False), required=False,
+        widget=forms.PasswordInput(render_value=False),
+        required=False,
         help_text="Stored encrypted. Leave empty to keep the current key.",
     )
     allowed_models = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 4}), required=False,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        required=False,
         help_text="One model name per line. Requests without X-Api-Key may only use these.",
     )
 

@@ -17,7 +17,9 @@ from django.conf import settings
 def _fernet() -> MultiFernet:
     keys = [k.strip() for k in settings.FIELD_ENCRYPTION_KEY if k.strip()]
     if not keys:
-        derived = base64.urlsafe_b64encode(hashlib.sha256(("fernet:" + settings.SECRET_KEY).encode()).digest())
+        derived = base64.urlsafe_b64encode(
+            hashlib.sha256(("fernet:" + settings.SECRET_KEY).encode()).digest()
+        )
         keys = [derived.decode()]
     return MultiFernet([Fernet(k) for k in keys])
 

@@ -36,11 +36,15 @@ def validated_policy(raw) -> dict:
 
 def recorded_calls(key: ApiKey, limit: int = DEFAULT_LIMIT) -> list[RecordedCall]:
     """The key's last ``limit`` tool calls (both architectures), oldest first, as the session log has them."""
-    rows = (SessionEvent.objects.filter(session__api_key=key, type="tool_call")
-            .order_by("-created_at", "-id")
-            .values_list("session_id", "seq", "data", "created_at", "session__arch")[:limit])
-    calls = [RecordedCall.from_step(session_id=sid, seq=seq, arch=arch, data=data or {}, at=at)
-             for sid, seq, data, at, arch in rows]
+    rows = (
+        SessionEvent.objects.filter(session__api_key=key, type="tool_call")
+        .order_by("-created_at", "-id")
+        .values_list("session_id", "seq", "data", "created_at", "session__arch")[:limit]
+    )
+    calls = [
+        RecordedCall.from_step(session_id=sid, seq=seq, arch=arch, data=data or {}, at=at)
+        for sid, seq, data, at, arch in rows
+    ]
     calls.reverse()
     return calls
 
@@ -54,8 +58,12 @@ def do_dry_run(*, key: ApiKey, policy, limit: int = DEFAULT_LIMIT) -> ReplayResu
 def _rule(entry: dict | None) -> dict | None:
     if not entry:
         return None
-    return {"policy": entry.get("policy"), "rule": entry.get("rule"), "enforcement": entry.get("enforcement"),
-            "description": entry.get("description")}
+    return {
+        "policy": entry.get("policy"),
+        "rule": entry.get("rule"),
+        "enforcement": entry.get("enforcement"),
+        "description": entry.get("description"),
+    }
 
 
 def result_json(result: ReplayResult) -> dict:
@@ -78,7 +86,8 @@ def result_json(result: ReplayResult) -> dict:
             "policy_version_recorded": numbers.get(call.policy_version),
             "verdict": c.verdict,
             "rule": _rule(c.rule),
-            "inspector_url": reverse("dashboard:session_detail", args=[call.session_id]) + f"#step-{call.seq}",
+            "inspector_url": reverse("dashboard:session_detail", args=[call.session_id])
+            + f"#step-{call.seq}",
         }
 
     return {

@@ -51,7 +51,9 @@ def key_dry_run(request, pk: int):
     else:
         form = forms.ConfigureKeyForm(request.POST, key=key)
         if not form.is_valid():
-            return JsonResponse({"error": "Fix the form's errors first.", "errors": _form_errors(form)}, status=400)
+            return JsonResponse(
+                {"error": "Fix the form's errors first.", "errors": _form_errors(form)}, status=400
+            )
         policy = form.cleaned_data["documents"]["policy"]
     try:
         result = do_dry_run(key=key, policy=policy, limit=limit)
@@ -63,8 +65,9 @@ def key_dry_run(request, pk: int):
         return JsonResponse({"error": str(exc), "errors": errors}, status=400)
     data = result_json(result)
     rows = data["newly_denied"] + data["newly_allowed"]
-    data["html"] = render_to_string("apikeys/_policy_dryrun.html", {"key": key, "dryrun": data, "rows": rows},
-                                    request=request)
+    data["html"] = render_to_string(
+        "apikeys/_policy_dryrun.html", {"key": key, "dryrun": data, "rows": rows}, request=request
+    )
     return JsonResponse(data)
 
 
@@ -78,8 +81,11 @@ def key_versions(request, pk: int):
     context = {"key": key, "loaded": True}
     shown = versions.version_of(key, request.GET.get("diff")) if request.GET.get("diff") else None
     if shown is not None:
-        against = (versions.version_of(key, request.GET.get("against")) if request.GET.get("against")
-                   else versions.version_of(key, shown.number - 1))
+        against = (
+            versions.version_of(key, request.GET.get("against"))
+            if request.GET.get("against")
+            else versions.version_of(key, shown.number - 1)
+        )
         if against is not None:
             context.update(diff_new=shown, diff_old=against, diff=versions.diff_versions(against, shown))
     return render(request, "apikeys/_policy_versions.html", context)
@@ -100,5 +106,7 @@ def key_revert(request, pk: int, number: int):
         except DocumentsInvalid as exc:
             messages.error(request, f"Version {number} no longer validates: {exc}")
         else:
-            messages.success(request, f"Restored version {number} of “{key.name}” as version {version.number}.")
+            messages.success(
+                request, f"Restored version {number} of “{key.name}” as version {version.number}."
+            )
     return redirect(reverse("apikeys:configure", args=[key.pk]) + "#policy-versions")

@@ -55,21 +55,41 @@ ARCH_INFO = {
 }
 
 CLASSIFIERS = {
-    "pii_redaction": ("PII redaction", "Finds and redacts personally identifiable information (names, emails, "
-                      "phone numbers) in tool-call arguments and results."),
-    "toxicity_filter": ("Toxicity filter", "Flags toxic, harmful or abusive content before and after tool calls."),
-    "healthcare_topic_guardrail": ("Healthcare topic guardrail",
-                                   "Flags healthcare topics that need professional advice."),
-    "finance_topic_guardrail": ("Finance topic guardrail", "Flags finance topics that need professional advice."),
+    "pii_redaction": (
+        "PII redaction",
+        "Finds and redacts personally identifiable information (names, emails, "
+        "phone numbers) in tool-call arguments and results.",
+    ),
+    "toxicity_filter": (
+        "Toxicity filter",
+        "Flags toxic, harmful or abusive content before and after tool calls.",
+    ),
+    "healthcare_topic_guardrail": (
+        "Healthcare topic guardrail",
+        "Flags healthcare topics that need professional advice.",
+    ),
+    "finance_topic_guardrail": (
+        "Finance topic guardrail",
+        "Flags finance topics that need professional advice.",
+    ),
 }
 # The order in which the form writes classifiers (the order of the X-Features example in the spec).
-CLASSIFIER_ORDER = ("toxicity_filter", "pii_redaction", "healthcare_topic_guardrail", "finance_topic_guardrail")
+CLASSIFIER_ORDER = (
+    "toxicity_filter",
+    "pii_redaction",
+    "healthcare_topic_guardrail",
+    "finance_topic_guardrail",
+)
 BLOCKERS = {
     "url_blocker": ("URL blocker", "Blocks URL access in tool calls."),
     "file_blocker": ("File blocker", "Blocks file access in tool calls."),
 }
-MODES = [("normal", "Normal"), ("high sensitivity", "High sensitivity"), ("low sensitivity", "Low sensitivity"),
-         ("strict", "Strict")]
+MODES = [
+    ("normal", "Normal"),
+    ("high sensitivity", "High sensitivity"),
+    ("low sensitivity", "Low sensitivity"),
+    ("strict", "Strict"),
+]
 DEFAULT_THRESHOLD = 0.5
 DEFAULT_MODE = "normal"
 
@@ -115,8 +135,10 @@ def form_token_result(nonce: str):
 
 def arch_options(bound_field) -> list[dict]:
     """The architecture radios with their label, badge and description (the option cards)."""
-    return [{"value": w.data["value"], "radio": w, "info": ARCH_INFO.get(w.data["value"], {})}
-            for w in bound_field.subwidgets]
+    return [
+        {"value": w.data["value"], "radio": w, "info": ARCH_INFO.get(w.data["value"], {})}
+        for w in bound_field.subwidgets
+    ]
 
 
 # --- accounts -------------------------------------------------------------------------------------------
@@ -135,13 +157,16 @@ _UNKNOWN_PRESET = "Unknown preset “%(value)s”: choose Dual LLM or Single LLM
 
 class CreateKeyForm(forms.Form):
     name = forms.CharField(
-        max_length=100, widget=forms.TextInput(attrs={"placeholder": "e.g. Production agent", "autofocus": True}),
+        max_length=100,
+        widget=forms.TextInput(attrs={"placeholder": "e.g. Production agent", "autofocus": True}),
         help_text="Only for you, to recognise the key in lists.",
     )
     arch = forms.ChoiceField(
-        label="Architecture preset", choices=[(a, ARCH_INFO[a]["label"]) for a in ("dual-llm", "single-llm")],
+        label="Architecture preset",
+        choices=[(a, ARCH_INFO[a]["label"]) for a in ("dual-llm", "single-llm")],
         initial=Architecture.DUAL_LLM,
-        widget=forms.RadioSelect, error_messages={"invalid_choice": _UNKNOWN_PRESET},
+        widget=forms.RadioSelect,
+        error_messages={"invalid_choice": _UNKNOWN_PRESET},
     )
     token = forms.CharField(widget=forms.HiddenInput)
 
@@ -154,8 +179,9 @@ class CreateKeyForm(forms.Form):
     def clean_token(self) -> str:
         """The token's nonce, if the token is this user's and not too old."""
         try:
-            return signing.loads(self.cleaned_data["token"], salt=f"apikeys.form-token:{self.user.pk}",
-                                 max_age=TOKEN_MAX_AGE)
+            return signing.loads(
+                self.cleaned_data["token"], salt=f"apikeys.form-token:{self.user.pk}", max_age=TOKEN_MAX_AGE
+            )
         except signing.BadSignature:
             raise forms.ValidationError("This form has expired. Please submit it again.") from None
 
@@ -182,21 +208,35 @@ def _strip_code(policy: dict) -> dict:
 class ConfigureKeyForm(forms.Form):
     name = forms.CharField(max_length=100)
     content_logging = forms.ChoiceField(
-        label="Session log", choices=ContentLogging.choices, required=False,
+        label="Session log",
+        choices=ContentLogging.choices,
+        required=False,
         help_text="What the session inspector keeps of this key's sessions, in both architectures. "
-                  "<b>Metadata only</b> logs messages, tool-call arguments and final values, and tool results "
-                  "as their metadata (tags, size); <b>Full content</b> also logs tool results; <b>Nothing</b> "
-                  "keeps only the structure (tool names, verdicts, rules).",
+        "<b>Metadata only</b> logs messages, tool-call arguments and final values, and tool results "
+        "as their metadata (tags, size); <b>Full content</b> also logs tool results; <b>Nothing</b> "
+        "keeps only the structure (tool names, verdicts, rules).",
     )
     arch = forms.ChoiceField(
-        label="Architecture", choices=[(a, ARCH_INFO[a]["label"]) for a in ("dual-llm", "single-llm")],
-        widget=forms.RadioSelect, error_messages={"invalid_choice": _UNKNOWN_PRESET},
+        label="Architecture",
+        choices=[(a, ARCH_INFO[a]["label"]) for a in ("dual-llm", "single-llm")],
+        widget=forms.RadioSelect,
+        error_messages={"invalid_choice": _UNKNOWN_PRESET},
     )
     policy_code = forms.CharField(
-        label="SQRT policy", required=False, strip=False,
-        widget=forms.Textarea(attrs={"rows": 10, "spellcheck": "false", "autocapitalize": "off",
-                                     "autocomplete": "off", "wrap": "off", "class": "code-input",
-                                     "placeholder": 'tool "send_email" {\n    hard deny when "pii" in body.tags;\n}'}),
+        label="SQRT policy",
+        required=False,
+        strip=False,
+        widget=forms.Textarea(
+            attrs={
+                "rows": 10,
+                "spellcheck": "false",
+                "autocapitalize": "off",
+                "autocomplete": "off",
+                "wrap": "off",
+                "class": "code-input",
+                "placeholder": 'tool "send_email" {\n    hard deny when "pii" in body.tags;\n}',
+            }
+        ),
     )
     features_json = forms.CharField(label="X-Features", required=False, strip=False)
     policy_json = forms.CharField(label="X-Policy", required=False, strip=False)
@@ -208,26 +248,46 @@ class ConfigureKeyForm(forms.Form):
         super().__init__(*args, **kwargs)
         for kind in DOCUMENTS:
             self.fields[f"{kind}_json"].widget = forms.Textarea(
-                attrs={"rows": 8, "spellcheck": "false", "class": "code-input json-input", "wrap": "off",
-                       "data-document": kind, "autocomplete": "off"})
+                attrs={
+                    "rows": 8,
+                    "spellcheck": "false",
+                    "class": "code-input json-input",
+                    "wrap": "off",
+                    "data-document": kind,
+                    "autocomplete": "off",
+                }
+            )
         modes = list(MODES)
         for name, (label, _) in CLASSIFIERS.items():
             self.fields[name] = forms.BooleanField(label=label, required=False)
             self.fields[f"{name}_threshold"] = forms.FloatField(
-                label="Threshold", required=False, min_value=0.0, max_value=1.0,
-                widget=forms.NumberInput(attrs={"step": "0.05", "min": "0", "max": "1", "class": "input-threshold"}),
-                error_messages={"min_value": "threshold: must be between 0 and 1",
-                                "max_value": "threshold: must be between 0 and 1",
-                                "invalid": "threshold: enter a number between 0 and 1"},
+                label="Threshold",
+                required=False,
+                min_value=0.0,
+                max_value=1.0,
+                widget=forms.NumberInput(
+                    attrs={"step": "0.05", "min": "0", "max": "1", "class": "input-threshold"}
+                ),
+                error_messages={
+                    "min_value": "threshold: must be between 0 and 1",
+                    "max_value": "threshold: must be between 0 and 1",
+                    "invalid": "threshold: enter a number between 0 and 1",
+                },
             )
             current = self._classifier(name)
             choices = list(modes)
             if current and current.get("mode") and current["mode"] not in dict(modes):
                 choices.append((current["mode"], current["mode"]))  # a free-form mode set in the JSON
-            if self.is_bound and self.data.get(f"{name}_mode") and self.data[f"{name}_mode"] not in dict(choices):
+            if (
+                self.is_bound
+                and self.data.get(f"{name}_mode")
+                and self.data[f"{name}_mode"] not in dict(choices)
+            ):
                 choices.append((self.data[f"{name}_mode"], self.data[f"{name}_mode"]))
             self.fields[f"{name}_mode"] = forms.ChoiceField(
-                label="Mode", required=False, choices=[("", "Threshold only"), *choices],
+                label="Mode",
+                required=False,
+                choices=[("", "Threshold only"), *choices],
             )
         for name, (label, _) in BLOCKERS.items():
             self.fields[name] = forms.BooleanField(label=label, required=False)
@@ -243,12 +303,17 @@ class ConfigureKeyForm(forms.Form):
 
     def _initial_from_documents(self) -> dict:
         docs = self.stored
-        initial = {"name": self.key.name, "arch": docs["features"].get("agent_arch") or self.key.arch,
-                   "content_logging": self.key.content_logging}
+        initial = {
+            "name": self.key.name,
+            "arch": docs["features"].get("agent_arch") or self.key.arch,
+            "content_logging": self.key.content_logging,
+        }
         for name in CLASSIFIERS:
             item = self._classifier(name)
             initial[name] = item is not None
-            initial[f"{name}_threshold"] = item.get("threshold", DEFAULT_THRESHOLD) if item else DEFAULT_THRESHOLD
+            initial[f"{name}_threshold"] = (
+                item.get("threshold", DEFAULT_THRESHOLD) if item else DEFAULT_THRESHOLD
+            )
             initial[f"{name}_mode"] = (item.get("mode") or "") if item else DEFAULT_MODE
         blockers = {b.get("name") for b in docs["features"].get("content_blockers") or []}
         for name in BLOCKERS:
@@ -264,12 +329,23 @@ class ConfigureKeyForm(forms.Form):
         return arch_options(self["arch"])
 
     def classifier_rows(self):
-        return [{"name": n, "label": CLASSIFIERS[n][0], "description": CLASSIFIERS[n][1], "enabled": self[n],
-                 "threshold": self[f"{n}_threshold"], "mode": self[f"{n}_mode"]} for n in CLASSIFIERS]
+        return [
+            {
+                "name": n,
+                "label": CLASSIFIERS[n][0],
+                "description": CLASSIFIERS[n][1],
+                "enabled": self[n],
+                "threshold": self[f"{n}_threshold"],
+                "mode": self[f"{n}_mode"],
+            }
+            for n in CLASSIFIERS
+        ]
 
     def blocker_rows(self):
-        return [{"name": n, "label": BLOCKERS[n][0], "description": BLOCKERS[n][1], "enabled": self[n]}
-                for n in BLOCKERS]
+        return [
+            {"name": n, "label": BLOCKERS[n][0], "description": BLOCKERS[n][1], "enabled": self[n]}
+            for n in BLOCKERS
+        ]
 
     def document_fields(self):
         return [self[f"{kind}_json"] for kind in DOCUMENTS]
@@ -280,7 +356,7 @@ class ConfigureKeyForm(forms.Form):
 
     # -- cleaning --
 
-    def clean(self):
+    def clean(self):  # noqa: C901 - one pass over the form's fields, each check a line
         data = super().clean()
         docs: dict[str, dict] = {}
         for kind in DOCUMENTS:
@@ -382,7 +458,9 @@ class ConfigureKeyForm(forms.Form):
 
 
 def _lines(raw: str) -> list[str]:
-    return list(dict.fromkeys(part.strip() for part in (raw or "").replace(",", "\n").splitlines() if part.strip()))
+    return list(
+        dict.fromkeys(part.strip() for part in (raw or "").replace(",", "\n").splitlines() if part.strip())
+    )
 
 
 class KeyLimitsForm(forms.Form):
@@ -394,38 +472,70 @@ class KeyLimitsForm(forms.Form):
 
     present = forms.CharField(widget=forms.HiddenInput, initial="1")
     expires_at = forms.DateTimeField(
-        label="Expires", required=False, input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%d"],
+        label="Expires",
+        required=False,
+        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%d"],
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
-        help_text="UTC. After this moment the key is refused (HTTP 401). Empty: never expires.")
+        help_text="UTC. After this moment the key is refused (HTTP 401). Empty: never expires.",
+    )
     allowed_providers = forms.MultipleChoiceField(
-        label="Allowed providers", required=False, widget=forms.CheckboxSelectMultiple,
-        help_text="None ticked: any provider.")
+        label="Allowed providers",
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="None ticked: any provider.",
+    )
     allowed_models = forms.CharField(
-        label="Allowed models", required=False,
-        widget=forms.Textarea(attrs={"rows": 3, "spellcheck": "false", "class": "mono",
-                                     "placeholder": "gpt-5-mini\nopenai/*"}),
+        label="Allowed models",
+        required=False,
+        widget=forms.Textarea(
+            attrs={"rows": 3, "spellcheck": "false", "class": "mono", "placeholder": "gpt-5-mini\nopenai/*"}
+        ),
         help_text="One per line; <code>*</code> and <code>?</code> match any text / one character. Empty: any "
-                  "model. Others are refused (HTTP 403).")
-    rpm_limit = forms.IntegerField(label="Requests per minute", required=False, min_value=1,
-                                   widget=forms.NumberInput(attrs={"placeholder": "no limit"}))
-    tpm_limit = forms.IntegerField(label="Tokens per minute", required=False, min_value=1,
-                                   widget=forms.NumberInput(attrs={"placeholder": "no limit"}),
-                                   help_text="Prompt and completion tokens. Over a limit: HTTP 429 with Retry-After.")
+        "model. Others are refused (HTTP 403).",
+    )
+    rpm_limit = forms.IntegerField(
+        label="Requests per minute",
+        required=False,
+        min_value=1,
+        widget=forms.NumberInput(attrs={"placeholder": "no limit"}),
+    )
+    tpm_limit = forms.IntegerField(
+        label="Tokens per minute",
+        required=False,
+        min_value=1,
+        widget=forms.NumberInput(attrs={"placeholder": "no limit"}),
+        help_text="Prompt and completion tokens. Over a limit: HTTP 429 with Retry-After.",
+    )
     budget_usd = forms.DecimalField(
-        label="Budget (USD)", required=False, min_value=Decimal(0), max_digits=15, decimal_places=6,
+        label="Budget (USD)",
+        required=False,
+        min_value=Decimal(0),
+        max_digits=15,
+        decimal_places=6,
         widget=forms.NumberInput(attrs={"step": "0.01", "min": "0", "placeholder": "no budget"}),
-        help_text="Spend limit, priced like credits. When it is used up: HTTP 402 until the period resets.")
-    budget_period = forms.ChoiceField(label="Per", choices=BudgetPeriod.choices, initial=BudgetPeriod.MONTH,
-                                      required=False)
+        help_text="Spend limit, priced like credits. When it is used up: HTTP 402 until the period resets.",
+    )
+    budget_period = forms.ChoiceField(
+        label="Per", choices=BudgetPeriod.choices, initial=BudgetPeriod.MONTH, required=False
+    )
     budget_soft_percent = forms.IntegerField(
-        label="Warn at (%)", min_value=1, max_value=100, initial=80, required=False,
-        help_text="The key list flags the key once this share of the budget is used.")
+        label="Warn at (%)",
+        min_value=1,
+        max_value=100,
+        initial=80,
+        required=False,
+        help_text="The key list flags the key once this share of the budget is used.",
+    )
     provider_key = forms.CharField(
-        label="Provider API key", required=False, strip=True,
-        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password",
-                                                              "placeholder": "sk-…"}),
+        label="Provider API key",
+        required=False,
+        strip=True,
+        widget=forms.PasswordInput(
+            render_value=False, attrs={"autocomplete": "new-password", "placeholder": "sk-…"}
+        ),
         help_text="Stored encrypted and never shown again; used when a request has no X-Api-Key. Leave empty "
-                  "to keep the stored one.")
+        "to keep the stored one.",
+    )
     provider_key_provider = forms.ChoiceField(label="For provider", required=False)
     remove_provider_key = forms.BooleanField(label="Remove the stored provider key", required=False)
 
@@ -438,13 +548,21 @@ class KeyLimitsForm(forms.Form):
         self.fields["allowed_providers"].choices = Provider.choices
         self.fields["provider_key_provider"].choices = [("", "Any provider"), *Provider.choices]
         if not self.is_bound:
-            self.initial.update({
-                "expires_at": key.expires_at, "allowed_providers": list(key.allowed_providers or []),
-                "allowed_models": "\n".join(key.allowed_models or []), "rpm_limit": key.rpm_limit,
-                "tpm_limit": key.tpm_limit, "budget_period": key.budget_period,
-                "budget_soft_percent": key.budget_soft_percent, "provider_key_provider": key.provider_key_provider,
-                "budget_usd": None if key.budget_nano is None else (Decimal(key.budget_nano) / 10**9).normalize(),
-            })
+            self.initial.update(
+                {
+                    "expires_at": key.expires_at,
+                    "allowed_providers": list(key.allowed_providers or []),
+                    "allowed_models": "\n".join(key.allowed_models or []),
+                    "rpm_limit": key.rpm_limit,
+                    "tpm_limit": key.tpm_limit,
+                    "budget_period": key.budget_period,
+                    "budget_soft_percent": key.budget_soft_percent,
+                    "provider_key_provider": key.provider_key_provider,
+                    "budget_usd": None
+                    if key.budget_nano is None
+                    else (Decimal(key.budget_nano) / 10**9).normalize(),
+                }
+            )
 
     def clean_allowed_models(self) -> list[str]:
         names = _lines(self.cleaned_data.get("allowed_models"))
@@ -468,8 +586,10 @@ class KeyLimitsForm(forms.Form):
         data = self.cleaned_data
         budget = data.get("budget_usd")
         out = {
-            "expires_at": data.get("expires_at"), "allowed_providers": list(data.get("allowed_providers") or []),
-            "allowed_models": data.get("allowed_models") or [], "rpm_limit": data.get("rpm_limit"),
+            "expires_at": data.get("expires_at"),
+            "allowed_providers": list(data.get("allowed_providers") or []),
+            "allowed_models": data.get("allowed_models") or [],
+            "rpm_limit": data.get("rpm_limit"),
             "tpm_limit": data.get("tpm_limit"),
             "budget_nano": None if budget is None else int((budget * 10**9).to_integral_value()),
             "budget_period": data.get("budget_period") or BudgetPeriod.MONTH,
@@ -477,7 +597,10 @@ class KeyLimitsForm(forms.Form):
             "provider_key_provider": data.get("provider_key_provider") or "",
         }
         if data.get("provider_key"):
-            out.update(encrypted_provider_key=crypto.encrypt(data["provider_key"]), provider_key_set_at=timezone.now())
+            out.update(
+                encrypted_provider_key=crypto.encrypt(data["provider_key"]),
+                provider_key_set_at=timezone.now(),
+            )
         elif data.get("remove_provider_key"):
             out.update(encrypted_provider_key="", provider_key_set_at=None)
         return out

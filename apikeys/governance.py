@@ -104,16 +104,34 @@ class Governance:
 _WILDCARDS = frozenset("*?[")
 
 
-def from_values(*, key_id: int, name: str = "", expires_at: datetime | None = None, allowed_providers=None,
-                allowed_models=None, rpm_limit: int | None = None, tpm_limit: int | None = None,
-                budget_nano: int | None = None, budget_period: str = "month", arch: str = "",
-                features: dict | None = None, encrypted_provider_key: str = "",
-                provider_key_provider: str = "") -> Governance | None:
+def from_values(
+    *,
+    key_id: int,
+    name: str = "",
+    expires_at: datetime | None = None,
+    allowed_providers=None,
+    allowed_models=None,
+    rpm_limit: int | None = None,
+    tpm_limit: int | None = None,
+    budget_nano: int | None = None,
+    budget_period: str = "month",
+    arch: str = "",
+    features: dict | None = None,
+    encrypted_provider_key: str = "",
+    provider_key_provider: str = "",
+) -> Governance | None:
     """The key's :class:`Governance`, or None when it has no setting at all (the relay then skips it)."""
     providers = frozenset(p for p in (allowed_providers or ()) if isinstance(p, str) and p)
     names = [m.strip() for m in (allowed_models or ()) if isinstance(m, str) and m.strip()]
-    if not (expires_at or providers or names or rpm_limit is not None or tpm_limit is not None
-            or budget_nano is not None or encrypted_provider_key):
+    if not (
+        expires_at
+        or providers
+        or names
+        or rpm_limit is not None
+        or tpm_limit is not None
+        or budget_nano is not None
+        or encrypted_provider_key
+    ):
         return None
     defences: tuple[str, ...] = ()
     if budget_nano is not None:
@@ -124,27 +142,55 @@ def from_values(*, key_id: int, name: str = "", expires_at: datetime | None = No
         except (TypeError, AttributeError, KeyError):
             defences = ()
     return Governance(
-        key_id=key_id, key_name=name, expires_at=expires_at.timestamp() if expires_at else None,
-        providers=providers, models=frozenset(n for n in names if not _WILDCARDS & set(n)),
-        model_patterns=tuple(n for n in names if _WILDCARDS & set(n)), rpm=rpm_limit, tpm=tpm_limit,
-        budget_nano=budget_nano, budget_period=budget_period or "month", arch=arch, defences=defences,
-        provider_key=encrypted_provider_key or "", provider_key_provider=provider_key_provider or "",
+        key_id=key_id,
+        key_name=name,
+        expires_at=expires_at.timestamp() if expires_at else None,
+        providers=providers,
+        models=frozenset(n for n in names if not _WILDCARDS & set(n)),
+        model_patterns=tuple(n for n in names if _WILDCARDS & set(n)),
+        rpm=rpm_limit,
+        tpm=tpm_limit,
+        budget_nano=budget_nano,
+        budget_period=budget_period or "month",
+        arch=arch,
+        defences=defences,
+        provider_key=encrypted_provider_key or "",
+        provider_key_provider=provider_key_provider or "",
     )
 
 
-ROW_FIELDS = ("expires_at", "allowed_providers", "allowed_models", "rpm_limit", "tpm_limit", "budget_nano",
-              "budget_period", "encrypted_provider_key", "provider_key_provider")
+ROW_FIELDS = (
+    "expires_at",
+    "allowed_providers",
+    "allowed_models",
+    "rpm_limit",
+    "tpm_limit",
+    "budget_nano",
+    "budget_period",
+    "encrypted_provider_key",
+    "provider_key_provider",
+)
 """The ``ApiKey`` columns :func:`from_row` reads (with id, name, arch, features)."""
 
 
 def from_row(row: dict) -> Governance | None:
-    return from_values(key_id=row["id"], name=row.get("name", ""), arch=row.get("arch", ""),
-                       features=row.get("features"), **{f: row.get(f) for f in ROW_FIELDS})
+    return from_values(
+        key_id=row["id"],
+        name=row.get("name", ""),
+        arch=row.get("arch", ""),
+        features=row.get("features"),
+        **{f: row.get(f) for f in ROW_FIELDS},
+    )
 
 
 def from_key(key) -> Governance | None:
-    return from_values(key_id=key.pk, name=key.name, arch=key.arch, features=key.features,
-                       **{f: getattr(key, f) for f in ROW_FIELDS})
+    return from_values(
+        key_id=key.pk,
+        name=key.name,
+        arch=key.arch,
+        features=key.features,
+        **{f: getattr(key, f) for f in ROW_FIELDS},
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,17 +208,28 @@ def _utc(ts: float) -> str:
 def check_access(gov: Governance, provider: str, model: Any, now: float) -> Refusal | None:
     """Expiry, provider and model lists (no I/O). ``model`` is the request's ``model`` field."""
     if gov.expires_at is not None and now >= gov.expires_at:
-        return Refusal(401, f"This Sequrity API key expired on {_utc(gov.expires_at)}; ask its owner to extend "
-                            "it or create a new key", "limit_expired")
+        return Refusal(
+            401,
+            f"This Sequrity API key expired on {_utc(gov.expires_at)}; ask its owner to extend "
+            "it or create a new key",
+            "limit_expired",
+        )
     if gov.providers and provider not in gov.providers:
-        return Refusal(403, f"Provider '{provider}' is not allowed for this Sequrity API key (allowed: "
-                            f"{', '.join(sorted(gov.providers))})", "limit_provider")
+        return Refusal(
+            403,
+            f"Provider '{provider}' is not allowed for this Sequrity API key (allowed: "
+            f"{', '.join(sorted(gov.providers))})",
+            "limit_provider",
+        )
     if (gov.models or gov.model_patterns) and isinstance(model, str):
         for name in dict.fromkeys(part.strip() for part in model.split(",")):
             if name and not gov.model_allowed(name):
                 allowed = ", ".join(sorted(gov.models) + list(gov.model_patterns))
-                return Refusal(403, f"Model '{name}' is not allowed for this Sequrity API key (allowed: "
-                                    f"{allowed})", "limit_model")
+                return Refusal(
+                    403,
+                    f"Model '{name}' is not allowed for this Sequrity API key (allowed: {allowed})",
+                    "limit_model",
+                )
     return None
 
 
@@ -196,7 +253,11 @@ def _period(kind: str, day: int) -> Period:
     if kind == "day":
         return Period(d.year * 10000 + d.month * 100 + d.day, d.timestamp(), d.timestamp() + 86400)
     start = d.replace(day=1)
-    end = start.replace(year=start.year + 1, month=1) if start.month == 12 else start.replace(month=start.month + 1)
+    end = (
+        start.replace(year=start.year + 1, month=1)
+        if start.month == 12
+        else start.replace(month=start.month + 1)
+    )
     return Period(start.year * 100 + start.month, start.timestamp(), end.timestamp())
 
 
@@ -333,8 +394,9 @@ class MemoryStore:
             return None
         return v
 
-    def reserve_sync(self, key_id: int, counters: list[Counter], now: float, seed_start: float | None
-                     ) -> tuple[int, int]:
+    def reserve_sync(
+        self, key_id: int, counters: list[Counter], now: float, seed_start: float | None
+    ) -> tuple[int, int]:
         with self._lock:
             for c in counters:
                 k = (key_id, c.kind, c.window)
@@ -356,7 +418,9 @@ class MemoryStore:
 
             initial = await run_sync(self._seed, key_id, seed_start)  # the log is in the database
             with self._lock:
-                self._counters.setdefault((key_id, "b", counters[-1].window), [initial, now + counters[-1].ttl])
+                self._counters.setdefault(
+                    (key_id, "b", counters[-1].window), [initial, now + counters[-1].ttl]
+                )
         return self.reserve_sync(key_id, counters, now, seed_start)
 
     def settle_sync(self, key_id: int, deltas, now: float) -> None:
@@ -383,8 +447,9 @@ class MemoryStore:
             entry = self._get((key_id, kind, window), time.time() if now is None else now)
             return None if entry is None else entry[0]
 
-    def read_many(self, wanted: list[tuple[int, str, int]], now: float | None = None
-                  ) -> dict[tuple[int, str, int], int | None]:
+    def read_many(
+        self, wanted: list[tuple[int, str, int]], now: float | None = None
+    ) -> dict[tuple[int, str, int], int | None]:
         return {w: self.read(*w, now=now) for w in wanted}
 
 
@@ -402,7 +467,7 @@ def _parse(buf: bytes | bytearray, i: int):
     j = buf.find(b"\r\n", i)
     if j < 0:
         return None
-    kind, line = buf[i:i + 1], bytes(buf[i + 1:j])
+    kind, line = buf[i : i + 1], bytes(buf[i + 1 : j])
     if kind == b":":
         return int(line), j + 2
     if kind == b"+":
@@ -415,7 +480,7 @@ def _parse(buf: bytes | bytearray, i: int):
             return None, j + 2
         if len(buf) < j + 4 + n:
             return None
-        return bytes(buf[j + 2:j + 2 + n]), j + 4 + n
+        return bytes(buf[j + 2 : j + 2 + n]), j + 4 + n
     if kind == b"*":
         items, pos = [], j + 2
         for _ in range(max(0, int(line))):
@@ -492,8 +557,11 @@ class RespConnection:
         u = urlsplit(url)
         self.unix = u.path if u.scheme == "unix" else None
         self.host, self.port = u.hostname or "127.0.0.1", u.port or 6379
-        db = u.path.strip("/") if u.scheme != "unix" else dict(
-            part.split("=", 1) for part in u.query.split("&") if "=" in part).get("db", "0")
+        db = (
+            u.path.strip("/")
+            if u.scheme != "unix"
+            else dict(part.split("=", 1) for part in u.query.split("&") if "=" in part).get("db", "0")
+        )
         self.db = int(db or 0)
         self.username = unquote(u.username) if u.username else None
         self.password = unquote(u.password) if u.password else None
@@ -616,8 +684,9 @@ class RedisStore:
         args.append(1 if counters and counters[-1].kind == "b" else 0)
         return keys, args
 
-    async def reserve(self, key_id: int, counters: list[Counter], now: float, seed_start: float | None
-                      ) -> tuple[int, int]:
+    async def reserve(
+        self, key_id: int, counters: list[Counter], now: float, seed_start: float | None
+    ) -> tuple[int, int]:
         keys, args = self._args(key_id, counters)
         try:
             code, used, index = await self._script(_RESERVE_LUA, keys, args)
@@ -646,8 +715,11 @@ class RedisStore:
         live = [d for d in deltas if d[2]]
         if not live:
             return
-        await self._script(_SETTLE_LUA, [redis_key(key_id, k, w) for k, w, _, _ in live],
-                           [x for _, _, d, ttl in live for x in (d, ttl)])
+        await self._script(
+            _SETTLE_LUA,
+            [redis_key(key_id, k, w) for k, w, _, _ in live],
+            [x for _, _, d, ttl in live for x in (d, ttl)],
+        )
 
     def reserve_nowait(self, key_id: int, counters: list[Counter]) -> asyncio.Future | None:
         """Write the reservation script at once (with any deferred settlement) and return the future of its raw
@@ -693,8 +765,9 @@ class RedisStore:
         fut.add_done_callback(done)
         return True
 
-    def read_many(self, wanted: list[tuple[int, str, int]], now: float | None = None
-                  ) -> dict[tuple[int, str, int], int | None]:
+    def read_many(
+        self, wanted: list[tuple[int, str, int]], now: float | None = None
+    ) -> dict[tuple[int, str, int], int | None]:
         if not wanted:
             return {}
         values = self.sync_client().mget([redis_key(*w) for w in wanted])
@@ -724,8 +797,9 @@ class DatabaseStore:
     def __init__(self, seed=None):
         self._seed = seed
 
-    def reserve_sync(self, key_id: int, counters: list[Counter], now: float, seed_start: float | None
-                     ) -> tuple[int, int]:
+    def reserve_sync(
+        self, key_id: int, counters: list[Counter], now: float, seed_start: float | None
+    ) -> tuple[int, int]:
         from django.db import IntegrityError, transaction
         from django.db.models import F
 
@@ -742,9 +816,16 @@ class DatabaseStore:
                     initial = self._seed(key_id, seed_start) if (c.kind == "b" and self._seed) else 0
                     try:
                         with transaction.atomic():
-                            LimitCounter.objects.create(api_key_id=key_id, kind=c.kind, window=c.window,
-                                                        used=initial, expires_at=expires + timedelta(seconds=c.ttl))
-                    except IntegrityError:  # created meanwhile by a concurrent reservation: it is committed now
+                            LimitCounter.objects.create(
+                                api_key_id=key_id,
+                                kind=c.kind,
+                                window=c.window,
+                                used=initial,
+                                expires_at=expires + timedelta(seconds=c.ttl),
+                            )
+                    except (
+                        IntegrityError
+                    ):  # created meanwhile by a concurrent reservation: it is committed now
                         pass
                     else:
                         LimitCounter.objects.filter(api_key_id=key_id, expires_at__lt=expires).delete()
@@ -776,8 +857,12 @@ class DatabaseStore:
                 try:
                     with transaction.atomic():
                         LimitCounter.objects.create(
-                            api_key_id=key_id, kind=kind, window=window, used=delta,
-                            expires_at=datetime.fromtimestamp(now + ttl, UTC))
+                            api_key_id=key_id,
+                            kind=kind,
+                            window=window,
+                            used=delta,
+                            expires_at=datetime.fromtimestamp(now + ttl, UTC),
+                        )
                 except IntegrityError:
                     rows.update(used=F("used") + delta)
 
@@ -786,8 +871,9 @@ class DatabaseStore:
 
         await run_sync(self.settle_sync, key_id, deltas, now)
 
-    def read_many(self, wanted: list[tuple[int, str, int]], now: float | None = None
-                  ) -> dict[tuple[int, str, int], int | None]:
+    def read_many(
+        self, wanted: list[tuple[int, str, int]], now: float | None = None
+    ) -> dict[tuple[int, str, int], int | None]:
         from django.db.models import Q
 
         from .models import LimitCounter
@@ -799,7 +885,8 @@ class DatabaseStore:
         for key_id, kind, window in wanted:
             q |= Q(api_key_id=key_id, kind=kind, window=window)
         for key_id, kind, window, used in LimitCounter.objects.filter(q).values_list(
-                "api_key_id", "kind", "window", "used"):
+            "api_key_id", "kind", "window", "used"
+        ):
             out[(key_id, kind, window)] = used
         return out
 
@@ -814,7 +901,9 @@ def seed_budget_from_log(key_id: int, start: float) -> int:
     from sessions.models import Granularity, UsageRollup
 
     total = UsageRollup.objects.filter(
-        api_key_id=key_id, granularity=Granularity.DAY, bucket__gte=datetime.fromtimestamp(start, UTC),
+        api_key_id=key_id,
+        granularity=Granularity.DAY,
+        bucket__gte=datetime.fromtimestamp(start, UTC),
     ).aggregate(s=Sum("cost_nano"))["s"]
     return int(total or 0)
 
@@ -822,8 +911,9 @@ def seed_budget_from_log(key_id: int, start: float) -> int:
 def store_setting() -> str:
     from django.conf import settings
 
-    return (getattr(settings, "RELAY_GOVERNANCE_STORE", None) or os.environ.get("RELAY_GOVERNANCE_STORE")
-            or "").strip()
+    return (
+        getattr(settings, "RELAY_GOVERNANCE_STORE", None) or os.environ.get("RELAY_GOVERNANCE_STORE") or ""
+    ).strip()
 
 
 def make_store(spec: str = ""):
@@ -839,8 +929,10 @@ def make_store(spec: str = ""):
             conf = settings.CACHES.get(alias) or {}
             if conf.get("BACKEND") == "django.core.cache.backends.redis.RedisCache":
                 location = conf["LOCATION"]
-                return RedisStore(location[0] if isinstance(location, (list, tuple)) else location,
-                                  seed=seed_budget_from_log)
+                return RedisStore(
+                    location[0] if isinstance(location, (list, tuple)) else location,
+                    seed=seed_budget_from_log,
+                )
     return DatabaseStore(seed=seed_budget_from_log)
 
 
@@ -912,17 +1004,29 @@ def estimate_tokens(body: bytes | None) -> int:
 def refusal_for(code: int, used: int, gov: Governance, now: float) -> Refusal:
     if code == RPM:
         wait = retry_after_minute(now)
-        return Refusal(429, f"Rate limit: this Sequrity API key allows {gov.rpm} requests per minute; retry in "
-                            f"{wait} s", "limit_rpm", wait)
+        return Refusal(
+            429,
+            f"Rate limit: this Sequrity API key allows {gov.rpm} requests per minute; retry in {wait} s",
+            "limit_rpm",
+            wait,
+        )
     if code == TPM:
         wait = retry_after_minute(now)
-        return Refusal(429, f"Rate limit: this Sequrity API key allows {gov.tpm} tokens per minute and {used} "
-                            f"were used this minute; retry in {wait} s", "limit_tpm", wait)
+        return Refusal(
+            429,
+            f"Rate limit: this Sequrity API key allows {gov.tpm} tokens per minute and {used} "
+            f"were used this minute; retry in {wait} s",
+            "limit_tpm",
+            wait,
+        )
     p = budget_period(gov.budget_period, now)
     return Refusal(
-        402, f"Budget exhausted: the {p.label} budget of this Sequrity API key (${_usd(gov.budget_nano)}) is used "
-             f"up (${_usd(used)} spent since {_utc(p.start)}); it resets at {_utc(p.end)}",
-        "limit_budget", max(1, math.ceil(p.end - now)))
+        402,
+        f"Budget exhausted: the {p.label} budget of this Sequrity API key (${_usd(gov.budget_nano)}) is used "
+        f"up (${_usd(used)} spent since {_utc(p.start)}); it resets at {_utc(p.end)}",
+        "limit_budget",
+        max(1, math.ceil(p.end - now)),
+    )
 
 
 def _usd(nano: int | None) -> str:
@@ -932,8 +1036,9 @@ def _usd(nano: int | None) -> str:
     return f"{whole}.{frac.ljust(2, '0')}"
 
 
-async def reserve(gov: Governance, *, tokens_est: int, now: float | None = None, arch: str = ""
-                  ) -> tuple[Reservation | None, Refusal | None]:
+async def reserve(
+    gov: Governance, *, tokens_est: int, now: float | None = None, arch: str = ""
+) -> tuple[Reservation | None, Refusal | None]:
     """Atomically check every limit of the key and reserve this request: (reservation, None) or (None, refusal)."""
     now = time.time() if now is None else now
     cost_est = 0
@@ -948,7 +1053,9 @@ async def reserve(gov: Governance, *, tokens_est: int, now: float | None = None,
     return Reservation(gov, minute(now), period, tokens_est, cost_est), None
 
 
-async def settle_reservation(res: Reservation, *, tokens: int, arch: str = "", now: float | None = None) -> None:
+async def settle_reservation(
+    res: Reservation, *, tokens: int, arch: str = "", now: float | None = None
+) -> None:
     """Settle a reservation and wait until the store has it."""
     if res.settled:
         return
@@ -991,12 +1098,14 @@ def _settle_now(res: Reservation, tokens: int, arch: str, now: float | None = No
 _background: set[asyncio.Task] = set()
 
 
-_UNAVAILABLE = Refusal(503, "The relay cannot check this key's limits right now; retry later", "limits_unavailable",
-                      1)
+_UNAVAILABLE = Refusal(
+    503, "The relay cannot check this key's limits right now; retry later", "limits_unavailable", 1
+)
 
 
-async def _reserve_or_refuse(gov: Governance, tokens_est: int, now: float
-                             ) -> tuple[Reservation | None, Refusal | None]:
+async def _reserve_or_refuse(
+    gov: Governance, tokens_est: int, now: float
+) -> tuple[Reservation | None, Refusal | None]:
     try:
         return await reserve(gov, tokens_est=tokens_est, now=now)
     except StoreUnavailable:
@@ -1016,8 +1125,9 @@ async def admit(call, request) -> None:
     if gov is None:
         return
     now = time.time()
-    refusal = check_access(gov, call.route.provider, call.body.get("model") if isinstance(call.body, dict)
-                           else None, now)
+    refusal = check_access(
+        gov, call.route.provider, call.body.get("model") if isinstance(call.body, dict) else None, now
+    )
     if refusal is not None:
         _raise(refusal)
     if gov.metered:
@@ -1049,12 +1159,20 @@ def _start_reservation(gov: Governance, tokens_est: int, now: float) -> asyncio.
             result.set_result((None, _UNAVAILABLE))
         elif isinstance(value, RedisError) or value[0] == SEED:  # script not loaded, budget not seeded yet
             task = asyncio.ensure_future(_reserve_or_refuse(gov, tokens_est, now))
-            task.add_done_callback(lambda t: result.done() or result.set_result(
-                t.result() if not t.cancelled() and t.exception() is None else (None, _UNAVAILABLE)))
+            task.add_done_callback(
+                lambda t: (
+                    result.done()
+                    or result.set_result(
+                        t.result() if not t.cancelled() and t.exception() is None else (None, _UNAVAILABLE)
+                    )
+                )
+            )
         elif value[0] == OK:
             result.set_result((Reservation(gov, minute(now), period, tokens_est, cost_est), None))
         else:
-            result.set_result((None, refusal_for(_CODES[counters[value[2] - 1].kind], int(value[1]), gov, now)))
+            result.set_result(
+                (None, refusal_for(_CODES[counters[value[2] - 1].kind], int(value[1]), gov, now))
+            )
 
     raw.add_done_callback(reply)
     return result
@@ -1082,6 +1200,7 @@ async def settle(call) -> None:
     arch = call.state.arch if call.state is not None else ""
     try:
         if isinstance(pending, asyncio.Future):
+
             def reserved(fut: asyncio.Future) -> None:
                 if fut.cancelled() or fut.exception() is not None or fut.result()[0] is None:
                     return

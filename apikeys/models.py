@@ -38,8 +38,12 @@ class ApiKey(models.Model):
     policy = models.JSONField(default=dict, blank=True)
     config = models.JSONField(default=dict, blank=True)
     content_logging = models.CharField(
-        "session log content", max_length=16, choices=ContentLogging.choices, default=ContentLogging.METADATA,
-        help_text="What the session log keeps of messages, tool calls, tool results and final values.")
+        "session log content",
+        max_length=16,
+        choices=ContentLogging.choices,
+        default=ContentLogging.METADATA,
+        help_text="What the session log keeps of messages, tool calls, tool results and final values.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
@@ -47,30 +51,48 @@ class ApiKey(models.Model):
 
     # Governance (``apikeys.governance``): expiry, model/provider lists, rate limits, budget, stored credential.
     expires_at = models.DateTimeField(
-        null=True, blank=True, help_text="After this moment the key is refused (HTTP 401). Empty: never expires.")
+        null=True,
+        blank=True,
+        help_text="After this moment the key is refused (HTTP 401). Empty: never expires.",
+    )
     allowed_providers = models.JSONField(
-        default=list, blank=True, help_text="Providers this key may use (empty: any).")
+        default=list, blank=True, help_text="Providers this key may use (empty: any)."
+    )
     allowed_models = models.JSONField(
-        default=list, blank=True, help_text="Model names this key may use; * and ? wildcards (empty: any).")
+        default=list, blank=True, help_text="Model names this key may use; * and ? wildcards (empty: any)."
+    )
     rpm_limit = models.PositiveIntegerField(
-        "requests per minute", null=True, blank=True, help_text="Empty: no limit. Shared by every worker.")
+        "requests per minute", null=True, blank=True, help_text="Empty: no limit. Shared by every worker."
+    )
     tpm_limit = models.PositiveBigIntegerField(
-        "tokens per minute", null=True, blank=True, help_text="Empty: no limit. Shared by every worker.")
+        "tokens per minute", null=True, blank=True, help_text="Empty: no limit. Shared by every worker."
+    )
     budget_nano = models.PositiveBigIntegerField(
-        "budget (nano-USD)", null=True, blank=True,
-        help_text="Spend limit per period in nano-dollars (1e-9 USD), priced like credits. Empty: no budget.")
+        "budget (nano-USD)",
+        null=True,
+        blank=True,
+        help_text="Spend limit per period in nano-dollars (1e-9 USD), priced like credits. Empty: no budget.",
+    )
     budget_period = models.CharField(max_length=8, choices=BudgetPeriod.choices, default=BudgetPeriod.MONTH)
     budget_soft_percent = models.PositiveSmallIntegerField(
-        "soft threshold (%)", default=80, help_text="The dashboard warns when this share of the budget is used.")
+        "soft threshold (%)",
+        default=80,
+        help_text="The dashboard warns when this share of the budget is used.",
+    )
     # The key's own provider credential ("virtual key"): Fernet token (apikeys.crypto), never shown again.
     encrypted_provider_key = models.TextField(blank=True, default="", editable=False)
     provider_key_provider = models.CharField(
-        "stored credential's provider", max_length=32, blank=True, default="",
-        help_text="Which provider the stored credential is for (empty: every provider).")
+        "stored credential's provider",
+        max_length=32,
+        blank=True,
+        default="",
+        help_text="Which provider the stored credential is for (empty: every provider).",
+    )
     provider_key_set_at = models.DateTimeField(null=True, blank=True, editable=False)
     # The saved configuration the relay enforces (``apikeys.versions``); recorded with each tool-call decision.
-    current_version = models.ForeignKey("KeyVersion", on_delete=models.SET_NULL, null=True, blank=True,
-                                        related_name="+", editable=False)
+    current_version = models.ForeignKey(
+        "KeyVersion", on_delete=models.SET_NULL, null=True, blank=True, related_name="+", editable=False
+    )
 
     class Meta:
         ordering = ["-created_at"]
@@ -113,7 +135,9 @@ class ProviderCredential(models.Model):
 
     provider = models.CharField(max_length=32, choices=Provider.choices, unique=True)
     encrypted_api_key = models.TextField(editable=False)
-    allowed_models = models.JSONField(default=list, blank=True, help_text="Model names allowed with this key.")
+    allowed_models = models.JSONField(
+        default=list, blank=True, help_text="Model names allowed with this key."
+    )
     enabled = models.BooleanField(default=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -172,7 +196,9 @@ class LimitCounter(models.Model):
     expires_at = models.DateTimeField()
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["api_key", "kind", "window"], name="limit_counter_window")]
+        constraints = [
+            models.UniqueConstraint(fields=["api_key", "kind", "window"], name="limit_counter_window")
+        ]
 
     def __str__(self) -> str:
         return f"{self.api_key_id}:{self.kind}:{self.window}={self.used}"
@@ -201,11 +227,14 @@ class KeyVersion(models.Model):
     features = models.JSONField(default=dict, blank=True)
     policy = models.JSONField(default=dict, blank=True)
     config = models.JSONField(default=dict, blank=True)
-    saved_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
-                                 related_name="+")
+    saved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     saved_at = models.DateTimeField(auto_now_add=True)
     source = models.CharField(max_length=16, choices=VersionSource.choices, default=VersionSource.DASHBOARD)
-    reverted_from = models.PositiveIntegerField(null=True, blank=True, help_text="The number this one restored.")
+    reverted_from = models.PositiveIntegerField(
+        null=True, blank=True, help_text="The number this one restored."
+    )
 
     class Meta:
         ordering = ["api_key", "-number"]

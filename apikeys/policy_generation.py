@@ -38,8 +38,13 @@ def _tools(raw: str) -> list[dict]:
         fn = tool.get("function", tool) if isinstance(tool, dict) else None
         if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
             raise GenerationFailed(f"tools[{i}]: each tool needs a name")
-        out.append({"name": fn["name"], "description": fn.get("description") or "",
-                    "parameters": fn.get("parameters") or fn.get("input_schema") or {}})
+        out.append(
+            {
+                "name": fn["name"],
+                "description": fn.get("description") or "",
+                "parameters": fn.get("parameters") or fn.get("input_schema") or {},
+            }
+        )
     return out
 
 
@@ -51,17 +56,25 @@ def _credential(provider: str | None, api_key: str | None, model: str | None) ->
             raise GenerationFailed("With your own provider key, choose the provider and the model.")
         return provider, api_key, model
     creds = {c.provider: c for c in ProviderCredential.objects.filter(enabled=True)}
-    for name in ([provider] if provider else PROVIDER_ORDER):
+    for name in [provider] if provider else PROVIDER_ORDER:
         cred = creds.get(name)
         if cred and cred.allowed_models:
             chosen = model if model in cred.allowed_models else cred.allowed_models[0]
             return name, crypto.decrypt(cred.encrypted_api_key), chosen
-    raise GenerationFailed("No server-managed provider credential is configured (an operator adds one in the "
-                           "admin); or enter your own provider key.")
+    raise GenerationFailed(
+        "No server-managed provider credential is configured (an operator adds one in the "
+        "admin); or enter your own provider key."
+    )
 
 
-def do_generate_policy(*, description: str, tools_json: str = "", provider: str | None = None,
-                       api_key: str | None = None, model: str | None = None) -> str:
+def do_generate_policy(
+    *,
+    description: str,
+    tools_json: str = "",
+    provider: str | None = None,
+    api_key: str | None = None,
+    model: str | None = None,
+) -> str:
     if not description.strip():
         raise GenerationFailed("description: describe what the policy should allow or deny")
     tools = _tools(tools_json)

@@ -37,8 +37,12 @@ class KeyPrincipal:
     arch: str
     documents: dict
     content_logging: str = "metadata"  # see relay.session_log
-    governance: governance.Governance | None = None  # expiry, lists, limits, stored credential (None: none set)
-    version_id: int | None = None  # the KeyVersion enforced (apikeys.versions); logged with each tool decision
+    governance: governance.Governance | None = (
+        None  # expiry, lists, limits, stored credential (None: none set)
+    )
+    version_id: int | None = (
+        None  # the KeyVersion enforced (apikeys.versions); logged with each tool decision
+    )
 
 
 logger = logging.getLogger(__name__)
@@ -47,8 +51,21 @@ logger = logging.getLogger(__name__)
 # RELAY_KEY_CACHE_SECONDS, so a revocation reaches every worker within that time; while the database is
 # unreachable a positive entry is served until stale_until (read from the database + RELAY_KEY_STALE_SECONDS).
 _KEY_CACHE: dict[str, tuple[float, str, KeyPrincipal | None, float]] = {}
-_FIELDS = ("id", "user_id", "prefix", "name", "arch", "features", "policy", "config", "content_logging",
-           "secret_hash", "revoked_at", "current_version_id", *governance.ROW_FIELDS)
+_FIELDS = (
+    "id",
+    "user_id",
+    "prefix",
+    "name",
+    "arch",
+    "features",
+    "policy",
+    "config",
+    "content_logging",
+    "secret_hash",
+    "revoked_at",
+    "current_version_id",
+    *governance.ROW_FIELDS,
+)
 
 
 def forget_cached_key(prefix: str) -> None:
@@ -61,9 +78,14 @@ def _principal(row: dict | None) -> tuple[str, KeyPrincipal | None]:
     principal = None
     if row["revoked_at"] is None:
         principal = KeyPrincipal(
-            id=row["id"], user_id=row["user_id"], prefix=row["prefix"], name=row["name"], arch=row["arch"],
+            id=row["id"],
+            user_id=row["user_id"],
+            prefix=row["prefix"],
+            name=row["name"],
+            arch=row["arch"],
             documents={"features": row["features"], "policy": row["policy"], "config": row["config"]},
-            content_logging=row["content_logging"], governance=governance.from_row(row),
+            content_logging=row["content_logging"],
+            governance=governance.from_row(row),
             version_id=row.get("current_version_id"),
         )
     return row["secret_hash"], principal
@@ -100,8 +122,12 @@ async def aauthenticate(secret: str) -> KeyPrincipal | None:
             entry = (now + settings.RELAY_KEY_CACHE_SECONDS, *entry[1:])  # ask again after one cache period
         else:
             secret_hash, principal = _principal(row)
-            entry = (now + settings.RELAY_KEY_CACHE_SECONDS, secret_hash, principal,
-                     now + settings.RELAY_KEY_CACHE_SECONDS + settings.RELAY_KEY_STALE_SECONDS)
+            entry = (
+                now + settings.RELAY_KEY_CACHE_SECONDS,
+                secret_hash,
+                principal,
+                now + settings.RELAY_KEY_CACHE_SECONDS + settings.RELAY_KEY_STALE_SECONDS,
+            )
         if len(_KEY_CACHE) > 10_000:
             _KEY_CACHE.clear()
         _KEY_CACHE[prefix] = entry
@@ -140,9 +166,11 @@ async def aget_server_credential(provider: str) -> ServerCredential | None:
         return hit[1]
     try:
         row = await run_sync(
-            lambda: ProviderCredential.objects.filter(provider=provider, enabled=True)
-            .values("encrypted_api_key", "allowed_models")
-            .first()
+            lambda: (
+                ProviderCredential.objects.filter(provider=provider, enabled=True)
+                .values("encrypted_api_key", "allowed_models")
+                .first()
+            )
         )
     except DatabaseError as exc:
         if hit is None or hit[1] is None or hit[2] < now:
@@ -152,9 +180,14 @@ async def aget_server_credential(provider: str) -> ServerCredential | None:
         return hit[1]
     cred = None
     if row is not None:
-        cred = ServerCredential(provider, crypto.decrypt(row["encrypted_api_key"]),
-                                tuple(row["allowed_models"] or ()))
-    _CRED_CACHE[provider] = (now + _CRED_SECONDS, cred, now + _CRED_SECONDS + settings.RELAY_KEY_STALE_SECONDS)
+        cred = ServerCredential(
+            provider, crypto.decrypt(row["encrypted_api_key"]), tuple(row["allowed_models"] or ())
+        )
+    _CRED_CACHE[provider] = (
+        now + _CRED_SECONDS,
+        cred,
+        now + _CRED_SECONDS + settings.RELAY_KEY_STALE_SECONDS,
+    )
     return cred
 
 

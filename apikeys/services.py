@@ -28,8 +28,16 @@ def generate_secret() -> str:
     return SECRET_PREFIX + secrets.token_urlsafe(32)
 
 
-def do_create_api_key(*, user, name: str, arch: str, features=None, policy=None, config=None,
-                      content_logging: str = ContentLogging.METADATA) -> tuple[ApiKey, str]:
+def do_create_api_key(
+    *,
+    user,
+    name: str,
+    arch: str,
+    features=None,
+    policy=None,
+    config=None,
+    content_logging: str = ContentLogging.METADATA,
+) -> tuple[ApiKey, str]:
     """Create a key; returns it with its secret, which is never stored and cannot be shown again.
 
     Documents left out take the architecture's built-in preset.
@@ -53,16 +61,28 @@ def do_create_api_key(*, user, name: str, arch: str, features=None, policy=None,
             prefix=prefix,
             secret_hash=hash_secret(secret),
             arch=arch,
-            content_logging=content_logging if content_logging in ContentLogging.values else ContentLogging.METADATA,
+            content_logging=content_logging
+            if content_logging in ContentLogging.values
+            else ContentLogging.METADATA,
             **docs,
         )
         record_version(key=key, saved_by=user, source=VersionSource.CREATED)
     return key, secret
 
 
-def do_update_api_key_config(*, key: ApiKey, arch: str, features, policy, config, name: str | None = None,
-                             content_logging: str | None = None, saved_by=None,
-                             source: str = VersionSource.DASHBOARD, reverted_from: int | None = None) -> ApiKey:
+def do_update_api_key_config(
+    *,
+    key: ApiKey,
+    arch: str,
+    features,
+    policy,
+    config,
+    name: str | None = None,
+    content_logging: str | None = None,
+    saved_by=None,
+    source: str = VersionSource.DASHBOARD,
+    reverted_from: int | None = None,
+) -> ApiKey:
     """Replace a key's architecture and documents after validating them; nothing is saved on error.
 
     A changed configuration becomes the key's next version (``apikeys.versions``) in the same transaction;
@@ -76,9 +96,16 @@ def do_update_api_key_config(*, key: ApiKey, arch: str, features, policy, config
     if content_logging in ContentLogging.values:
         key.content_logging = content_logging
     with transaction.atomic():
-        key.save(update_fields=["arch", "features", "policy", "config", "name", "content_logging", "updated_at"])
-        record_version(key=key, saved_by=saved_by, source=source, reverted_from=reverted_from,
-                       force=source == VersionSource.REVERT)
+        key.save(
+            update_fields=["arch", "features", "policy", "config", "name", "content_logging", "updated_at"]
+        )
+        record_version(
+            key=key,
+            saved_by=saved_by,
+            source=source,
+            reverted_from=reverted_from,
+            force=source == VersionSource.REVERT,
+        )
     forget_cached_key(key.prefix)
     return key
 
@@ -88,8 +115,16 @@ def do_revert_to_version(*, key: ApiKey, number, saved_by=None):
     old = version_of(key, number)
     if old is None:
         raise KeyVersion.DoesNotExist(f"key {key.pk} has no version {number}")
-    do_update_api_key_config(key=key, arch=old.arch, features=old.features, policy=old.policy, config=old.config,
-                             saved_by=saved_by, source=VersionSource.REVERT, reverted_from=old.number)
+    do_update_api_key_config(
+        key=key,
+        arch=old.arch,
+        features=old.features,
+        policy=old.policy,
+        config=old.config,
+        saved_by=saved_by,
+        source=VersionSource.REVERT,
+        reverted_from=old.number,
+    )
     return key.current_version
 
 
@@ -108,11 +143,16 @@ def get_or_create_user(username: str):
     return user
 
 
-def do_set_provider_credential(*, provider: str, api_key: str, allowed_models: list[str], enabled: bool = True):
+def do_set_provider_credential(
+    *, provider: str, api_key: str, allowed_models: list[str], enabled: bool = True
+):
     cred, _ = ProviderCredential.objects.update_or_create(
         provider=provider,
-        defaults={"encrypted_api_key": crypto.encrypt(api_key), "allowed_models": allowed_models,
-                  "enabled": enabled},
+        defaults={
+            "encrypted_api_key": crypto.encrypt(api_key),
+            "allowed_models": allowed_models,
+            "enabled": enabled,
+        },
     )
     return cred
 

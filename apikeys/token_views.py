@@ -22,13 +22,21 @@ from . import forms, tokens
 from .models import AccessToken
 
 REVEAL_SESSION_KEY = "apikeys.token_reveal"  # {"id": token id, "token": text}, popped by its first display
-EXPIRY_CHOICES = [("", "Never"), ("7", "In 7 days"), ("30", "In 30 days"), ("90", "In 90 days"),
-                  ("365", "In a year")]
+EXPIRY_CHOICES = [
+    ("", "Never"),
+    ("7", "In 7 days"),
+    ("30", "In 30 days"),
+    ("90", "In 90 days"),
+    ("365", "In a year"),
+]
 
 
 class CreateTokenForm(djforms.Form):
-    name = djforms.CharField(max_length=100, widget=djforms.TextInput(attrs={"placeholder": "e.g. CI reports"}),
-                             help_text="Only for you, to recognise the token in the list.")
+    name = djforms.CharField(
+        max_length=100,
+        widget=djforms.TextInput(attrs={"placeholder": "e.g. CI reports"}),
+        help_text="Only for you, to recognise the token in the list.",
+    )
     expires = djforms.ChoiceField(label="Expires", choices=EXPIRY_CHOICES, required=False)
     token = djforms.CharField(widget=djforms.HiddenInput)
 
@@ -40,8 +48,11 @@ class CreateTokenForm(djforms.Form):
 
     def clean_token(self) -> str:
         try:
-            return signing.loads(self.cleaned_data["token"], salt=f"apikeys.form-token:{self.user.pk}",
-                                 max_age=forms.TOKEN_MAX_AGE)
+            return signing.loads(
+                self.cleaned_data["token"],
+                salt=f"apikeys.form-token:{self.user.pk}",
+                max_age=forms.TOKEN_MAX_AGE,
+            )
         except signing.BadSignature:
             raise djforms.ValidationError("This form has expired. Please submit it again.") from None
 
@@ -52,10 +63,17 @@ class CreateTokenForm(djforms.Form):
 
 def _render(request, form, status=200):
     reveal = request.session.pop(REVEAL_SESSION_KEY, None)
-    return render(request, "apikeys/tokens.html", {
-        "form": form, "tokens": list(tokens.tokens_for_user(request.user)), "reveal": reveal,
-        "base_url": request.build_absolute_uri("/").rstrip("/"),
-    }, status=status)
+    return render(
+        request,
+        "apikeys/tokens.html",
+        {
+            "form": form,
+            "tokens": list(tokens.tokens_for_user(request.user)),
+            "reveal": reveal,
+            "base_url": request.build_absolute_uri("/").rstrip("/"),
+        },
+        status=status,
+    )
 
 
 @never_cache
@@ -76,8 +94,9 @@ def token_list(request):
         messages.info(request, "This form was already submitted, so no second token was created.")
         return redirect("tokens:list")
     try:
-        record, text = tokens.do_create_access_token(user=request.user, name=form.cleaned_data["name"],
-                                                     expires_at=form.expires_at())
+        record, text = tokens.do_create_access_token(
+            user=request.user, name=form.cleaned_data["name"], expires_at=form.expires_at()
+        )
     except BaseException:
         forms.release_form_token(nonce)
         raise

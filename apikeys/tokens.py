@@ -43,15 +43,20 @@ def do_create_access_token(*, user, name: str, expires_at: datetime | None = Non
         if not AccessToken.objects.filter(prefix=prefix).exists():
             break
     record = AccessToken.objects.create(
-        user=user, name=(name or "").strip()[:100] or "Untitled token", prefix=prefix,
-        token_hash=hash_token(token), expires_at=expires_at,
+        user=user,
+        name=(name or "").strip()[:100] or "Untitled token",
+        prefix=prefix,
+        token_hash=hash_token(token),
+        expires_at=expires_at,
     )
     return record, token
 
 
 def do_revoke_access_token(*, token: AccessToken) -> bool:
     """Revoke a token. Idempotent: returns False when it was already revoked."""
-    updated = AccessToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    updated = AccessToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(
+        revoked_at=timezone.now()
+    )
     token.refresh_from_db(fields=["revoked_at"])
     return bool(updated)
 

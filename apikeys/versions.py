@@ -21,11 +21,21 @@ DOCUMENT_ORDER = ("policy", "features", "config")
 
 def _same_configuration(version: KeyVersion | None, key: ApiKey) -> bool:
     return version is not None and (version.arch, version.features, version.policy, version.config) == (
-        key.arch, key.features, key.policy, key.config)
+        key.arch,
+        key.features,
+        key.policy,
+        key.config,
+    )
 
 
-def record_version(*, key: ApiKey, saved_by=None, source: str = VersionSource.DASHBOARD,
-                   reverted_from: int | None = None, force: bool = False) -> KeyVersion:
+def record_version(
+    *,
+    key: ApiKey,
+    saved_by=None,
+    source: str = VersionSource.DASHBOARD,
+    reverted_from: int | None = None,
+    force: bool = False,
+) -> KeyVersion:
     """Keep the key's configuration (as just saved) as its next version and make it current.
 
     A save that changes nothing in the configuration (a rename, the session-log level) keeps the current
@@ -33,14 +43,23 @@ def record_version(*, key: ApiKey, saved_by=None, source: str = VersionSource.DA
     """
     with transaction.atomic():
         ApiKey.objects.select_for_update().filter(pk=key.pk).values("pk").first()  # serialise numbering
-        current = KeyVersion.objects.filter(pk=key.current_version_id).first() if key.current_version_id else None
+        current = (
+            KeyVersion.objects.filter(pk=key.current_version_id).first() if key.current_version_id else None
+        )
         if not force and _same_configuration(current, key):
             return current
         last = KeyVersion.objects.filter(api_key=key).aggregate(n=Max("number"))["n"] or 0
         version = KeyVersion.objects.create(
-            api_key=key, number=last + 1, arch=key.arch, features=key.features, policy=key.policy,
-            config=key.config, saved_by=saved_by if saved_by is not None else key.user, source=source,
-            reverted_from=reverted_from)
+            api_key=key,
+            number=last + 1,
+            arch=key.arch,
+            features=key.features,
+            policy=key.policy,
+            config=key.config,
+            saved_by=saved_by if saved_by is not None else key.user,
+            source=source,
+            reverted_from=reverted_from,
+        )
         ApiKey.objects.filter(pk=key.pk).update(current_version=version)
         key.current_version = version
     return version
@@ -84,8 +103,9 @@ class DiffLine:
 def diff_versions(old: KeyVersion, new: KeyVersion, context: int = 3) -> list[DiffLine]:
     """A unified diff (``difflib``) of two versions, each line classified for rendering."""
     out = []
-    for line in difflib.unified_diff(version_text(old), version_text(new), f"v{old.number}", f"v{new.number}",
-                                     n=context, lineterm=""):
+    for line in difflib.unified_diff(
+        version_text(old), version_text(new), f"v{old.number}", f"v{new.number}", n=context, lineterm=""
+    ):
         if line.startswith(("---", "+++")):
             continue
         if line.startswith("@@"):

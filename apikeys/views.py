@@ -44,7 +44,9 @@ def signup(request):
     if request.method == "POST" and form.is_valid():
         user = form.save()
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-        messages.success(request, f"Welcome, {user.get_username()}! Create your first API key to get started.")
+        messages.success(
+            request, f"Welcome, {user.get_username()}! Create your first API key to get started."
+        )
         return redirect("apikeys:list")
     return render(request, "registration/signup.html", {"form": form})
 
@@ -67,7 +69,10 @@ class PasswordChangeView(auth_views.PasswordChangeView):
 
 
 def _defences(key: ApiKey) -> list[dict]:
-    return [{"name": name, "label": forms.DEFENCE_LABELS.get(name, name)} for name in enabled_defences(key.documents)]
+    return [
+        {"name": name, "label": forms.DEFENCE_LABELS.get(name, name)}
+        for name in enabled_defences(key.documents)
+    ]
 
 
 def _defence_prices() -> dict:
@@ -110,18 +115,23 @@ def key_create(request):
     if not form.is_valid():
         if form.has_error("token"):
             form.refresh_token()
-        return render(request, "apikeys/key_create.html", {"form": form, "presets": forms.ARCH_INFO}, status=400)
+        return render(
+            request, "apikeys/key_create.html", {"form": form, "presets": forms.ARCH_INFO}, status=400
+        )
     nonce = form.cleaned_data["token"]
     if not forms.claim_form_token(nonce):
         return _duplicate_create(request, nonce)
     try:
         key, secret = services.do_create_api_key(
-            user=request.user, name=form.cleaned_data["name"], arch=form.cleaned_data["arch"])
+            user=request.user, name=form.cleaned_data["name"], arch=form.cleaned_data["arch"]
+        )
     except DocumentsInvalid as exc:  # not expected with built-in presets, but never lose the token
         forms.release_form_token(nonce)
         for doc, msgs in exc.errors.items():
             form.add_error("arch" if doc == "arch" else None, msgs)
-        return render(request, "apikeys/key_create.html", {"form": form, "presets": forms.ARCH_INFO}, status=400)
+        return render(
+            request, "apikeys/key_create.html", {"form": form, "presets": forms.ARCH_INFO}, status=400
+        )
     except BaseException:
         forms.release_form_token(nonce)
         raise
@@ -143,7 +153,9 @@ def _duplicate_create(request, nonce: str):
     if key_id is not None and ApiKey.objects.filter(pk=key_id, user=request.user).exists():
         messages.info(request, "This form was already submitted, so no second key was created.")
         return redirect("apikeys:created", pk=key_id)
-    messages.info(request, "This form was already submitted. If the new key is not listed below, create it again.")
+    messages.info(
+        request, "This form was already submitted. If the new key is not listed below, create it again."
+    )
     return redirect("apikeys:list")
 
 
@@ -159,8 +171,11 @@ def key_created(request, pk: int):
         else:
             del request.session[REVEAL_SESSION_KEY]
     base_url = request.build_absolute_uri("/").rstrip("/")
-    return render(request, "apikeys/key_created.html", {"key": key, "secret": secret, "base_url": base_url,
-                                                         "defences": _defences(key)})
+    return render(
+        request,
+        "apikeys/key_created.html",
+        {"key": key, "secret": secret, "base_url": base_url, "defences": _defences(key)},
+    )
 
 
 @never_cache
@@ -179,7 +194,9 @@ def key_configure(request, pk: int):
         try:
             with transaction.atomic():
                 services.do_update_api_key_config(
-                    key=key, arch=form.cleaned_data["arch"], name=form.cleaned_data["name"],
+                    key=key,
+                    arch=form.cleaned_data["arch"],
+                    name=form.cleaned_data["name"],
                     content_logging=form.cleaned_data.get("content_logging") or None,
                     **form.cleaned_data["documents"],
                 )
@@ -193,8 +210,13 @@ def key_configure(request, pk: int):
             return redirect("apikeys:list")
     status = 400 if form.is_bound else 200
     context = {
-        "key": key, "form": form, "limits": limits, "budget": governance.budget_statuses([key]).get(key.pk),
-        "presets": PRESETS, "defence_labels": forms.DEFENCE_LABELS, "defence_prices": _defence_prices(),
+        "key": key,
+        "form": form,
+        "limits": limits,
+        "budget": governance.budget_statuses([key]).get(key.pk),
+        "presets": PRESETS,
+        "defence_labels": forms.DEFENCE_LABELS,
+        "defence_prices": _defence_prices(),
         "header_names": forms.HEADER_NAMES,
     }
     return render(request, "apikeys/key_configure.html", context, status=status)
@@ -209,8 +231,10 @@ def key_generate_policy(request, pk: int):
     get_object_or_404(ApiKey, pk=pk, user=request.user)
     try:
         policy = do_generate_policy(
-            description=request.POST.get("description", ""), tools_json=request.POST.get("tools", ""),
-            provider=request.POST.get("provider", ""), api_key=request.POST.get("provider_key", ""),
+            description=request.POST.get("description", ""),
+            tools_json=request.POST.get("tools", ""),
+            provider=request.POST.get("provider", ""),
+            api_key=request.POST.get("provider_key", ""),
             model=request.POST.get("model", ""),
         )
     except GenerationFailed as exc:

@@ -48,8 +48,10 @@ def main() -> None:
     for i in range(args.keys):
         _, secret = services.do_create_api_key(user=user, name=f"k{i}", arch="single-llm")
         secrets.append(secret)
-    print(f"created {args.keys} keys in {time.perf_counter() - t0:.1f}s "
-          f"({connection.vendor}); RELAY_KEY_CACHE_SECONDS={settings.RELAY_KEY_CACHE_SECONDS}")
+    print(
+        f"created {args.keys} keys in {time.perf_counter() - t0:.1f}s "
+        f"({connection.vendor}); RELAY_KEY_CACHE_SECONDS={settings.RELAY_KEY_CACHE_SECONDS}"
+    )
 
     with CaptureQueriesContext(connection) as ctx:
         assert selectors.authenticate(secrets[0]) is not None
@@ -77,8 +79,10 @@ def main() -> None:
     asyncio.run(selectors.aauthenticate(secrets[5]))  # cached in this process now
     services.do_revoke_api_key(key=key)  # clears this process's entry; other processes keep theirs
     row = {**ApiKey.objects.filter(pk=key.pk).values(*selectors._FIELDS).first(), "revoked_at": None}
-    selectors._KEY_CACHE[key.prefix] = (time.monotonic() + settings.RELAY_KEY_CACHE_SECONDS,
-                                        *selectors._principal(row))
+    selectors._KEY_CACHE[key.prefix] = (
+        time.monotonic() + settings.RELAY_KEY_CACHE_SECONDS,
+        *selectors._principal(row),
+    )
 
     async def revoke_delay():
         start = time.perf_counter()

@@ -54,11 +54,18 @@ def setup_django(args) -> None:
         if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (args.db,)).fetchone():
             conn.execute(f'CREATE DATABASE "{args.db}"')
             print(f"created database {args.db}")
-    os.environ.update({
-        "DATABASE_URL": f"{args.url}/{args.db}", "DEBUG": "0", "SECRET_KEY": "bench-" + uuid.uuid4().hex,
-        "FIELD_ENCRYPTION_KEY": Fernet.generate_key().decode(), "CELERY_BROKER_URL": "",
-        "CACHE_URL": "locmemcache://", "ALLOWED_HOSTS": "testserver", "LOG_LEVEL": "ERROR",
-    })
+    os.environ.update(
+        {
+            "DATABASE_URL": f"{args.url}/{args.db}",
+            "DEBUG": "0",
+            "SECRET_KEY": "bench-" + uuid.uuid4().hex,
+            "FIELD_ENCRYPTION_KEY": Fernet.generate_key().decode(),
+            "CELERY_BROKER_URL": "",
+            "CACHE_URL": "locmemcache://",
+            "ALLOWED_HOSTS": "testserver",
+            "LOG_LEVEL": "ERROR",
+        }
+    )
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "sequrity_site.settings")
     import django
 
@@ -68,10 +75,12 @@ def setup_django(args) -> None:
 
     call_command("migrate", verbosity=0)
     # DEBUG off, but without collectstatic's manifest: plain static storage.
-    override_settings(STORAGES={
-        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }).enable()
+    override_settings(
+        STORAGES={
+            "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+            "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+        }
+    ).enable()
 
 
 def generate(args) -> None:
@@ -95,28 +104,45 @@ def generate(args) -> None:
     User.objects.filter(username__startswith="bench-").delete()
     password = make_password("bench-password")
     users = User.objects.bulk_create(
-        [User(username="bench-heavy", password=password), User(username="bench-staff", password=password,
-                                                               is_staff=True)]
-        + [User(username=f"bench-user{i}", password=password) for i in range(N_USERS - 2)])
+        [
+            User(username="bench-heavy", password=password),
+            User(username="bench-staff", password=password, is_staff=True),
+        ]
+        + [User(username=f"bench-user{i}", password=password) for i in range(N_USERS - 2)]
+    )
     heavy, rest = users[0], [u for u in users if u.username.startswith("bench-user")]
     keys = []
     for i in range(N_KEYS):
         owner = heavy if i < HEAVY_KEYS else rest[i % len(rest)]
         arch = "dual-llm" if i % 3 else "single-llm"
-        keys.append(ApiKey(user=owner, name=f"bench key {i}", prefix=f"sq-b{i:08d}", secret_hash="0" * 64,
-                           arch=arch, features={"agent_arch": arch}))
+        keys.append(
+            ApiKey(
+                user=owner,
+                name=f"bench key {i}",
+                prefix=f"sq-b{i:08d}",
+                secret_hash="0" * 64,
+                arch=arch,
+                features={"agent_arch": arch},
+            )
+        )
     ApiKey.objects.bulk_create(keys)
-    ids = list(ApiKey.objects.filter(prefix__startswith="sq-b").order_by("prefix").values_list("pk", flat=True))
+    ids = list(
+        ApiKey.objects.filter(prefix__startswith="sq-b").order_by("prefix").values_list("pk", flat=True)
+    )
     models_sql = "ARRAY[" + ", ".join(f"'{m}'" for m in MODELS) + "]"
     ids_sql = "ARRAY[" + ", ".join(map(str, ids)) + "]::bigint[]"
     # key index skewed towards the first keys: the heavy user's 5 keys get ~1/3 of the traffic
     pick = f"({ids_sql})[1 + floor(power(random(), 2.2) * {len(ids)})::int]"
-    sessions_t, usage_t, rollup_t = (RelaySession._meta.db_table, UsageEvent._meta.db_table,
-                                     UsageRollup._meta.db_table)
+    sessions_t, usage_t, rollup_t = (
+        RelaySession._meta.db_table,
+        UsageEvent._meta.db_table,
+        UsageRollup._meta.db_table,
+    )
     steps_t = SessionEvent._meta.db_table
     with connection.cursor() as c:
         c.execute("SELECT setseed(0.42)")
-        c.execute(f"""
+        c.execute(
+            f"""
             INSERT INTO {sessions_t} (id, api_key_id, arch, endpoint_type, api, provider, status, turns, closed,
                 model_names, requests, prompt_tokens, completion_tokens, cost_nano, created_at, last_activity, state_at)
             SELECT gen_random_uuid(), s.k, CASE WHEN mod(s.k, 3) = 0 THEN 'single-llm' ELSE 'dual-llm' END, 'chat', 'chat',
@@ -127,9 +153,12 @@ def generate(args) -> None:
                 s.ts, s.ts + random() * interval '20 minutes', s.ts
             FROM (SELECT {pick} AS k, now() - random() * interval '30 days' AS ts
                   FROM generate_series(1, %s)) s
-        """, [args.sessions])
+        """,
+            [args.sessions],
+        )
         print(f"  {args.sessions:,} sessions ({time.perf_counter() - t0:.0f} s)")
-        c.execute(f"""
+        c.execute(
+            f"""
             INSERT INTO {usage_t} (event_id, api_key_id, session_id, endpoint_type, api, provider, arch, models_used,
                 model, prompt_tokens, completion_tokens, latency_ms, status_code, error_kind, streamed, cost_nano,
                 created_at)
@@ -141,7 +170,9 @@ def generate(args) -> None:
             FROM (SELECT k, ({models_sql})[1 + mod(k, 4)::int] AS m, floor(200 + random() * 4000)::int AS pt,
                          floor(20 + random() * 800)::int AS ct
                   FROM (SELECT {pick} AS k FROM generate_series(1, %s)) g) e
-        """, [args.events])
+        """,
+            [args.events],
+        )
         print(f"  {args.events:,} usage events ({time.perf_counter() - t0:.0f} s)")
         c.execute(f"UPDATE {usage_t} SET error_kind = 'upstream_5xx' WHERE status_code >= 500")
         hist_cols = ", ".join(f"lat_{i:02d}" for i in range(len(sql_bucket_case("latency_ms"))))
@@ -157,9 +188,12 @@ def generate(args) -> None:
             """)
         print(f"  rollups ({time.perf_counter() - t0:.0f} s)")
         # one inspectable session with a realistic number of steps
-        c.execute(f"SELECT id FROM {sessions_t} WHERE api_key_id = %s ORDER BY created_at DESC LIMIT 1", [ids[0]])
+        c.execute(
+            f"SELECT id FROM {sessions_t} WHERE api_key_id = %s ORDER BY created_at DESC LIMIT 1", [ids[0]]
+        )
         sid = c.fetchone()[0]
-        c.execute(f"""
+        c.execute(
+            f"""
             INSERT INTO {steps_t} (event_id, session_id, turn, seq, type, data, created_at)
             SELECT gen_random_uuid(), %s, 1 + g / 10, g,
                 (ARRAY['user_message','llm_call','program','tool_call','tool_result','assistant_message'])[1 + mod(g, 6)],
@@ -170,7 +204,9 @@ def generate(args) -> None:
                     'latency_ms', 640),
                 now() - interval '1 hour' + g * interval '1 second'
             FROM generate_series(1, 120) g
-        """, [sid])
+        """,
+            [sid],
+        )
     connection.close()
     import psycopg
 
@@ -205,17 +241,26 @@ def bench_pages(args) -> list[tuple[str, float]]:
 
     User = get_user_model()
     heavy, staff = User.objects.get(username="bench-heavy"), User.objects.get(username="bench-staff")
-    light = (User.objects.filter(username__startswith="bench-user")
-             .annotate(n=Count("api_keys__sessions")).order_by("n").first())  # a user with few sessions
+    light = (
+        User.objects.filter(username__startswith="bench-user")
+        .annotate(n=Count("api_keys__sessions"))
+        .order_by("n")
+        .first()
+    )  # a user with few sessions
     top_key = ApiKey.objects.filter(user=heavy).order_by("prefix").first()
     inspect = RelaySession.objects.filter(api_key=top_key).order_by("-created_at").first()
     with connection.cursor() as c:
-        c.execute("SELECT count(*) FROM agent_sessions_usageevent WHERE api_key_id IN "
-                  "(SELECT id FROM apikeys_apikey WHERE user_id = %s)", [heavy.pk])
+        c.execute(
+            "SELECT count(*) FROM agent_sessions_usageevent WHERE api_key_id IN "
+            "(SELECT id FROM apikeys_apikey WHERE user_id = %s)",
+            [heavy.pk],
+        )
         heavy_events = c.fetchone()[0]
     heavy_sessions = RelaySession.objects.filter(api_key__user=heavy).count()
-    print(f"\ndata: {RelaySession.objects.count():,} sessions, {UsageRollup.objects.count():,} rollup rows; "
-          f"'bench-heavy' owns {heavy_events:,} usage events and {heavy_sessions:,} sessions\n")
+    print(
+        f"\ndata: {RelaySession.objects.count():,} sessions, {UsageRollup.objects.count():,} rollup rows; "
+        f"'bench-heavy' owns {heavy_events:,} usage events and {heavy_sessions:,} sessions\n"
+    )
     day = time.strftime("%Y-%m-%d", time.gmtime(time.time() - 5 * 86400))
     today = time.strftime("%Y-%m-%d", time.gmtime())
     pages = [
@@ -226,7 +271,10 @@ def bench_pages(args) -> list[tuple[str, float]]:
         ("sessions list", "/dashboard/sessions/"),
         ("sessions list, page 40", "/dashboard/sessions/?page=40"),
         ("sessions list, denied", "/dashboard/sessions/?status=denied"),
-        ("sessions list, key + dates", f"/dashboard/sessions/?key={top_key.pk}&date_from={day}&date_to={today}"),
+        (
+            "sessions list, key + dates",
+            f"/dashboard/sessions/?key={top_key.pk}&date_from={day}&date_to={today}",
+        ),
         ("key usage page 7d", f"/dashboard/keys/{top_key.pk}/?range=7d"),
         ("credits", "/dashboard/credits/"),
         ("session inspector (120 steps)", f"/dashboard/sessions/{inspect.pk}/"),
@@ -240,7 +288,9 @@ def bench_pages(args) -> list[tuple[str, float]]:
             if ("inspector" in name or "key" in name) and who != "bench-heavy":
                 continue
             med, p95, size = timed(client, url, args.runs)
-            flag = "" if med < 200 or not name.startswith(("overview", "sessions list")) else "  <-- over target"
+            flag = (
+                "" if med < 200 or not name.startswith(("overview", "sessions list")) else "  <-- over target"
+            )
             print(f"{name:34} {who:12} {med:7.1f} ms {p95:7.1f} ms {size / 1024:7.1f} kB{flag}")
             results.append((f"{name} [{who}]", med))
     return results
@@ -256,9 +306,21 @@ def bench_emit(args) -> None:
         published[0] += len(batch)
 
     log._publish = publish
-    fields = dict(key_id=1, session_id=str(uuid.uuid1()), endpoint_type="chat", api="chat", provider="openrouter",
-                  arch="dual-llm", models=["openai/gpt-5-mini", "openai/gpt-5-nano"], prompt_tokens=1234,
-                  completion_tokens=321, latency_ms=812.5, status_code=200, error_kind="", streamed=False)
+    fields = dict(
+        key_id=1,
+        session_id=str(uuid.uuid1()),
+        endpoint_type="chat",
+        api="chat",
+        provider="openrouter",
+        arch="dual-llm",
+        models=["openai/gpt-5-mini", "openai/gpt-5-nano"],
+        prompt_tokens=1234,
+        completion_tokens=321,
+        latency_ms=812.5,
+        status_code=200,
+        error_kind="",
+        streamed=False,
+    )
     n = args.emit_calls
 
     def per_batch(samples):
@@ -273,8 +335,10 @@ def bench_emit(args) -> None:
             log.emit("usage", **fields)
         samples.append((time.perf_counter() - t) * 1e6 / 1000)
     med, p99, worst = per_batch(samples)
-    print(f"\nemit() in a thread:      median {med:.2f} µs/call, p99 batch {p99:.2f} µs, worst batch {worst:.2f} µs "
-          f"({n:,} calls)")
+    print(
+        f"\nemit() in a thread:      median {med:.2f} µs/call, p99 batch {p99:.2f} µs, worst batch {worst:.2f} µs "
+        f"({n:,} calls)"
+    )
 
     async def in_loop():  # the relay's case: an asyncio task flushes
         samples = []
@@ -290,8 +354,12 @@ def bench_emit(args) -> None:
     med, p99, worst = per_batch(asyncio.run(in_loop()))
     time.sleep(0.3)
     log.flush()
-    print(f"emit() in an event loop: median {med:.2f} µs/call, p99 batch {p99:.2f} µs, worst batch {worst:.2f} µs")
-    print(f"(the flusher published {published[0]:,} of {2 * (n // 1000) * 1000:,} events; target < 500 µs per request)")
+    print(
+        f"emit() in an event loop: median {med:.2f} µs/call, p99 batch {p99:.2f} µs, worst batch {worst:.2f} µs"
+    )
+    print(
+        f"(the flusher published {published[0]:,} of {2 * (n // 1000) * 1000:,} events; target < 500 µs per request)"
+    )
 
 
 def main() -> None:

@@ -26,11 +26,49 @@ from relay.guardrails import Guardrails  # noqa: E402
 
 FIRST = ["Alice", "Bob", "Carol", "David", "Eve", "Frank", "Grace", "Heidi", "Ivan", "Judy"]
 LAST = ["Smith", "Jones", "Garcia", "Müller", "Rossi", "Dubois", "Andersson", "Kowalski"]
-WORDS = (
-    "the order was shipped from our warehouse and should arrive within three business days please contact "
-    "support if the package is damaged we appreciate your patience while we process the return request and "
-    "refund the amount to the original payment method"
-).split()
+WORDS = [
+    "the",
+    "order",
+    "was",
+    "shipped",
+    "from",
+    "our",
+    "warehouse",
+    "and",
+    "should",
+    "arrive",
+    "within",
+    "three",
+    "business",
+    "days",
+    "please",
+    "contact",
+    "support",
+    "if",
+    "the",
+    "package",
+    "is",
+    "damaged",
+    "we",
+    "appreciate",
+    "your",
+    "patience",
+    "while",
+    "we",
+    "process",
+    "the",
+    "return",
+    "request",
+    "and",
+    "refund",
+    "the",
+    "amount",
+    "to",
+    "the",
+    "original",
+    "payment",
+    "method",
+]
 
 
 def _sentence(rng: random.Random, n: int) -> str:
@@ -108,9 +146,23 @@ def conversation(turns: int, result_size: int = 2048) -> list[dict]:
     for t in range(turns):
         messages.append({"role": "user", "content": f"Question {t}: what happened to order {1000 + t}?"})
         call_id = f"call_{t:04d}"
-        args = {"query": f"order {1000 + t}", "customer_email": f"buyer{t}@example.org" if t % 4 == 0 else None}
-        messages.append({"role": "assistant", "content": None, "tool_calls": [
-            {"id": call_id, "type": "function", "function": {"name": "search_orders", "arguments": json.dumps(args)}}]})
+        args = {
+            "query": f"order {1000 + t}",
+            "customer_email": f"buyer{t}@example.org" if t % 4 == 0 else None,
+        }
+        messages.append(
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {
+                        "id": call_id,
+                        "type": "function",
+                        "function": {"name": "search_orders", "arguments": json.dumps(args)},
+                    }
+                ],
+            }
+        )
         result = realistic_tool_result(result_size, seed=t) if t % 3 else clean_tool_result(result_size)
         messages.append({"role": "tool", "tool_call_id": call_id, "content": json.dumps(result)})
         messages.append({"role": "assistant", "content": f"Order {1000 + t} is on its way."})
@@ -136,9 +188,13 @@ def bench_history(turns: int, runs: int) -> dict[str, float]:
     from relay.formats import FORMATS
     from relay.toolcalls.guard import ToolGuard
 
-    features = {"classifiers": [{"name": "pii_redaction", "threshold": None, "mode": None},
-                                {"name": "toxicity_filter", "threshold": None, "mode": None}],
-                "blockers": [{"name": "url_blocker"}, {"name": "file_blocker"}]}
+    features = {
+        "classifiers": [
+            {"name": "pii_redaction", "threshold": None, "mode": None},
+            {"name": "toxicity_filter", "threshold": None, "mode": None},
+        ],
+        "blockers": [{"name": "url_blocker"}, {"name": "file_blocker"}],
+    }
     state: dict = {"config": {"features": features}, "seq": 0, "turns": 0}
     calls = {"classifier": 0}
 
@@ -147,8 +203,12 @@ def bench_history(turns: int, runs: int) -> dict[str, float]:
         return {"score": 0.01, "label": "ok", "reason": ""}
 
     def guard_for(call: Any) -> ToolGuard:  # per request, as the relay does
-        return ToolGuard.for_session(features, state, ask=ask,
-                                     log=lambda kind, **data: call.events.append({"type": kind, "data": data}))
+        return ToolGuard.for_session(
+            features,
+            state,
+            ask=ask,
+            log=lambda kind, **data: call.events.append({"type": kind, "data": data}),
+        )
 
     chat = FORMATS["chat"]
     history = conversation(turns)
@@ -230,19 +290,29 @@ def main() -> int:
     print(f"worst median {worst:.3f} ms (target < {args.target_ms} ms): {verdict}")
 
     h = bench_history(args.turns, args.runs)
-    print(f"\n{args.turns}-turn history resent on every request ({h['request_kb']:.0f} KB of JSON, "
-          f"{args.turns} tool results and {args.turns} tool calls; PII, toxicity (instant fake LLM), URL and file "
-          "guardrails on)")
-    print(f"  first time (everything scanned)      {h['first_ms']:8.3f} ms   classifier calls {h['classifier_calls_first']}")
-    print(f"  resent unchanged                     {h['resent_median_ms']:8.3f} ms median, p95 "
-          f"{h['resent_p95_ms']:.3f} ms   classifier calls {h['classifier_calls_resent']}")
+    print(
+        f"\n{args.turns}-turn history resent on every request ({h['request_kb']:.0f} KB of JSON, "
+        f"{args.turns} tool results and {args.turns} tool calls; PII, toxicity (instant fake LLM), URL and file "
+        "guardrails on)"
+    )
+    print(
+        f"  first time (everything scanned)      {h['first_ms']:8.3f} ms   classifier calls {h['classifier_calls_first']}"
+    )
+    print(
+        f"  resent unchanged                     {h['resent_median_ms']:8.3f} ms median, p95 "
+        f"{h['resent_p95_ms']:.3f} ms   classifier calls {h['classifier_calls_resent']}"
+    )
     print(f"  resent + 1 new turn (one new result) {h['next_turn_median_ms']:8.3f} ms median")
-    print(f"  memo in the session state after those {args.turns} turns: {h['memo_entries']} entries, "
-          f"{h['memo_kb']:.1f} KB of JSON (load + save with the session store's JSON: "
-          f"{h['memo_json_roundtrip_ms']:.3f} ms)")
+    print(
+        f"  memo in the session state after those {args.turns} turns: {h['memo_entries']} entries, "
+        f"{h['memo_kb']:.1f} KB of JSON (load + save with the session store's JSON: "
+        f"{h['memo_json_roundtrip_ms']:.3f} ms)"
+    )
     ok_history = h["resent_median_ms"] < args.history_target_ms and h["classifier_calls_resent"] == 0
-    print(f"resent {args.turns}-turn history: {h['resent_median_ms']:.3f} ms of guardrail time per request "
-          f"(target < {args.history_target_ms} ms): {'OK' if ok_history else 'OVER BUDGET'}")
+    print(
+        f"resent {args.turns}-turn history: {h['resent_median_ms']:.3f} ms of guardrail time per request "
+        f"(target < {args.history_target_ms} ms): {'OK' if ok_history else 'OVER BUDGET'}"
+    )
     return 0 if worst < args.target_ms and ok_history else 1
 
 

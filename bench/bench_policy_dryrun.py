@@ -42,17 +42,26 @@ def parse_args():
 def setup_django(args, tmp: str) -> None:
     from cryptography.fernet import Fernet
 
-    os.environ.update({
-        "DATABASE_URL": args.database_url or f"sqlite:///{tmp}/bench.sqlite3", "DEBUG": "0",
-        "SECRET_KEY": "bench-" + uuid.uuid4().hex, "FIELD_ENCRYPTION_KEY": Fernet.generate_key().decode(),
-        "CELERY_BROKER_URL": "", "CACHE_URL": "locmemcache://", "ALLOWED_HOSTS": "testserver", "LOG_LEVEL": "ERROR",
-        "LOG_SPOOL_DIR": f"{tmp}/spool",
-    })
+    os.environ.update(
+        {
+            "DATABASE_URL": args.database_url or f"sqlite:///{tmp}/bench.sqlite3",
+            "DEBUG": "0",
+            "SECRET_KEY": "bench-" + uuid.uuid4().hex,
+            "FIELD_ENCRYPTION_KEY": Fernet.generate_key().decode(),
+            "CELERY_BROKER_URL": "",
+            "CACHE_URL": "locmemcache://",
+            "ALLOWED_HOSTS": "testserver",
+            "LOG_LEVEL": "ERROR",
+            "LOG_SPOOL_DIR": f"{tmp}/spool",
+        }
+    )
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "sequrity_site.settings_test")
     import django
     from django.core.management import call_command
 
-    warnings.filterwarnings("ignore", message="No directory at")  # no collectstatic: the bench serves no files
+    warnings.filterwarnings(
+        "ignore", message="No directory at"
+    )  # no collectstatic: the bench serves no files
 
     django.setup()
     call_command("migrate", verbosity=0)
@@ -78,7 +87,9 @@ def record_traffic(key, calls: int, sessions: int) -> None:
             n = made + i
             tool = TOOLS[n % len(TOOLS)]
             to = "mallory@evil.example" if n % 7 == 0 else f"user{n}@example.com"
-            batch.append((tool, {"to": to, "body": f"message {n}", "path": f"/data/{n}.txt", "q": f"query {n}"}))
+            batch.append(
+                (tool, {"to": to, "body": f"message {n}", "path": f"/data/{n}.txt", "q": f"query {n}"})
+            )
         record_tool_calls(key, batch)
         made += len(batch)
 
@@ -121,8 +132,13 @@ def main() -> None:
         assert client.login(username=user.username, password=PASSWORD)
         code = edited_policy(args.rules)
         url = reverse("apikeys:dry-run", args=[single.pk])
-        form = {"name": single.name, "arch": single.arch, "content_logging": single.content_logging,
-                "policy_code": code, "limit": str(args.calls)}
+        form = {
+            "name": single.name,
+            "arch": single.arch,
+            "content_logging": single.content_logging,
+            "policy_code": code,
+            "limit": str(args.calls),
+        }
 
         t0 = time.perf_counter()
         first = client.post(url, form)
@@ -132,11 +148,17 @@ def main() -> None:
         assert body["replayed"] == args.calls, body["replayed"]
 
         request_ms = timed(lambda: client.post(url, form), args.runs)
-        service_ms = timed(lambda: do_dry_run(key=single, policy={"codes": {"code": code, "language": "sqrt"}},
-                                              limit=args.calls), args.runs)
+        service_ms = timed(
+            lambda: do_dry_run(
+                key=single, policy={"codes": {"code": code, "language": "sqrt"}}, limit=args.calls
+            ),
+            args.runs,
+        )
         db = os.environ["DATABASE_URL"].split(":", 1)[0]
-        print(f"dry-run of {args.calls} recorded calls ({args.sessions} sessions, both architectures), "
-              f"{args.rules}-rule policy, {db}")
+        print(
+            f"dry-run of {args.calls} recorded calls ({args.sessions} sessions, both architectures), "
+            f"{args.rules}-rule policy, {db}"
+        )
         print(f"summary: {body['summary']}")
         print(f"{'first request (policy compiled cold)':<44} {cold_ms:8.1f} ms")
         print(describe("dashboard request (form, replay, template)", request_ms))

@@ -44,8 +44,14 @@ POLICY = 'tool "send_email" {\n    hard deny when body.tags overlaps {"secret"};
 class Live:
     def call_tool(self, name, kwargs, call_index):
         q = kwargs.get("query")
-        return ValueWithMeta({"query": q.value if q else None, "hits": [f"r{call_index}-{i}" for i in range(5)],
-                              "score": call_index % 7}, TOOL_META)
+        return ValueWithMeta(
+            {
+                "query": q.value if q else None,
+                "hits": [f"r{call_index}-{i}" for i in range(5)],
+                "score": call_index % 7,
+            },
+            TOOL_META,
+        )
 
     def check_branch(self, meta):
         return None
@@ -99,10 +105,12 @@ def main() -> None:
         new_loop = asyncio.new_event_loop
     print(f"{'':28} {'in-process':>11} {'+outcome':>9} {'thread':>9} {'pool':>9} {'pool - in-process':>18}")
     for label, job in jobs().items():
+
         def direct(job=job):
             host = ReplayHost(job.recorded, None, check_branch=job.branch.check_branch)
-            r = run_program(job.source, tools=job.tools, host=host, context_vars=job.context_vars,
-                            limits=job.limits)
+            r = run_program(
+                job.source, tools=job.tools, host=host, context_vars=job.context_vars, limits=job.limits
+            )
             assert r.status in ("success", "suspended")
 
         t_direct = bench_sync(direct, n)
@@ -113,8 +121,10 @@ def main() -> None:
             t_pool = loop.run_until_complete(bench_async(pool, job, n))
         finally:
             loop.close()
-        print(f"{label:28} {t_direct:8.3f} ms {t_outcome:6.3f} ms {t_thread:6.3f} ms {t_pool:6.3f} ms "
-              f"{t_pool - t_direct:+14.3f} ms")
+        print(
+            f"{label:28} {t_direct:8.3f} ms {t_outcome:6.3f} ms {t_thread:6.3f} ms {t_pool:6.3f} ms "
+            f"{t_pool - t_direct:+14.3f} ms"
+        )
     pool.close()
 
 

@@ -48,14 +48,32 @@ def wait_http(url: str, timeout: float = 30) -> None:
 
 
 def wrk(url: str, body: dict, headers: dict, connections: int, seconds: int) -> dict:
-    script = tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False)
-    lines = ['wrk.method = "POST"', f"wrk.body = {json.dumps(json.dumps(body))}",
-             'wrk.headers["Content-Type"] = "application/json"']
+    lines = [
+        'wrk.method = "POST"',
+        f"wrk.body = {json.dumps(json.dumps(body))}",
+        'wrk.headers["Content-Type"] = "application/json"',
+    ]
     lines += [f"wrk.headers[{json.dumps(k)}] = {json.dumps(v)}" for k, v in headers.items()]
-    script.write("\n".join(lines) + "\n")
-    script.close()
-    out = subprocess.run(["wrk", "-t", "1" if connections == 1 else "2", "-c", str(connections), "-d", f"{seconds}s",
-                          "--latency", "-s", script.name, url], capture_output=True, text=True, check=True).stdout
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write("\n".join(lines) + "\n")
+    out = subprocess.run(
+        [
+            "wrk",
+            "-t",
+            "1" if connections == 1 else "2",
+            "-c",
+            str(connections),
+            "-d",
+            f"{seconds}s",
+            "--latency",
+            "-s",
+            script.name,
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     os.unlink(script.name)
 
     def ms(label: str) -> float:
@@ -76,8 +94,9 @@ def main() -> None:
     parser.add_argument("--sqlite", action="store_true")
     args = parser.parse_args()
 
-    env = dict(os.environ, DEBUG="0", SECRET_KEY="bench-secret-key", FIELD_ENCRYPTION_KEY="",
-               LOG_LEVEL="ERROR")
+    env = dict(
+        os.environ, DEBUG="0", SECRET_KEY="bench-secret-key", FIELD_ENCRYPTION_KEY="", LOG_LEVEL="ERROR"
+    )
     from cryptography.fernet import Fernet
 
     env["FIELD_ENCRYPTION_KEY"] = Fernet.generate_key().decode()
@@ -87,35 +106,87 @@ def main() -> None:
             db = Path(tempfile.mkdtemp()) / "bench.sqlite3"
             env.update(DATABASE_URL=f"sqlite:///{db}", CELERY_BROKER_URL="", CACHE_URL="")
         else:
-            subprocess.run(["psql", "-q", "-h", "127.0.0.1", "-U", "postgres", "-c",
-                            "DROP DATABASE IF EXISTS sequrity_bench_relay WITH (FORCE)", "-c",
-                            "CREATE DATABASE sequrity_bench_relay"], check=True)
+            subprocess.run(
+                [
+                    "psql",
+                    "-q",
+                    "-h",
+                    "127.0.0.1",
+                    "-U",
+                    "postgres",
+                    "-c",
+                    "DROP DATABASE IF EXISTS sequrity_bench_relay WITH (FORCE)",
+                    "-c",
+                    "CREATE DATABASE sequrity_bench_relay",
+                ],
+                check=True,
+            )
             subprocess.run(["redis-cli", "-n", "10", "flushdb"], check=True, capture_output=True)
             subprocess.run(["redis-cli", "-n", "11", "flushdb"], check=True, capture_output=True)
-            env.update(DATABASE_URL="postgres://postgres@127.0.0.1:5432/sequrity_bench_relay",
-                       CELERY_BROKER_URL="redis://127.0.0.1:6379/10", CACHE_URL="redis://127.0.0.1:6379/11")
+            env.update(
+                DATABASE_URL="postgres://postgres@127.0.0.1:5432/sequrity_bench_relay",
+                CELERY_BROKER_URL="redis://127.0.0.1:6379/10",
+                CACHE_URL="redis://127.0.0.1:6379/11",
+            )
         up_port, relay_port = free_port(), free_port()
-        procs.append(subprocess.Popen([PY, "tests/fake_upstream.py", "--port", str(up_port)], cwd=ROOT, env=env,
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        procs.append(
+            subprocess.Popen(
+                [PY, "tests/fake_upstream.py", "--port", str(up_port)],
+                cwd=ROOT,
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
         subprocess.run([PY, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
         subprocess.run([PY, "manage.py", "createcachetable"], cwd=ROOT, env=env, check=True)
-        secret = subprocess.run([PY, "manage.py", "create_api_key", "--username", "bench", "--arch", "single-llm"],
-                                cwd=ROOT, env=env, check=True, capture_output=True, text=True).stdout.split()[-1]
+        secret = subprocess.run(
+            [PY, "manage.py", "create_api_key", "--username", "bench", "--arch", "single-llm"],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.split()[-1]
         upstream = f"http://127.0.0.1:{up_port}"
-        env.update(RELAY_OPENROUTER_BASE_URL=f"{upstream}/api/v1", RELAY_OPENAI_BASE_URL=f"{upstream}/v1",
-                   RELAY_ANTHROPIC_BASE_URL=upstream)
-        procs.append(subprocess.Popen(
-            [PY, "-m", "uvicorn", "sequrity_site.asgi:application", "--port", str(relay_port), "--workers", "1",
-             "--http", "httptools", "--loop", "uvloop", "--no-access-log", "--log-level", "warning"],
-            cwd=ROOT, env=env))
+        env.update(
+            RELAY_OPENROUTER_BASE_URL=f"{upstream}/api/v1",
+            RELAY_OPENAI_BASE_URL=f"{upstream}/v1",
+            RELAY_ANTHROPIC_BASE_URL=upstream,
+        )
+        procs.append(
+            subprocess.Popen(
+                [
+                    PY,
+                    "-m",
+                    "uvicorn",
+                    "sequrity_site.asgi:application",
+                    "--port",
+                    str(relay_port),
+                    "--workers",
+                    "1",
+                    "--http",
+                    "httptools",
+                    "--loop",
+                    "uvloop",
+                    "--no-access-log",
+                    "--log-level",
+                    "warning",
+                ],
+                cwd=ROOT,
+                env=env,
+            )
+        )
         relay = f"http://127.0.0.1:{relay_port}"
         wait_http(f"{relay}/control/health")
         wait_http(f"{upstream}/")
         headers = {"Authorization": f"Bearer {secret}", "X-Api-Key": "sk-bench"}
         check = httpx.post(f"{relay}/control/chat/v1/chat/completions", json=BODY, headers=headers)
         assert check.status_code == 200, check.text
-        print(f"database: {'SQLite' if args.sqlite else 'PostgreSQL + Redis'}; one uvicorn worker; "
-              f"{args.seconds}s per run\n")
+        print(
+            f"database: {'SQLite' if args.sqlite else 'PostgreSQL + Redis'}; one uvicorn worker; "
+            f"{args.seconds}s per run\n"
+        )
         print(f"{'run':<34}{'c':>4}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'non-2xx':>9}")
         results = {}
         for stream in (False, True):
@@ -125,7 +196,9 @@ def main() -> None:
                 via = wrk(f"{relay}/control/chat/v1/chat/completions", body, headers, c, args.seconds)
                 kind = "streaming" if stream else "plain"
                 for name, r in ((f"upstream directly, {kind}", direct), (f"through the relay, {kind}", via)):
-                    print(f"{name:<34}{c:>4}{r['rps']:>10.0f}{r['p50']:>9.2f}{r['p99']:>9.2f}{r['errors']:>9}")
+                    print(
+                        f"{name:<34}{c:>4}{r['rps']:>10.0f}{r['p50']:>9.2f}{r['p99']:>9.2f}{r['errors']:>9}"
+                    )
                 results[(kind, c)] = (direct, via)
         print()
         for (kind, c), (direct, via) in results.items():

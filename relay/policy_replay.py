@@ -45,14 +45,22 @@ class RecordedCall:
         record = data.get("record") if isinstance(data.get("record"), dict) else {}
         raw_args = data.get("args") if isinstance(data.get("args"), dict) else {}
         withheld = data.get("withheld") == "none" or any(
-            not isinstance(a, dict) or a.get("withheld") or "value" not in a for a in raw_args.values())
+            not isinstance(a, dict) or a.get("withheld") or "value" not in a for a in raw_args.values()
+        )
         return cls(
-            session_id=str(session_id), seq=seq, dual_llm=arch == "dual-llm", tool=str(data.get("tool") or ""),
-            args=None if withheld else raw_args, session_meta=data.get("session_meta"),
+            session_id=str(session_id),
+            seq=seq,
+            dual_llm=arch == "dual-llm",
+            tool=str(data.get("tool") or ""),
+            args=None if withheld else raw_args,
+            session_meta=data.get("session_meta"),
             control_meta=data.get("control_meta"),
             verdict=record.get("final_verdict") or data.get("verdict") or "soft_allowed",
-            blocked=data.get("blocked") or None, rule=data.get("rule"), policy_version=data.get("policy_version"),
-            at=at)
+            blocked=data.get("blocked") or None,
+            rule=data.get("rule"),
+            policy_version=data.get("policy_version"),
+            at=at,
+        )
 
     @property
     def allowed_then(self) -> bool:
@@ -95,17 +103,23 @@ class ReplayResult:
             parts = []
             if denied:
                 sessions = len({c.call.session_id for c in denied})
-                parts.append(f"would deny {len(denied)} of {self.replayed} recorded {_plural(self.replayed, 'call')}, "
-                             f"in {sessions} {_plural(sessions, 'session')}")
+                parts.append(
+                    f"would deny {len(denied)} of {self.replayed} recorded {_plural(self.replayed, 'call')}, "
+                    f"in {sessions} {_plural(sessions, 'session')}"
+                )
             if allowed:
                 parts.append(f"would allow {len(allowed)} {_plural(len(allowed), 'call')} denied today")
             if not parts:
-                parts.append(f"would decide all {self.replayed} recorded {_plural(self.replayed, 'call')} "
-                             "as they were decided")
+                parts.append(
+                    f"would decide all {self.replayed} recorded {_plural(self.replayed, 'call')} "
+                    "as they were decided"
+                )
             text = "; ".join(parts)
         if self.not_replayable:
-            text += (f" ({self.not_replayable} {_plural(self.not_replayable, 'call')} recorded without arguments "
-                     "cannot be replayed)")
+            text += (
+                f" ({self.not_replayable} {_plural(self.not_replayable, 'call')} recorded without arguments "
+                "cannot be replayed)"
+            )
         return text
 
 
@@ -122,13 +136,24 @@ def engines_for(policy_document: dict) -> dict[bool, PolicyEngine]:
     completes a session's policy (``relay.config``), then compiled (``relay.sqrt``; compilations are cached)."""
     from .config import resolve_config
 
-    policy = resolve_config(arch="single-llm", documents={"features": {}, "policy": policy_document, "config": {}},
-                            endpoint_type="chat")["policy"]
+    policy = resolve_config(
+        arch="single-llm",
+        documents={"features": {}, "policy": policy_document, "config": {}},
+        endpoint_type="chat",
+    )["policy"]
     codes = policy.get("codes") or {}
     code = codes.get("code") or ""
     compiled = compile_policy(code, codes.get("language") or "sqrt") if code.strip() else None
-    return {dual: PolicyEngine(compiled, presets=policy.get("presets"), mode=policy.get("mode") or "standard",
-                               fail_fast=policy.get("fail_fast"), dual_llm=dual) for dual in (False, True)}
+    return {
+        dual: PolicyEngine(
+            compiled,
+            presets=policy.get("presets"),
+            mode=policy.get("mode") or "standard",
+            fail_fast=policy.get("fail_fast"),
+            dual_llm=dual,
+        )
+        for dual in (False, True)
+    }
 
 
 def replay(calls: list[RecordedCall], policy_document: dict) -> ReplayResult:
@@ -142,10 +167,13 @@ def replay(calls: list[RecordedCall], policy_document: dict) -> ReplayResult:
         session = _meta(call.session_meta)
         if session is None:
             out.without_session_meta += 1
-        args = {name: ValueWithMeta(a.get("value"), _meta(a.get("meta")) or DEFAULT_META)
-                for name, a in call.args.items()}
-        decision = engines[call.dual_llm].before_call(call.tool, args, session or DEFAULT_META,
-                                                      _meta(call.control_meta) if call.dual_llm else None)
+        args = {
+            name: ValueWithMeta(a.get("value"), _meta(a.get("meta")) or DEFAULT_META)
+            for name, a in call.args.items()
+        }
+        decision = engines[call.dual_llm].before_call(
+            call.tool, args, session or DEFAULT_META, _meta(call.control_meta) if call.dual_llm else None
+        )
         out.replayed += 1
         allowed_now = decision.allowed and not call.blocked
         if allowed_now != call.allowed_then:

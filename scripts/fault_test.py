@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import contextlib
 import json
 import os
 import shutil
@@ -136,8 +137,9 @@ class RabbitNode:
         else:
             cookie.write_text(uuid.uuid4().hex)
         cookie.chmod(0o400)
-        (base / "rabbitmq.conf").write_text(f"listeners.tcp.local = 127.0.0.1:{self.port}\n"
-                                            "loopback_users = none\n")
+        (base / "rabbitmq.conf").write_text(
+            f"listeners.tcp.local = 127.0.0.1:{self.port}\nloopback_users = none\n"
+        )
         (base / "enabled_plugins").write_text("[].\n")
         (base / "env.conf").write_text("ERL_EPMD_ADDRESS=127.0.0.1\n")
 
@@ -146,24 +148,38 @@ class RabbitNode:
         return f"amqp://guest:guest@127.0.0.1:{self.port}/{self.vhost}"
 
     def env(self) -> dict[str, str]:
-        return {**os.environ, "HOME": str(self.home), "RABBITMQ_CONF_ENV_FILE": str(self.base / "env.conf"),
-                "RABBITMQ_NODENAME": self.name, "RABBITMQ_NODE_PORT": str(self.port),
-                "RABBITMQ_DIST_PORT": str(self.dist_port), "RABBITMQ_MNESIA_BASE": str(self.base / "mnesia"),
-                "RABBITMQ_LOG_BASE": str(self.base / "log"), "RABBITMQ_CONFIG_FILE": str(self.base / "rabbitmq"),
-                "RABBITMQ_ENABLED_PLUGINS_FILE": str(self.base / "enabled_plugins"),
-                "RABBITMQ_PID_FILE": str(self.base / "pid"),
-                "ERL_FLAGS": "-kernel inet_dist_use_interface {127,0,0,1}"}
+        return {
+            **os.environ,
+            "HOME": str(self.home),
+            "RABBITMQ_CONF_ENV_FILE": str(self.base / "env.conf"),
+            "RABBITMQ_NODENAME": self.name,
+            "RABBITMQ_NODE_PORT": str(self.port),
+            "RABBITMQ_DIST_PORT": str(self.dist_port),
+            "RABBITMQ_MNESIA_BASE": str(self.base / "mnesia"),
+            "RABBITMQ_LOG_BASE": str(self.base / "log"),
+            "RABBITMQ_CONFIG_FILE": str(self.base / "rabbitmq"),
+            "RABBITMQ_ENABLED_PLUGINS_FILE": str(self.base / "enabled_plugins"),
+            "RABBITMQ_PID_FILE": str(self.base / "pid"),
+            "ERL_FLAGS": "-kernel inet_dist_use_interface {127,0,0,1}",
+        }
 
     def ctl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        return subprocess.run(["rabbitmqctl", "-q", "-n", self.name, *args], env=self.env(), capture_output=True,
-                              text=True, check=check, timeout=60)
+        return subprocess.run(
+            ["rabbitmqctl", "-q", "-n", self.name, *args],
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            check=check,
+            timeout=60,
+        )
 
     def start(self) -> float:
         t = time.monotonic()
         server = shutil.which("rabbitmq-server", path="/usr/lib/rabbitmq/bin") or "rabbitmq-server"
         log = (self.base / "server.out").open("a")
-        self.proc = subprocess.Popen([server], env=self.env(), stdout=log, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
+        self.proc = subprocess.Popen(
+            [server], env=self.env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         if not wait_port(self.port, 90):
             raise RuntimeError(f"RabbitMQ did not start: {(self.base / 'server.out').read_text()[-2000:]}")
         return time.monotonic() - t
@@ -189,15 +205,11 @@ class RabbitNode:
     def kill(self) -> None:
         pid = self.beam_pid()
         if pid:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         if self.proc is not None:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
             self.proc.wait()
 
 
@@ -262,35 +274,76 @@ class Run:
         say(f"work directory {self.base}")
         self.psql(f"DROP DATABASE IF EXISTS {self.db} WITH (FORCE)", f"CREATE DATABASE {self.db}")
         self.redis = subprocess.Popen(
-            ["redis-server", "--port", str(self.redis_port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
-             "no", "--dir", str(self.base)], stdout=(self.base / "redis.log").open("w"), stderr=subprocess.STDOUT,
-            start_new_session=True)
+            [
+                "redis-server",
+                "--port",
+                str(self.redis_port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.base),
+            ],
+            stdout=(self.base / "redis.log").open("w"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         assert wait_port(self.redis_port, 20), "redis-server did not start"
-        say(f"RabbitMQ node {self.rabbit.name} on port {self.rabbit.port} started in {self.rabbit.start():.1f} s")
+        say(
+            f"RabbitMQ node {self.rabbit.name} on port {self.rabbit.port} started in {self.rabbit.start():.1f} s"
+        )
         self.rabbit.setup_vhost()
         self.start_fake()
-        base = subprocess.run([PY, "scripts/make_env.py", "--production", "localhost", "--workers", "2"],
-                              cwd=ROOT, capture_output=True, text=True, check=True).stdout
+        base = subprocess.run(
+            [PY, "scripts/make_env.py", "--production", "localhost", "--workers", "2"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
         pg = self.args.pg.rstrip("/")
         overrides = {
-            "DATABASE_URL": f"{pg}/{self.db}", "CELERY_BROKER_URL": self.rabbit.url,
+            "DATABASE_URL": f"{pg}/{self.db}",
+            "CELERY_BROKER_URL": self.rabbit.url,
             "CACHE_URL": f"redis://127.0.0.1:{self.redis_port}/1",
             "RELAY_SESSION_CACHE_URL": f"redis://127.0.0.1:{self.redis_port}/2",
-            "ALLOWED_HOSTS": "localhost,127.0.0.1", "HOST": "127.0.0.1", "PORT": str(self.web_port),
-            "WEB_CONCURRENCY": "2", "CELERY_CONCURRENCY": "2", "LOG_REQUESTS": "0", "LOG_LEVEL": "WARNING",
-            "STATIC_ROOT": str(self.base / "static"), "LOG_SPOOL_DIR": str(self.base / "spool"),
+            "ALLOWED_HOSTS": "localhost,127.0.0.1",
+            "HOST": "127.0.0.1",
+            "PORT": str(self.web_port),
+            "WEB_CONCURRENCY": "2",
+            "CELERY_CONCURRENCY": "2",
+            "LOG_REQUESTS": "0",
+            "LOG_LEVEL": "WARNING",
+            "STATIC_ROOT": str(self.base / "static"),
+            "LOG_SPOOL_DIR": str(self.base / "spool"),
             "PROMETHEUS_MULTIPROC_DIR": str(self.base / "prometheus"),
             "CELERY_BEAT_SCHEDULE_FILE": str(self.base / "celerybeat-schedule"),
-            "RELAY_UPSTREAM_TIMEOUT": "15", **self.fake.base_urls(),
+            "RELAY_UPSTREAM_TIMEOUT": "15",
+            **self.fake.base_urls(),
         }
         lines = [line for line in base.splitlines() if line.split("=", 1)[0] not in overrides]
         self.env_file.write_text("\n".join(lines + [f"{k}={v}" for k, v in overrides.items()]) + "\n")
         os.environ["ENV_FILE"] = str(self.env_file)
-        for k in ("DJANGO_SETTINGS_MODULE", "DATABASE_URL", "CELERY_BROKER_URL", "CACHE_URL", "DEBUG", "SECRET_KEY",
-                  "FIELD_ENCRYPTION_KEY", "LOG_SPOOL_DIR"):
+        for k in (
+            "DJANGO_SETTINGS_MODULE",
+            "DATABASE_URL",
+            "CELERY_BROKER_URL",
+            "CACHE_URL",
+            "DEBUG",
+            "SECRET_KEY",
+            "FIELD_ENCRYPTION_KEY",
+            "LOG_SPOOL_DIR",
+        ):
             os.environ.pop(k, None)
-        subprocess.run([PY, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, check=True,
-                       env={**os.environ, "ENV_FILE": str(self.env_file)})
+        subprocess.run(
+            [PY, "manage.py", "migrate", "--noinput", "-v", "0"],
+            cwd=ROOT,
+            check=True,
+            env={**os.environ, "ENV_FILE": str(self.env_file)},
+        )
         os.environ["DJANGO_SETTINGS_MODULE"] = "sequrity_site.settings"
         import django
 
@@ -314,11 +367,18 @@ class Run:
 
     def start_processes(self) -> None:
         env = {**os.environ, "ENV_FILE": str(self.env_file), "PATH": f"{BIN}:{os.environ.get('PATH', '')}"}
-        self.honcho = subprocess.Popen([str(BIN / "honcho"), "-e", str(self.env_file), "-f", "Procfile", "start"],
-                                       cwd=ROOT, env=env, stdout=(self.base / "honcho.log").open("a"),
-                                       stderr=subprocess.STDOUT, start_new_session=True)
+        self.honcho = subprocess.Popen(
+            [str(BIN / "honcho"), "-e", str(self.env_file), "-f", "Procfile", "start"],
+            cwd=ROOT,
+            env=env,
+            stdout=(self.base / "honcho.log").open("a"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         if not self.wait_ready(120):
-            raise RuntimeError(f"the relay did not become ready:\n{(self.base / 'honcho.log').read_text()[-4000:]}")
+            raise RuntimeError(
+                f"the relay did not become ready:\n{(self.base / 'honcho.log').read_text()[-4000:]}"
+            )
         self.wait_worker(60)
 
     def ready(self) -> bool:
@@ -345,7 +405,9 @@ class Run:
     def celery_main(self) -> int | None:
         """The worker's main process (its supervisor's child; its pool processes are its own children)."""
         for pid in self.pids("celery -A sequrity_site worker"):
-            if "sequrity_site.supervise" not in cmdline(pid) and "sequrity_site.supervise" in cmdline(ppid(pid)):
+            if "sequrity_site.supervise" not in cmdline(pid) and "sequrity_site.supervise" in cmdline(
+                ppid(pid)
+            ):
                 return pid
         return None
 
@@ -379,10 +441,8 @@ class Run:
                 os.killpg(self.honcho.pid, signal.SIGKILL)
         if self.honcho is not None:  # anything of its tree still there (it should not be)
             for pid in descendants(self.honcho.pid):
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
         try:
             self.rabbit.stop()
         except Exception:  # noqa: BLE001
@@ -433,9 +493,11 @@ class Run:
         elif name == "db-restart":
             # PostgreSQL "restart" of this run's database only: its backends are terminated and new
             # connections refused for a while (the server is shared; restarting it would disturb others).
-            self.psql(f"ALTER DATABASE {self.db} ALLOW_CONNECTIONS false",
-                      f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{self.db}' "
-                      f"AND pid <> pg_backend_pid()")
+            self.psql(
+                f"ALTER DATABASE {self.db} ALLOW_CONNECTIONS false",
+                f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{self.db}' "
+                f"AND pid <> pg_backend_pid()",
+            )
             time.sleep(5 if q else 10)
             self.psql(f"ALTER DATABASE {self.db} ALLOW_CONNECTIONS true")
         elif name == "uvicorn-kill":
@@ -485,8 +547,11 @@ class Run:
         import httpx
 
         arch, stream = ("dual-llm" if kind.startswith("dual") else "single-llm"), kind.endswith("stream")
-        body = {"model": "fault/dual" if arch == "dual-llm" else "fault/single",
-                "messages": [{"role": "user", "content": f"question {n}"}], "stream": stream}
+        body = {
+            "model": "fault/dual" if arch == "dual-llm" else "fault/single",
+            "messages": [{"role": "user", "content": f"question {n}"}],
+            "stream": stream,
+        }
         if stream:
             body["stream_options"] = {"include_usage": True}
         secret = keys["fresh"].pop() if kind == "fresh" and keys["fresh"] else keys[arch]
@@ -515,15 +580,28 @@ class Run:
     async def load(self, phase: Phase, keys: dict[str, str], seconds: float) -> None:
         import httpx
 
-        kinds = ["single", "single-stream", "dual", "dual-stream", "single", "single-stream", "dual",
-                 "dual-stream", "single", "fresh"]  # 1 in 10 with a key used for the first time
+        kinds = [
+            "single",
+            "single-stream",
+            "dual",
+            "dual-stream",
+            "single",
+            "single-stream",
+            "dual",
+            "dual-stream",
+            "single",
+            "fresh",
+        ]  # 1 in 10 with a key used for the first time
         interval = 1.0 / self.args.rate
         started = time.monotonic()
         n = 0
         sem = asyncio.Semaphore(self.args.concurrency)
         tasks = []
-        limits = httpx.Limits(max_connections=self.args.concurrency, max_keepalive_connections=self.args.concurrency)
+        limits = httpx.Limits(
+            max_connections=self.args.concurrency, max_keepalive_connections=self.args.concurrency
+        )
         async with httpx.AsyncClient(timeout=httpx.Timeout(30.0), limits=limits) as client:
+
             async def run(kind, i):
                 async with sem:
                     phase.results.append(await self.one(client, kind, keys, i))
@@ -547,9 +625,12 @@ class Run:
     async def watch_ready(self, phase: Phase, stop: asyncio.Event) -> None:
         loop = asyncio.get_running_loop()
         while not stop.is_set():
-            if phase.fault_restored and phase.ready_after is None:
-                if await loop.run_in_executor(None, self.healthy, phase):
-                    phase.ready_after = time.monotonic() - phase.fault_started
+            if (
+                phase.fault_restored
+                and phase.ready_after is None
+                and await loop.run_in_executor(None, self.healthy, phase)
+            ):
+                phase.ready_after = time.monotonic() - phase.fault_started
             await asyncio.sleep(0.25)
 
     def run_phase(self, fault: str) -> Phase:
@@ -588,8 +669,11 @@ class Run:
 
         for _attempt in range(20):
             try:
-                return list(UsageEvent.objects.filter(api_key_id__in=self.key_ids[phase])
-                            .values_list("session_id", "status_code", "error_kind"))
+                return list(
+                    UsageEvent.objects.filter(api_key_id__in=self.key_ids[phase]).values_list(
+                        "session_id", "status_code", "error_kind"
+                    )
+                )
             except Exception:  # noqa: BLE001 - the database may have just come back
                 connections.close_all()
                 time.sleep(0.5)
@@ -623,7 +707,9 @@ class Run:
         unmatched = collections.Counter(st for s, st, _ in rows if not s or str(s) not in with_sid)
         phase.lost += sum(max(0, n - unmatched[st]) for st, n in expected_nosid.items())
         phase.doubled = sum(n - 1 for sid, n in by_sid.items() if n > 1)
-        phase.wrong_status = sum(1 for sid, r in with_sid.items() if sid in status_of and status_of[sid] != r.status)
+        phase.wrong_status = sum(
+            1 for sid, r in with_sid.items() if sid in status_of and status_of[sid] != r.status
+        )
         phase.logged_unanswered = sum(max(0, n - expected_nosid.get(st, 0)) for st, n in unmatched.items())
 
     # -- report -----------------------------------------------------------------------------------------
@@ -639,27 +725,46 @@ LABELS = {
     "relay-restart": "graceful relay restart (SIGTERM)",
     "relay-reload": "rolling relay reload (SIGHUP)",
 }
-ALL = ["none", "broker-stop", "broker-kill", "worker-kill", "db-restart", "uvicorn-kill", "relay-restart",
-       "relay-reload"]
+ALL = [
+    "none",
+    "broker-stop",
+    "broker-kill",
+    "worker-kill",
+    "db-restart",
+    "uvicorn-kill",
+    "relay-restart",
+    "relay-reload",
+]
 
 
 def table(phases: list[Phase], args) -> str:
-    head = ("| fault | sent | answered (status: n) | cut / unanswered | usage rows | lost | doubled | wrong status "
-            "| bad errors | healthy after | log complete after |")
+    head = (
+        "| fault | sent | answered (status: n) | cut / unanswered | usage rows | lost | doubled | wrong status "
+        "| bad errors | healthy after | log complete after |"
+    )
     lines = [head, "|" + "---|" * 11]
     for p in phases:
         answered = [r for r in p.results if r.status is not None and r.complete]
         by_status = collections.Counter(r.status for r in answered)
         cut = sum(1 for r in p.results if r.status is not None and not r.complete)
         unanswered = sum(1 for r in p.results if r.status is None)
-        bad = sum(1 for r in p.results if r.status is not None and r.status >= 400
-                  and (not r.json_ok or (r.status == 503 and not r.retry_after)))
+        bad = sum(
+            1
+            for r in p.results
+            if r.status is not None
+            and r.status >= 400
+            and (not r.json_ok or (r.status == 503 and not r.retry_after))
+        )
         label = LABELS[p.fault].format(broker_stop=6 if args.quick else 20, db_down=5 if args.quick else 10)
         ready = f"{p.ready_after:.1f} s" if p.ready_after is not None else "—"
-        complete = f"{p.log_complete_after:.1f} s" if p.log_complete_after is not None else "not within timeout"
+        complete = (
+            f"{p.log_complete_after:.1f} s" if p.log_complete_after is not None else "not within timeout"
+        )
         statuses = ", ".join(f"{s}: {n:,}" for s, n in sorted(by_status.items()))
-        lines.append(f"| {label} | {len(p.results):,} | {len(answered):,} ({statuses}) | {cut} / {unanswered} | "
-                     f"{p.rows:,} | {p.lost} | {p.doubled} | {p.wrong_status} | {bad} | {ready} | {complete} |")
+        lines.append(
+            f"| {label} | {len(p.results):,} | {len(answered):,} ({statuses}) | {cut} / {unanswered} | "
+            f"{p.rows:,} | {p.lost} | {p.doubled} | {p.wrong_status} | {bad} | {ready} | {complete} |"
+        )
     return "\n".join(lines)
 
 
@@ -670,8 +775,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=0, help="requests per second (default 40; quick 25)")
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=0, help="load per phase (default 40; quick 16)")
-    parser.add_argument("--pg", default=os.environ.get("FAULT_PG_URL", "postgres://postgres@127.0.0.1:5432"),
-                        help="PostgreSQL server (a database of this run's own is created there)")
+    parser.add_argument(
+        "--pg",
+        default=os.environ.get("FAULT_PG_URL", "postgres://postgres@127.0.0.1:5432"),
+        help="PostgreSQL server (a database of this run's own is created there)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the database and the work directory")
     parser.add_argument("--json", default="", help="also write the results to this file")
     args = parser.parse_args(argv)
@@ -687,8 +795,10 @@ def main(argv: list[str] | None = None) -> int:
         for fault in faults:
             phases.append(run.run_phase(fault))
             p = phases[-1]
-            say(f"  {fault}: sent {len(p.results)}, rows {p.rows}, lost {p.lost}, doubled {p.doubled}"
-                + (f" ({'; '.join(p.notes)})" if p.notes else ""))
+            say(
+                f"  {fault}: sent {len(p.results)}, rows {p.rows}, lost {p.lost}, doubled {p.doubled}"
+                + (f" ({'; '.join(p.notes)})" if p.notes else "")
+            )
             if not run.wait_ready(120) or not run.wait_worker(60):
                 say("the system did not come back: stopping")
                 break
@@ -697,13 +807,30 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(table(phases, args))
     if args.json:
-        Path(args.json).write_text(json.dumps([{
-            "fault": p.fault, "sent": len(p.results),
-            "answered": dict(collections.Counter(str(r.status) for r in p.results if r.status and r.complete)),
-            "cut": sum(1 for r in p.results if r.status is not None and not r.complete),
-            "unanswered": sum(1 for r in p.results if r.status is None), "rows": p.rows, "lost": p.lost,
-            "doubled": p.doubled, "wrong_status": p.wrong_status, "ready_after": p.ready_after,
-            "log_complete_after": p.log_complete_after, "notes": p.notes} for p in phases], indent=1))
+        Path(args.json).write_text(
+            json.dumps(
+                [
+                    {
+                        "fault": p.fault,
+                        "sent": len(p.results),
+                        "answered": dict(
+                            collections.Counter(str(r.status) for r in p.results if r.status and r.complete)
+                        ),
+                        "cut": sum(1 for r in p.results if r.status is not None and not r.complete),
+                        "unanswered": sum(1 for r in p.results if r.status is None),
+                        "rows": p.rows,
+                        "lost": p.lost,
+                        "doubled": p.doubled,
+                        "wrong_status": p.wrong_status,
+                        "ready_after": p.ready_after,
+                        "log_complete_after": p.log_complete_after,
+                        "notes": p.notes,
+                    }
+                    for p in phases
+                ],
+                indent=1,
+            )
+        )
     bad = [p.fault for p in phases if p.lost or p.doubled]
     if bad or len(phases) < len(faults):
         print(f"\nFAILED: {', '.join(bad) or 'not every phase ran'}")

@@ -20,7 +20,10 @@ from cryptography.fernet import Fernet
 
 
 def secret_lines() -> list[str]:
-    return [f"SECRET_KEY={secrets.token_urlsafe(50)}", f"FIELD_ENCRYPTION_KEY={Fernet.generate_key().decode()}"]
+    return [
+        f"SECRET_KEY={secrets.token_urlsafe(50)}",
+        f"FIELD_ENCRYPTION_KEY={Fernet.generate_key().decode()}",
+    ]
 
 
 def production_lines(host: str, workers: int) -> list[str]:
@@ -55,7 +58,9 @@ def production_lines(host: str, workers: int) -> list[str]:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     group = parser.add_mutually_exclusive_group()
-    group.add_argument("--secrets", action="store_true", help="print only SECRET_KEY and FIELD_ENCRYPTION_KEY")
+    group.add_argument(
+        "--secrets", action="store_true", help="print only SECRET_KEY and FIELD_ENCRYPTION_KEY"
+    )
     group.add_argument("--production", metavar="HOST", help="print a production .env for this host name")
     parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes (production)")
     args = parser.parse_args(argv)

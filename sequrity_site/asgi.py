@@ -96,8 +96,11 @@ class RelayASGIHandler(ASGIHandler):
         except TimeoutError:
             if too_large:
                 raise BodyRefused.too_large(limit) from None
-            raise BodyRefused(408, f"The request body was not received within "
-                                   f"{settings.RELAY_BODY_READ_TIMEOUT:g} s (RELAY_BODY_READ_TIMEOUT)") from None
+            raise BodyRefused(
+                408,
+                f"The request body was not received within "
+                f"{settings.RELAY_BODY_READ_TIMEOUT:g} s (RELAY_BODY_READ_TIMEOUT)",
+            ) from None
 
     async def handle(self, scope, receive, send):
         try:
@@ -105,8 +108,9 @@ class RelayASGIHandler(ASGIHandler):
         except RequestAborted:
             return
         except BodyRefused as exc:
-            await _send_json(send, exc.status, exc.message, _api_of_path(scope["path"]),
-                             [(b"connection", b"close")])
+            await _send_json(
+                send, exc.status, exc.message, _api_of_path(scope["path"]), [(b"connection", b"close")]
+            )
             return
         body_file = io.BytesIO(body)
         set_script_prefix(get_script_prefix(scope))
@@ -115,29 +119,37 @@ class RelayASGIHandler(ASGIHandler):
             request._body = body  # bounded above (RELAY_MAX_BODY_BYTES), not by DATA_UPLOAD_MAX_MEMORY_SIZE
         if request is None:
             body_file.close()
-            await self.send_response(JsonResponse(relay_error_body(error_response.status_code, "Bad request"),
-                                                  status=error_response.status_code), send)
+            await self.send_response(
+                JsonResponse(
+                    relay_error_body(error_response.status_code, "Bad request"),
+                    status=error_response.status_code,
+                ),
+                send,
+            )
             return
 
         async def process_request():
             response = await self.run_get_response(request)
-            try:
+            try:  # noqa: SIM105 - per request: a plain try costs less than contextlib.suppress
                 await self.send_response(response, send)
             except asyncio.CancelledError:
                 pass
             return response
 
-        tasks = [asyncio.create_task(self.listen_for_disconnect(receive)), asyncio.create_task(process_request())]
+        tasks = [
+            asyncio.create_task(self.listen_for_disconnect(receive)),
+            asyncio.create_task(process_request()),
+        ]
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         for task in tasks:
             if task.done():
-                try:
+                try:  # noqa: SIM105 - per request (as above)
                     task.result()
                 except RequestAborted:
                     pass
             else:
                 task.cancel()
-                try:
+                try:  # noqa: SIM105 - per request (as above)
                     await task
                 except asyncio.CancelledError:
                     pass
@@ -156,8 +168,11 @@ class BodyRefused(Exception):
 
     @classmethod
     def too_large(cls, limit: int) -> "BodyRefused":
-        return cls(413, f"Request body too large: the relay accepts at most {limit} bytes "
-                        f"({limit / 1048576:g} MiB, RELAY_MAX_BODY_BYTES)")
+        return cls(
+            413,
+            f"Request body too large: the relay accepts at most {limit} bytes "
+            f"({limit / 1048576:g} MiB, RELAY_MAX_BODY_BYTES)",
+        )
 
 
 relay_application = RelayASGIHandler()
@@ -230,8 +245,12 @@ async def application(scope, receive, send):
 
     try:
         if stray_control:
-            await _send_json(send_with_id, 404, f"No such Control API route: {scope.get('method')} {path}. "
-                                                "See GET /control/ for the list.", _api_of_path(path))
+            await _send_json(
+                send_with_id,
+                404,
+                f"No such Control API route: {scope.get('method')} {path}. See GET /control/ for the list.",
+                _api_of_path(path),
+            )
         elif control:
             await relay_application(scope, receive, send_with_id)
         else:
@@ -244,13 +263,17 @@ async def application(scope, receive, send):
             seen["status"] = seen["status"] if seen["done"] else 500
     finally:
         logs.access_logger.info(
-            "request", extra={
+            "request",
+            extra={
                 # no response started: the client went away first (499, as nginx logs it)
-                "method": scope.get("method"), "path": path,
+                "method": scope.get("method"),
+                "path": path,
                 "status": seen["status"] if seen["status"] is not None else 499,
                 "latency_ms": round((time.perf_counter() - started) * 1000, 3),
-                "session_id": seen["session_id"], "key_prefix": _key_prefix(scope) if control else None,
-            })
+                "session_id": seen["session_id"],
+                "key_prefix": _key_prefix(scope) if control else None,
+            },
+        )
         logs.REQUEST_ID.reset(token)
 
 
@@ -259,22 +282,40 @@ async def _send_json(send, status: int, message: str, api: str = "chat", headers
     from relay.formats import error_body
 
     body = json.dumps(error_body(status, message, api)).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                            *(headers or ())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                *(headers or ()),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
 async def _send_500(send, control: bool, request_id: str) -> None:
     try:
         if control:
-            await _send_json(send, 500, "Internal error in the relay; the request was not completed "
-                                        f"(request id {request_id})")
+            await _send_json(
+                send,
+                500,
+                f"Internal error in the relay; the request was not completed (request id {request_id})",
+            )
             return
         body = f"Server error (request id {request_id})\n".encode()
-        await send({"type": "http.response.start", "status": 500,
-                    "headers": [(b"content-type", b"text/plain; charset=utf-8"),
-                                (b"content-length", str(len(body)).encode())]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 500,
+                "headers": [
+                    (b"content-type", b"text/plain; charset=utf-8"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": body})
     except Exception:  # noqa: BLE001 - the client is gone
         pass

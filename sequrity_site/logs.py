@@ -53,7 +53,8 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         out = {
-            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
             "level": record.levelname.lower(),
             "logger": record.name,
             "msg": record.getMessage(),
@@ -78,8 +79,11 @@ class TextFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         rid = getattr(record, "request_id", None)
-        extras = " ".join(f"{k}={v}" for k, v in record.__dict__.items()
-                          if k not in _STANDARD and not k.startswith("_") and v not in (None, ""))
+        extras = " ".join(
+            f"{k}={v}"
+            for k, v in record.__dict__.items()
+            if k not in _STANDARD and not k.startswith("_") and v not in (None, "")
+        )
         head = f"{self.formatTime(record, '%H:%M:%S')} {record.levelname:<7} {record.name}"
         line = f"{head} [{rid}] {record.getMessage()}" if rid else f"{head} {record.getMessage()}"
         if extras:
@@ -100,14 +104,20 @@ def logging_config(*, fmt: str, level: str, access: bool) -> dict:
             "text": {"()": "sequrity_site.logs.TextFormatter"},
         },
         "handlers": {
-            "console": {"class": "logging.StreamHandler", "formatter": "json" if fmt == "json" else "text",
-                        "filters": ["request"]},
+            "console": {
+                "class": "logging.StreamHandler",
+                "formatter": "json" if fmt == "json" else "text",
+                "filters": ["request"],
+            },
         },
         "root": {"handlers": ["console"], "level": level},
         "loggers": {
             # One line per request (INFO); LOG_REQUESTS=0 turns it off.
-            "sequrity.access": {"handlers": ["console"], "level": "INFO" if access else "WARNING",
-                                "propagate": False},
+            "sequrity.access": {
+                "handlers": ["console"],
+                "level": "INFO" if access else "WARNING",
+                "propagate": False,
+            },
             # django.request logs 4xx as warnings; the access line already has them, keep the tracebacks (5xx).
             "django.request": {"handlers": ["console"], "level": "ERROR", "propagate": False},
         },

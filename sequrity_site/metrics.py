@@ -38,20 +38,32 @@ from prometheus_client.core import GaugeMetricFamily
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 
-REQUESTS = Counter("sequrity_relay_requests", "Control API requests (by route, provider, architecture, status)",
-                   ["route", "provider", "arch", "status"])
-LATENCY = Histogram("sequrity_relay_request_duration_seconds",
-                    "Control API request latency, until the last byte of a stream", ["route", "provider", "arch"],
-                    buckets=LATENCY_BUCKETS)
-UPSTREAM_LATENCY = Histogram("sequrity_upstream_duration_seconds",
-                             "Upstream LLM call latency, until the provider's answer (its headers for a stream)",
-                             ["provider"], buckets=LATENCY_BUCKETS)
+REQUESTS = Counter(
+    "sequrity_relay_requests",
+    "Control API requests (by route, provider, architecture, status)",
+    ["route", "provider", "arch", "status"],
+)
+LATENCY = Histogram(
+    "sequrity_relay_request_duration_seconds",
+    "Control API request latency, until the last byte of a stream",
+    ["route", "provider", "arch"],
+    buckets=LATENCY_BUCKETS,
+)
+UPSTREAM_LATENCY = Histogram(
+    "sequrity_upstream_duration_seconds",
+    "Upstream LLM call latency, until the provider's answer (its headers for a stream)",
+    ["provider"],
+    buckets=LATENCY_BUCKETS,
+)
 VERDICTS = Counter("sequrity_policy_verdicts", "Policy verdicts on tool calls", ["arch", "verdict"])
-GUARDRAIL_FINDINGS = Counter("sequrity_guardrail_findings", "Guardrail findings by guardrail and action",
-                             ["guardrail", "action"])
+GUARDRAIL_FINDINGS = Counter(
+    "sequrity_guardrail_findings", "Guardrail findings by guardrail and action", ["guardrail", "action"]
+)
 PROGRAM_LIMITS = Counter("sequrity_program_runs_limited", "Dual-LLM program runs ended by a resource limit")
-PUBLISH_FAILURES = Counter("sequrity_log_publish_failures",
-                           "Usage-log batches that could not be published (broker down) and were spooled")
+PUBLISH_FAILURES = Counter(
+    "sequrity_log_publish_failures",
+    "Usage-log batches that could not be published (broker down) and were spooled",
+)
 
 
 def verdict_label(verdict: str) -> str:
@@ -79,8 +91,9 @@ def observe_events(arch: str, events: list[dict]) -> None:
                 GUARDRAIL_FINDINGS.labels(str(data["guardrail"]), str(data.get("action") or "")).inc()
             for f in data.get("findings") or []:  # dual-LLM: an outcome with its findings
                 if isinstance(f, dict):
-                    GUARDRAIL_FINDINGS.labels(str(f.get("guardrail") or f.get("kind") or ""),
-                                              str(f.get("action") or "")).inc()
+                    GUARDRAIL_FINDINGS.labels(
+                        str(f.get("guardrail") or f.get("kind") or ""), str(f.get("action") or "")
+                    ).inc()
 
 
 def observe_call(call) -> None:
@@ -88,8 +101,13 @@ def observe_call(call) -> None:
     try:
         route = call.route
         arch = call.arch
-        observe_request(route=f"{route.endpoint_type}:{route.api}", provider=route.provider, arch=arch,
-                        status=call.status, seconds=time.perf_counter() - call.started)
+        observe_request(
+            route=f"{route.endpoint_type}:{route.api}",
+            provider=route.provider,
+            arch=arch,
+            status=call.status,
+            seconds=time.perf_counter() - call.started,
+        )
         observe_events(arch, call.events)
     except Exception:  # noqa: BLE001 - metrics must never break a request
         logging.getLogger(__name__).debug("metrics failed", exc_info=True)
@@ -146,8 +164,10 @@ def install() -> None:
 
     def new_client():
         client = original()
-        client.event_hooks = {"request": [*client.event_hooks["request"], _on_request],
-                              "response": [*client.event_hooks["response"], _on_response]}
+        client.event_hooks = {
+            "request": [*client.event_hooks["request"], _on_request],
+            "response": [*client.event_hooks["response"], _on_response],
+        }
         return client
 
     provider_client._new_client = new_client
@@ -222,7 +242,16 @@ async def asgi_endpoint(scope, receive, send) -> None:
         status, ctype = 200, CONTENT_TYPE_LATEST
         body = await asyncio.to_thread(generate_latest, registry())
     extra = [(b"www-authenticate", b"Bearer")] if status == 401 else []
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", ctype.encode()), (b"content-length", str(len(body)).encode()),
-                            (b"cache-control", b"no-store"), *extra]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", ctype.encode()),
+                (b"content-length", str(len(body)).encode()),
+                (b"cache-control", b"no-store"),
+                *extra,
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})

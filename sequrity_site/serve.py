@@ -30,11 +30,25 @@ def listen_args(env: environ.Env) -> list[str]:
 
 def uvicorn_args(env: environ.Env) -> list[str]:
     return [
-        sys.executable, "-m", "uvicorn", "sequrity_site.asgi:application", *listen_args(env),
-        "--workers", str(env.int("WEB_CONCURRENCY", default=2)),
-        "--http", "httptools", "--loop", "uvloop", "--no-access-log",  # our access log has the request ids
-        "--proxy-headers", "--forwarded-allow-ips", env.str("FORWARDED_ALLOW_IPS", default="127.0.0.1"),
-        "--h11-max-incomplete-event-size", "131072", "--timeout-graceful-shutdown", "10",
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "sequrity_site.asgi:application",
+        *listen_args(env),
+        "--workers",
+        str(env.int("WEB_CONCURRENCY", default=2)),
+        "--http",
+        "httptools",
+        "--loop",
+        "uvloop",
+        "--no-access-log",  # our access log has the request ids
+        "--proxy-headers",
+        "--forwarded-allow-ips",
+        env.str("FORWARDED_ALLOW_IPS", default="127.0.0.1"),
+        "--h11-max-incomplete-event-size",
+        "131072",
+        "--timeout-graceful-shutdown",
+        "10",
     ]
 
 

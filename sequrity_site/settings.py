@@ -176,8 +176,9 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
-CELERY_BROKER_TRANSPORT_OPTIONS = {"confirm_publish": True} if CELERY_BROKER_URL.startswith(("amqp", "pyamqp")) \
-    else {}
+CELERY_BROKER_TRANSPORT_OPTIONS = (
+    {"confirm_publish": True} if CELERY_BROKER_URL.startswith(("amqp", "pyamqp")) else {}
+)
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
 CELERY_BEAT_SCHEDULE = {
     "prune-session-log": {"task": "sessions.tasks.prune_log", "schedule": 3600.0},
@@ -241,7 +242,7 @@ REST_FRAMEWORK = {
 SPECTACULAR_SETTINGS = {
     "TITLE": "Sequrity Control management API",
     "DESCRIPTION": "Relay keys, sessions, usage and policies. Authenticate with a personal access token: "
-                   "`Authorization: Bearer sqat-...` (dashboard → API tokens, or `manage.py create_access_token`).",
+    "`Authorization: Bearer sqat-...` (dashboard → API tokens, or `manage.py create_access_token`).",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
@@ -249,8 +250,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",  # Swagger UI and Redoc from drf-spectacular-sidecar's static files: no CDN
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums",
-                             "apikeys.api.schema.add_error_responses"],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "apikeys.api.schema.add_error_responses",
+    ],
 }
 
 # Logs (sequrity_site/logs.py): JSON lines by default in production, plain text with DEBUG; one access line
@@ -258,8 +261,11 @@ SPECTACULAR_SETTINGS = {
 from .logs import logging_config  # noqa: E402
 
 LOG_FORMAT = env.str("LOG_FORMAT", default="text" if DEBUG else "json")
-LOGGING = logging_config(fmt=LOG_FORMAT, level=env.str("LOG_LEVEL", default="WARNING"),
-                         access=env.bool("LOG_REQUESTS", default=True))
+LOGGING = logging_config(
+    fmt=LOG_FORMAT,
+    level=env.str("LOG_LEVEL", default="WARNING"),
+    access=env.bool("LOG_REQUESTS", default=True),
+)
 
 # Prometheus metrics at /metrics (sequrity_site/metrics.py): off unless METRICS_ENABLED=1 or METRICS_TOKEN is
 # set; with a token, scrapers must send `Authorization: Bearer <token>`. Several worker processes share

@@ -23,7 +23,10 @@ class StaticStorage(CompressedManifestStaticFilesStorage):
         if not self.hashed_files and not self.manifest_storage.exists(self.manifest_name):
             if not StaticStorage._warned:
                 StaticStorage._warned = True
-                logger.warning("static files are not collected (no %s in STATIC_ROOT): serving them unhashed "
-                               "from the source directories; run manage.py collectstatic", self.manifest_name)
+                logger.warning(
+                    "static files are not collected (no %s in STATIC_ROOT): serving them unhashed "
+                    "from the source directories; run manage.py collectstatic",
+                    self.manifest_name,
+                )
             return name
         return super().stored_name(name)

@@ -22,6 +22,7 @@ so a restart delays clients instead of refusing them.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ctypes
 import os
 import signal
@@ -64,14 +65,22 @@ def log(name: str, message: str) -> None:
     print(f"supervise[{name}]: {message}", file=sys.stderr, flush=True)
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None) -> int:  # noqa: C901 - one loop: start, wait, decide
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--name", default="", help="for the log lines (default: the command)")
-    parser.add_argument("--stable", type=float, default=30.0,
-                        help="a child that ran this long resets the restart pause (seconds)")
+    parser.add_argument(
+        "--stable",
+        type=float,
+        default=30.0,
+        help="a child that ran this long resets the restart pause (seconds)",
+    )
     parser.add_argument("--max-pause", type=float, default=30.0)
-    parser.add_argument("--listen", default="", metavar="HOST:PORT",
-                        help="own this listening socket and hand it to every child (SEQURITY_LISTEN_FD)")
+    parser.add_argument(
+        "--listen",
+        default="",
+        metavar="HOST:PORT",
+        help="own this listening socket and hand it to every child (SEQURITY_LISTEN_FD)",
+    )
     parser.add_argument("command", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
@@ -104,8 +113,13 @@ def main(argv: list[str] | None = None) -> int:
     failures = 0
     while True:
         started = time.monotonic()
-        child = subprocess.Popen(command, process_group=0, preexec_fn=_die_with_parent, env=child_env,
-                                 pass_fds=(listener.fileno(),) if listener is not None else ())
+        child = subprocess.Popen(
+            command,
+            process_group=0,
+            preexec_fn=_die_with_parent,
+            env=child_env,
+            pass_fds=(listener.fileno(),) if listener is not None else (),
+        )
         log(name, f"started pid {child.pid}")
         if stopping:  # told to stop while starting it
             os.killpg(child.pid, stopping[0])
@@ -115,10 +129,8 @@ def main(argv: list[str] | None = None) -> int:
                 break
             except InterruptedError:  # pragma: no cover - PEP 475 retries; kept for clarity
                 continue
-        try:  # what the child left running (its own children): gone with it
+        with contextlib.suppress(ProcessLookupError, PermissionError):  # what the child left running: gone
             os.killpg(child.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
         if stopping:
             log(name, f"stopped (exit status {code})")
             return code if code >= 0 else 128 - code

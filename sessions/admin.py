@@ -20,8 +20,18 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(RelaySession)
 class RelaySessionAdmin(ReadOnlyAdmin):
-    list_display = ("id", "api_key", "arch", "status", "turns", "requests", "total_tokens", "created_at",
-                    "last_activity", "inspect")
+    list_display = (
+        "id",
+        "api_key",
+        "arch",
+        "status",
+        "turns",
+        "requests",
+        "total_tokens",
+        "created_at",
+        "last_activity",
+        "inspect",
+    )
     list_filter = ("status", "arch", "api", "provider", "closed")
     search_fields = ("id", "api_key__prefix", "api_key__name", "api_key__user__username")
     list_select_related = ("api_key",)
@@ -36,8 +46,19 @@ class RelaySessionAdmin(ReadOnlyAdmin):
 
 @admin.register(UsageEvent)
 class UsageEventAdmin(ReadOnlyAdmin):
-    list_display = ("created_at", "api_key", "api", "provider", "model", "status_code", "error_kind",
-                    "prompt_tokens", "completion_tokens", "latency_ms", "cost")
+    list_display = (
+        "created_at",
+        "api_key",
+        "api",
+        "provider",
+        "model",
+        "status_code",
+        "error_kind",
+        "prompt_tokens",
+        "completion_tokens",
+        "latency_ms",
+        "cost",
+    )
     list_filter = ("status_code", "api", "provider", "arch", "streamed")
     search_fields = ("event_id", "session_id", "api_key__prefix", "model")
     list_select_related = ("api_key",)
@@ -94,7 +115,8 @@ class CreditGrantAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         if change:
             return
-        grant = services.do_grant_credit(user=obj.user, amount_usd=obj.amount_usd, note=obj.note,
-                                         granted_by=request.user)
+        grant = services.do_grant_credit(
+            user=obj.user, amount_usd=obj.amount_usd, note=obj.note, granted_by=request.user
+        )
         obj.pk = grant.pk
         messages.info(request, f"{obj.user} now has ${obj.user.credit_account.balance:.2f} of credit.")

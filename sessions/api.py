@@ -45,9 +45,12 @@ class SessionSerializer(serializers.Serializer):
     endpoint_type = serializers.CharField()
     api = serializers.CharField()
     provider = serializers.CharField()
-    status = serializers.ChoiceField(source="display_status", choices=list(DISPLAY_LABELS.items()),
-                                     help_text="As the dashboard shows it: an open session quiet for "
-                                               "SESSION_IDLE_DISPLAY_SECONDS is idle.")
+    status = serializers.ChoiceField(
+        source="display_status",
+        choices=list(DISPLAY_LABELS.items()),
+        help_text="As the dashboard shows it: an open session quiet for "
+        "SESSION_IDLE_DISPLAY_SECONDS is idle.",
+    )
     status_reason = serializers.CharField()
     turns = serializers.IntegerField()
     closed = serializers.BooleanField()
@@ -107,7 +110,9 @@ class SessionRequestSerializer(serializers.Serializer):
 
 class SummarySerializer(serializers.Serializer):
     steps = serializers.IntegerField()
-    truncated = serializers.BooleanField(help_text=f"More than {selectors.MAX_STEPS} steps: the rest is left out.")
+    truncated = serializers.BooleanField(
+        help_text=f"More than {selectors.MAX_STEPS} steps: the rest is left out."
+    )
     tool_calls = serializers.IntegerField()
     denied_calls = serializers.IntegerField()
     llm_calls = serializers.IntegerField()
@@ -118,7 +123,9 @@ class SessionDetailSerializer(SessionSerializer):
     summary = SummarySerializer()
     final = FinalSerializer(allow_null=True)
     steps = StepSerializer(many=True)
-    requests_log = SessionRequestSerializer(many=True, help_text="The session's relay requests (at most 500).")
+    requests_log = SessionRequestSerializer(
+        many=True, help_text="The session's relay requests (at most 500)."
+    )
 
 
 def session_detail(session: RelaySession) -> dict:
@@ -128,17 +135,31 @@ def session_detail(session: RelaySession) -> dict:
     for turn, items in t["turns"]:
         for item in items:
             call = item["type"] == "tool_call"
-            steps.append({"turn": turn, "seq": item["seq"], "type": item["type"], "created_at": item["at"],
-                          "data": item["data"], "verdict": (item.get("verdict") or "") if call else None,
-                          "denied": bool(item.get("denied")) if call else None,
-                          "result": item.get("result") if call else None})
+            steps.append(
+                {
+                    "turn": turn,
+                    "seq": item["seq"],
+                    "type": item["type"],
+                    "created_at": item["at"],
+                    "data": item["data"],
+                    "verdict": (item.get("verdict") or "") if call else None,
+                    "denied": bool(item.get("denied")) if call else None,
+                    "result": item.get("result") if call else None,
+                }
+            )
     final = t["final"]
     return {
-        "summary": {"steps": t["steps"], "truncated": t["truncated"], "tool_calls": t["tool_calls"],
-                    "denied_calls": t["denied_calls"], "llm_calls": len(t["llm_calls"]),
-                    "llm_tokens": t["llm_tokens"]},
-        "final": None if final is None else {"value": final.get("value"), "meta": final.get("meta"),
-                                             "error": final.get("error")},
+        "summary": {
+            "steps": t["steps"],
+            "truncated": t["truncated"],
+            "tool_calls": t["tool_calls"],
+            "denied_calls": t["denied_calls"],
+            "llm_calls": len(t["llm_calls"]),
+            "llm_tokens": t["llm_tokens"],
+        },
+        "final": None
+        if final is None
+        else {"value": final.get("value"), "meta": final.get("meta"), "error": final.get("error")},
         "steps": steps,
         "requests_log": t["requests"],
     }
@@ -168,12 +189,18 @@ def visible_key_or_404(user, raw) -> int | None:
 
 
 @extend_schema_view(
-    list=extend_schema(summary="List sessions", parameters=_SESSION_FILTERS,
-                       description="Newest first, with the dashboard's filters."),
-    retrieve=extend_schema(summary="Retrieve a session with its steps", responses={200: SessionDetailSerializer},
-                           parameters=[OpenApiParameter("id", OpenApiTypes.UUID, OpenApiParameter.PATH)],
-                           description="The session inspector's data: every step (tool calls with their verdict "
-                                       "and result), the final value or error, and the session's requests."),
+    list=extend_schema(
+        summary="List sessions",
+        parameters=_SESSION_FILTERS,
+        description="Newest first, with the dashboard's filters.",
+    ),
+    retrieve=extend_schema(
+        summary="Retrieve a session with its steps",
+        responses={200: SessionDetailSerializer},
+        parameters=[OpenApiParameter("id", OpenApiTypes.UUID, OpenApiParameter.PATH)],
+        description="The session inspector's data: every step (tool calls with their verdict "
+        "and result), the final value or error, and the session's requests.",
+    ),
 )
 class SessionViewSet(ApiViewMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     serializer_class = SessionSerializer
@@ -185,8 +212,13 @@ class SessionViewSet(ApiViewMixin, mixins.ListModelMixin, mixins.RetrieveModelMi
         visible_key_or_404(user, params.get("key"))
         form = SessionFilterForm(params, user=user)
         if not form.is_valid():
-            raise FieldErrors([{"field": field, "message": message}
-                               for field, messages in form.errors.items() for message in messages])
+            raise FieldErrors(
+                [
+                    {"field": field, "message": message}
+                    for field, messages in form.errors.items()
+                    for message in messages
+                ]
+            )
         qs = selectors.sessions(selectors.scope_for(user), form.filters())
         return qs.select_related("api_key", "api_key__user")
 
@@ -224,7 +256,9 @@ class UsageQuerySerializer(serializers.Serializer):
     group_by = serializers.ChoiceField(choices=[(g, g) for g in GROUPS], default="day")
     start = serializers.DateTimeField(required=False, help_text="Default: 7 days before `end`.")
     end = serializers.DateTimeField(required=False, help_text="Default: now.")
-    key = serializers.IntegerField(required=False, min_value=1, max_value=2**63 - 1, help_text="Only this key (its id).")
+    key = serializers.IntegerField(
+        required=False, min_value=1, max_value=2**63 - 1, help_text="Only this key (its id)."
+    )
     model = serializers.CharField(required=False, max_length=200, help_text="Only this model.")
 
     def validate_start(self, value):
@@ -248,20 +282,25 @@ class StatsSerializer(serializers.Serializer):
     total_tokens = serializers.IntegerField()
     cost_usd = serializers.CharField(help_text="US dollars (a decimal string).")
     latency_avg_ms = serializers.FloatField(allow_null=True)
-    latency_median_ms = serializers.FloatField(allow_null=True, help_text="Estimated from the rollups' histograms.")
+    latency_median_ms = serializers.FloatField(
+        allow_null=True, help_text="Estimated from the rollups' histograms."
+    )
     latency_p95_ms = serializers.FloatField(allow_null=True)
 
 
 class UsageRowSerializer(StatsSerializer):
-    bucket = serializers.DateTimeField(allow_null=True, help_text="group_by day/hour: the bucket's start (UTC).")
+    bucket = serializers.DateTimeField(
+        allow_null=True, help_text="group_by day/hour: the bucket's start (UTC)."
+    )
     key = KeyRefSerializer(allow_null=True, help_text="group_by key: the key.")
     model = serializers.CharField(allow_null=True, help_text="group_by model: the model ('' when none).")
 
 
 class UsageSerializer(serializers.Serializer):
     group_by = serializers.ChoiceField(choices=[(g, g) for g in GROUPS])
-    granularity = serializers.ChoiceField(choices=[("hour", "hour"), ("day", "day")],
-                                          help_text="The rollups read (hourly or daily).")
+    granularity = serializers.ChoiceField(
+        choices=[("hour", "hour"), ("day", "day")], help_text="The rollups read (hourly or daily)."
+    )
     start = serializers.DateTimeField(help_text="The range actually covered: aligned to the granularity.")
     end = serializers.DateTimeField()
     totals = StatsSerializer()
@@ -272,9 +311,17 @@ def _stats(s: selectors.Stats) -> dict:
     def r(v):
         return None if v is None else round(v, 1)
 
-    return {"requests": s.requests, "errors": s.errors, "prompt_tokens": s.prompt_tokens,
-            "completion_tokens": s.completion_tokens, "total_tokens": s.tokens, "cost_usd": str(s.cost_usd),
-            "latency_avg_ms": r(s.avg_latency), "latency_median_ms": r(s.p50), "latency_p95_ms": r(s.p95)}
+    return {
+        "requests": s.requests,
+        "errors": s.errors,
+        "prompt_tokens": s.prompt_tokens,
+        "completion_tokens": s.completion_tokens,
+        "total_tokens": s.tokens,
+        "cost_usd": str(s.cost_usd),
+        "latency_avg_ms": r(s.avg_latency),
+        "latency_median_ms": r(s.p50),
+        "latency_p95_ms": r(s.p95),
+    }
 
 
 def _range(granularity: str, start: datetime, end: datetime) -> selectors.Range:
@@ -292,11 +339,14 @@ def _range(granularity: str, start: datetime, end: datetime) -> selectors.Range:
 
 class UsageView(ApiViewMixin, APIView):
     @extend_schema(
-        summary="Usage totals", parameters=[UsageQuerySerializer], responses={200: UsageSerializer},
+        summary="Usage totals",
+        parameters=[UsageQuerySerializer],
+        responses={200: UsageSerializer},
         description="Requests, tokens, errors, cost and latency (average, median, p95) over a time range, grouped "
-                    "by day, hour, key or model; read from the hourly/daily rollups. Day and hour groups list every "
-                    "bucket of the range (zeros included; hour: at most 31 days); key and model groups read hourly "
-                    "rollups for ranges of up to 31 days still within LOG_RETENTION_DAYS, daily ones otherwise.")
+        "by day, hour, key or model; read from the hourly/daily rollups. Day and hour groups list every "
+        "bucket of the range (zeros included; hour: at most 31 days); key and model groups read hourly "
+        "rollups for ranges of up to 31 days still within LOG_RETENTION_DAYS, daily ones otherwise.",
+    )
     def get(self, request):
         q = UsageQuerySerializer(data=request.query_params)
         q.is_valid(raise_exception=True)
@@ -317,8 +367,11 @@ class UsageView(ApiViewMixin, APIView):
         elif group_by == "day":
             granularity = Granularity.DAY
         else:
-            granularity = Granularity.HOUR if span <= timedelta(hours=MAX_HOURS) and start >= hourly_kept \
+            granularity = (
+                Granularity.HOUR
+                if span <= timedelta(hours=MAX_HOURS) and start >= hourly_kept
                 else Granularity.DAY
+            )
         rng = _range(granularity, start, end)
         scope = selectors.scope_for(request.user).narrowed(key_id)
         model = data.get("model")
@@ -331,15 +384,28 @@ class UsageView(ApiViewMixin, APIView):
         else:
             dimension = "api_key_id" if group_by == "key" else "model"
             groups = selectors.usage_by(scope, rng, dimension, model)
-            keys = {k.pk: k for k in ApiKey.objects.filter(pk__in=[g for g, _ in groups])} if group_by == "key" \
+            keys = (
+                {k.pk: k for k in ApiKey.objects.filter(pk__in=[g for g, _ in groups])}
+                if group_by == "key"
                 else {}
+            )
             for group, s in groups:
                 totals.add(s)
                 key = keys.get(group)
-                rows.append({"bucket": None, "model": group if group_by == "model" else None,
-                             "key": {"id": key.pk, "name": key.name, "prefix": key.prefix} if key else None,
-                             **_stats(s)})
-        body = {"group_by": group_by, "granularity": "hour" if granularity == Granularity.HOUR else "day",
-                "start": rng.start, "end": rng.end, "totals": _stats(totals), "results": rows}
+                rows.append(
+                    {
+                        "bucket": None,
+                        "model": group if group_by == "model" else None,
+                        "key": {"id": key.pk, "name": key.name, "prefix": key.prefix} if key else None,
+                        **_stats(s),
+                    }
+                )
+        body = {
+            "group_by": group_by,
+            "granularity": "hour" if granularity == Granularity.HOUR else "day",
+            "start": rng.start,
+            "end": rng.end,
+            "totals": _stats(totals),
+            "results": rows,
+        }
         return Response(UsageSerializer(body).data)
-

@@ -23,4 +23,6 @@ class AgentSessionsConfig(AppConfig):
     def ready(self) -> None:
         import sequrity_site.checks  # noqa: F401  (registers the deployment checks)
 
-        post_migrate.connect(create_cache_tables, sender=self, dispatch_uid="agent_sessions.create_cache_tables")
+        post_migrate.connect(
+            create_cache_tables, sender=self, dispatch_uid="agent_sessions.create_cache_tables"
+        )

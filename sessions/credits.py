@@ -136,7 +136,8 @@ async def acheck_credit(user_id: int) -> str | None:
     from sequrity_site.aio import run_sync
 
     balance = await run_sync(
-        lambda: CreditAccount.objects.filter(pk=user_id).values_list("balance_nano", flat=True).first())
+        lambda: CreditAccount.objects.filter(pk=user_id).values_list("balance_nano", flat=True).first()
+    )
     return _store(user_id, _message(balance))
 
 

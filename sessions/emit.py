@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
 import fcntl
 import hashlib
 import itertools
@@ -81,6 +82,7 @@ try:
 
     _loads = orjson.loads
 except ImportError:  # pragma: no cover
+
     def _dumps(obj) -> bytes:
         return json.dumps(obj, separators=(",", ":"), default=str).encode()
 
@@ -151,10 +153,8 @@ def _open_segment(stem: str) -> _Segment:
         os.rename(tmp, directory / name)
     except OSError:
         os.close(fd)
-        try:
+        with contextlib.suppress(OSError):
             os.unlink(tmp)
-        except OSError:
-            pass
         raise
     return _Segment(directory / name, fd)
 
@@ -223,7 +223,9 @@ def emit_unauthenticated(secret: str, **fields) -> dict | None:
     prefix = _prefix_of(secret)
     if prefix is None:
         return None
-    event = new_event("usage", key_prefix=prefix, key_hash=hashlib.sha256(secret.encode()).hexdigest(), **fields)
+    event = new_event(
+        "usage", key_prefix=prefix, key_hash=hashlib.sha256(secret.encode()).hexdigest(), **fields
+    )
     _append(_pending, event)
     return event
 
@@ -251,8 +253,13 @@ def _due() -> bool:
     now = time.monotonic()
     if now < _retry_at:
         return False
-    return bool(_events.appended != _events.seen or _events.backlog or _memory or now >= _next_adopt
-                or (now >= _next_pending and (_pending.appended != _pending.seen or _pending.backlog)))
+    return bool(
+        _events.appended != _events.seen
+        or _events.backlog
+        or _memory
+        or now >= _next_adopt
+        or (now >= _next_pending and (_pending.appended != _pending.seen or _pending.backlog))
+    )
 
 
 def _flush_executor() -> ThreadPoolExecutor:
@@ -313,8 +320,11 @@ def _publish(batch: list[dict]) -> None:
         return
     from .tasks import record_events
 
-    record_events.apply_async(args=[batch], retry=True, retry_policy={
-        "max_retries": 1, "interval_start": 0, "interval_step": 0.5, "interval_max": 0.5})
+    record_events.apply_async(
+        args=[batch],
+        retry=True,
+        retry_policy={"max_retries": 1, "interval_start": 0, "interval_step": 0.5, "interval_max": 0.5},
+    )
 
 
 def _fresh_connection() -> None:
@@ -338,7 +348,7 @@ def _publish_events(events: list[dict]) -> int:
     """Publish in batches; how many (a prefix of ``events``) were taken."""
     done = 0
     for start in range(0, len(events), BATCH_SIZE):
-        chunk = events[start:start + BATCH_SIZE]
+        chunk = events[start : start + BATCH_SIZE]
         try:
             _publish(chunk)
         except _EncodeError:  # an event that cannot be serialised must not block the journal forever
@@ -348,8 +358,13 @@ def _publish_events(events: list[dict]) -> int:
                 except _EncodeError:
                     logger.error("dropping a log event that cannot be serialised: %r", ev)
         except Exception as exc:  # noqa: BLE001 - not published, whatever the reason: it stays in the journal
-            logger.warning("log broker unavailable; %d events wait in the journal (%s: %s)", len(events) - done,
-                           type(exc).__name__, exc, exc_info=not isinstance(exc, _BROKER_ERRORS))
+            logger.warning(
+                "log broker unavailable; %d events wait in the journal (%s: %s)",
+                len(events) - done,
+                type(exc).__name__,
+                exc,
+                exc_info=not isinstance(exc, _BROKER_ERRORS),
+            )
             return done
         done += len(chunk)
     return done
@@ -440,7 +455,7 @@ def _resume_point(seg: _Segment) -> int:
         if i >= 0:
             stop = data.find(b"}", i)
             try:
-                pos = int(data[i + len(_MARK):stop]) if stop > 0 else 0
+                pos = int(data[i + len(_MARK) : stop]) if stop > 0 else 0
             except ValueError:
                 pos = 0
             return pos if 0 <= pos <= size else 0
@@ -461,14 +476,10 @@ def _sync(seg: _Segment) -> None:
 
 def _release(seg: _Segment, *, delete: bool) -> None:
     if delete:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             seg.path.unlink()
-        except FileNotFoundError:
-            pass
-    try:
+    with contextlib.suppress(OSError):
         os.close(seg.fd)  # releases the lock
-    except OSError:
-        pass
 
 
 def flush(*, force: bool = True) -> int:
@@ -546,7 +557,9 @@ def _adopt(journal: _Journal) -> None:
         names = os.listdir(directory)
     except OSError:
         return
-    mine = {s.path.name for s in journal.backlog} | ({journal.current.path.name} if journal.current else set())
+    mine = {s.path.name for s in journal.backlog} | (
+        {journal.current.path.name} if journal.current else set()
+    )
     for name in names:
         if name.startswith(f".{journal.stem}-") and name.endswith(".tmp"):
             _remove_if_unlocked(directory / name)  # a process died between creating and naming a journal
@@ -626,16 +639,23 @@ def _resolve_records(records: list[dict]) -> int:
     prefixes = {r.get("key_prefix") for r in records if isinstance(r.get("key_prefix"), str)}
     _fresh_connection()
     try:
-        keys = {row["prefix"]: row for row in ApiKey.objects.filter(prefix__in=prefixes)
-                .values("id", "prefix", "secret_hash", "revoked_at")}
+        keys = {
+            row["prefix"]: row
+            for row in ApiKey.objects.filter(prefix__in=prefixes).values(
+                "id", "prefix", "secret_hash", "revoked_at"
+            )
+        }
     except Exception:  # noqa: BLE001 - the database is still away: try again later
         _drop_connection()
         logger.info("database still unavailable; %d refused requests wait to be logged", len(records))
         return 0
     for rec in records:
         row = keys.get(rec.get("key_prefix"))
-        if row is None or row["revoked_at"] is not None or not hmac.compare_digest(
-                str(row["secret_hash"]), str(rec.get("key_hash"))):
+        if (
+            row is None
+            or row["revoked_at"] is not None
+            or not hmac.compare_digest(str(row["secret_hash"]), str(rec.get("key_hash")))
+        ):
             continue  # not a key (the request would have been a 401): nothing to log
         event = {k: v for k, v in rec.items() if k not in ("key_prefix", "key_hash")}
         event["key_id"] = row["id"]
@@ -678,8 +698,9 @@ def _final_flush() -> None:
 
     threading.Thread(target=run, name="log-final-flush", daemon=True).start()
     if not done.wait(FINAL_FLUSH_SECONDS):
-        logger.warning("final log flush still running after %.0f s; the journal keeps the rest",
-                       FINAL_FLUSH_SECONDS)
+        logger.warning(
+            "final log flush still running after %.0f s; the journal keeps the rest", FINAL_FLUSH_SECONDS
+        )
         return
     with _flush_lock:
         for journal in (_events, _pending):
@@ -745,10 +766,8 @@ def _after_fork_in_child() -> None:
     for journal in (_events, _pending):
         for seg in [journal.current, *journal.backlog]:
             if seg is not None:
-                try:
+                with contextlib.suppress(OSError):
                     os.close(seg.fd)
-                except OSError:
-                    pass
     _events, _pending = _Journal("events"), _Journal("pending")
     _memory.clear()
     _start_id = uuid.uuid4().hex[:8]

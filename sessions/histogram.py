@@ -10,8 +10,29 @@ from collections.abc import Sequence
 
 # Upper edges (ms) of the buckets; the last bucket is everything from 60 s up.
 EDGES_MS: tuple[float, ...] = (
-    5, 10, 20, 35, 50, 75, 100, 150, 200, 300, 500, 750, 1000, 1500, 2000, 3000, 5000, 7500, 10_000, 15_000,
-    20_000, 30_000, 60_000,
+    5,
+    10,
+    20,
+    35,
+    50,
+    75,
+    100,
+    150,
+    200,
+    300,
+    500,
+    750,
+    1000,
+    1500,
+    2000,
+    3000,
+    5000,
+    7500,
+    10_000,
+    15_000,
+    20_000,
+    30_000,
+    60_000,
 )
 N_BUCKETS = len(EDGES_MS) + 1
 LATENCY_FIELDS: tuple[str, ...] = tuple(f"lat_{i:02d}" for i in range(N_BUCKETS))
@@ -47,7 +68,13 @@ def sql_bucket_case(column: str) -> list[str]:
     for i in range(N_BUCKETS):
         lo = EDGES_MS[i - 1] if i > 0 else None
         hi = EDGES_MS[i] if i < len(EDGES_MS) else None
-        cond = " AND ".join(c for c in (f"{column} >= {lo}" if lo is not None else "",
-                                        f"{column} < {hi}" if hi is not None else "") if c)
+        cond = " AND ".join(
+            c
+            for c in (
+                f"{column} >= {lo}" if lo is not None else "",
+                f"{column} < {hi}" if hi is not None else "",
+            )
+            if c
+        )
         exprs.append(f"CASE WHEN {cond} THEN 1 ELSE 0 END")
     return exprs

@@ -27,7 +27,10 @@ class SessionStatus(models.TextChoices):
     SUCCESS = "success", "Success"
     FAILURE = "failure", "Failure"
     DENIED = "denied", "Denied"
-    ERROR = "error", "Error"  # the last request failed (HTTP error: no credential, upstream 5xx/429, timeout...)
+    ERROR = (
+        "error",
+        "Error",
+    )  # the last request failed (HTTP error: no credential, upstream 5xx/429, timeout...)
 
 
 # Shown for sessions, not stored: an open session without activity for SESSION_IDLE_DISPLAY_SECONDS.
@@ -135,6 +138,9 @@ class UsageEvent(models.Model):
         indexes = [models.Index(fields=["api_key", "created_at"])]
 
     @property
+    def __str__(self) -> str:
+        return f"{self.event_id} {self.status_code}"
+
     def is_error(self) -> bool:
         return self.status_code >= 400
 
@@ -164,7 +170,9 @@ class UsageRollup(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["api_key", "granularity", "bucket", "model"], name="usage_rollup_unique"),
+            models.UniqueConstraint(
+                fields=["api_key", "granularity", "bucket", "model"], name="usage_rollup_unique"
+            ),
         ]
         indexes = [models.Index(fields=["granularity", "bucket"])]
 
@@ -185,8 +193,11 @@ class PriceKind(models.TextChoices):
 class Price(models.Model):
     """Price per million tokens of one component: the base, an architecture, or an enabled defence."""
 
-    code = models.CharField(max_length=64, unique=True,
-                            help_text='"base", an architecture ("single-llm") or a defence ("pii_redaction").')
+    code = models.CharField(
+        max_length=64,
+        unique=True,
+        help_text='"base", an architecture ("single-llm") or a defence ("pii_redaction").',
+    )
     kind = models.CharField(max_length=16, choices=PriceKind.choices)
     label = models.CharField(max_length=100)
     usd_per_million = models.DecimalField("USD per 1M tokens", max_digits=12, decimal_places=6, default=0)
@@ -202,8 +213,9 @@ class Price(models.Model):
 class CreditAccount(models.Model):
     """A user's prepaid balance, debited per request (tokens × price) by the usage task."""
 
-    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True,
-                                related_name="credit_account")
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="credit_account"
+    )
     balance_nano = models.BigIntegerField(default=0)
     spent_nano = models.BigIntegerField(default=0)
     updated_at = models.DateTimeField(auto_now=True)
@@ -226,8 +238,9 @@ class CreditGrant(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="credit_grants")
     amount_usd = models.DecimalField("amount (USD)", max_digits=12, decimal_places=2)
     note = models.CharField(max_length=200, blank=True)
-    granted_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
-                                   related_name="+")
+    granted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

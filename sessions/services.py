@@ -114,13 +114,20 @@ class _Usage:
     def parse(cls, ev: dict) -> _Usage:
         sid = ev.get("session_id")
         return cls(
-            event_id=uuid.UUID(str(ev["event_id"])), key_id=int(ev["key_id"]),
+            event_id=uuid.UUID(str(ev["event_id"])),
+            key_id=int(ev["key_id"]),
             session_id=uuid.UUID(str(sid)) if sid else None,
-            endpoint_type=_str(ev.get("endpoint_type"), 16), api=_str(ev.get("api"), 32),
-            provider=_str(ev.get("provider"), 32), arch=_str(ev.get("arch"), 16), models=_models(ev.get("models")),
-            prompt_tokens=_int(ev.get("prompt_tokens")), completion_tokens=_int(ev.get("completion_tokens")),
-            latency_ms=max(0.0, float(ev.get("latency_ms") or 0)), status_code=_int(ev.get("status_code"), SMALLINT_MAX),
-            error_kind=_str(ev.get("error_kind"), 64), streamed=bool(ev.get("streamed")),
+            endpoint_type=_str(ev.get("endpoint_type"), 16),
+            api=_str(ev.get("api"), 32),
+            provider=_str(ev.get("provider"), 32),
+            arch=_str(ev.get("arch"), 16),
+            models=_models(ev.get("models")),
+            prompt_tokens=_int(ev.get("prompt_tokens")),
+            completion_tokens=_int(ev.get("completion_tokens")),
+            latency_ms=max(0.0, float(ev.get("latency_ms") or 0)),
+            status_code=_int(ev.get("status_code"), SMALLINT_MAX),
+            error_kind=_str(ev.get("error_kind"), 64),
+            streamed=bool(ev.get("streamed")),
             created_at=_dt(ev.get("created_at")),
         )
 
@@ -148,11 +155,18 @@ class _State:
     def parse(cls, ev: dict) -> _State:
         status = str(ev.get("status") or "open")
         return cls(
-            session_id=uuid.UUID(str(ev["session_id"])), key_id=int(ev["key_id"]), arch=_str(ev.get("arch"), 16),
-            endpoint_type=_str(ev.get("endpoint_type"), 16), api=_str(ev.get("api"), 32),
-            provider=_str(ev.get("provider"), 32), status=status if status in STATUSES else "open",
-            turns=_int(ev.get("turns")), closed=bool(ev.get("closed")), models=_models(ev.get("models")),
-            created_at=_dt(ev.get("created_at")), reason=_str(ev.get("reason"), 500),
+            session_id=uuid.UUID(str(ev["session_id"])),
+            key_id=int(ev["key_id"]),
+            arch=_str(ev.get("arch"), 16),
+            endpoint_type=_str(ev.get("endpoint_type"), 16),
+            api=_str(ev.get("api"), 32),
+            provider=_str(ev.get("provider"), 32),
+            status=status if status in STATUSES else "open",
+            turns=_int(ev.get("turns")),
+            closed=bool(ev.get("closed")),
+            models=_models(ev.get("models")),
+            created_at=_dt(ev.get("created_at")),
+            reason=_str(ev.get("reason"), 500),
         )
 
 
@@ -171,9 +185,13 @@ class _Step:
     def parse(cls, ev: dict) -> _Step:
         data = ev.get("data")
         return cls(
-            event_id=uuid.UUID(str(ev["event_id"])), session_id=uuid.UUID(str(ev["session_id"])),
-            key_id=int(ev["key_id"]), turn=_int(ev.get("turn")), seq=_int(ev.get("seq")),
-            type=_str(ev.get("type"), 32), data=_clean(data if isinstance(data, dict) else {"value": data}),
+            event_id=uuid.UUID(str(ev["event_id"])),
+            session_id=uuid.UUID(str(ev["session_id"])),
+            key_id=int(ev["key_id"]),
+            turn=_int(ev.get("turn")),
+            seq=_int(ev.get("seq")),
+            type=_str(ev.get("type"), 32),
+            data=_clean(data if isinstance(data, dict) else {"value": data}),
             created_at=_dt(ev.get("created_at")),
         )
 
@@ -214,8 +232,14 @@ def _q(name: str) -> str:
     return connection.ops.quote_name(name)
 
 
-def _insert(model, rows: list[dict], *, conflict: list[str], update: dict[str, str] | None = None,
-            returning: str | None = None) -> list:
+def _insert(
+    model,
+    rows: list[dict],
+    *,
+    conflict: list[str],
+    update: dict[str, str] | None = None,
+    returning: str | None = None,
+) -> list:
     """Multi-row ``INSERT ... ON CONFLICT (conflict) DO NOTHING | DO UPDATE SET ...`` (PostgreSQL and SQLite
     ≥ 3.35 share this syntax); returns the ``returning`` column of the rows actually inserted/updated."""
     if not rows:
@@ -226,16 +250,23 @@ def _insert(model, rows: list[dict], *, conflict: list[str], update: dict[str, s
     table = _q(meta.db_table)
     head = f"INSERT INTO {table} ({', '.join(_q(f.column) for f in fields)}) VALUES "
     tail = f" ON CONFLICT ({', '.join(_q(meta.get_field(c).column) for c in conflict)}) "
-    tail += ("DO UPDATE SET " + ", ".join(f"{_q(col)} = {expr}" for col, expr in update.items())) if update \
+    tail += (
+        ("DO UPDATE SET " + ", ".join(f"{_q(col)} = {expr}" for col, expr in update.items()))
+        if update
         else "DO NOTHING"
+    )
     if returning:
         tail += f" RETURNING {_q(meta.get_field(returning).column)}"
     placeholder = "(" + ", ".join(["%s"] * len(fields)) + ")"
     out: list = []
     with connection.cursor() as cursor:
         for start in range(0, len(rows), CHUNK):
-            chunk = rows[start:start + CHUNK]
-            params = [f.get_db_prep_save(row[n], connection) for row in chunk for f, n in zip(fields, names, strict=True)]
+            chunk = rows[start : start + CHUNK]
+            params = [
+                f.get_db_prep_save(row[n], connection)
+                for row in chunk
+                for f, n in zip(fields, names, strict=True)
+            ]
             cursor.execute(head + ", ".join([placeholder] * len(chunk)) + tail, params)
             if returning:
                 out.extend(r[0] for r in cursor.fetchall())
@@ -266,7 +297,9 @@ def do_record_events(events: list[dict]) -> int:
     key_ids = {e.key_id for e in batch.all()}
     if not key_ids:
         return 0
-    keys = {k["id"]: k for k in ApiKey.objects.filter(pk__in=key_ids).values("id", "user_id", "arch", "features")}
+    keys = {
+        k["id"]: k for k in ApiKey.objects.filter(pk__in=key_ids).values("id", "user_id", "arch", "features")
+    }
     if len(keys) < len(key_ids):
         logger.warning("dropping log events of unknown keys %s", sorted(key_ids - set(keys)))
         batch.usage = [e for e in batch.usage if e.key_id in keys]
@@ -300,15 +333,34 @@ def _insert_usage(usage: list[_Usage], keys: dict, table) -> list[_Usage]:
     unique = {e.event_id: e for e in usage}  # a batch may repeat an event
     ordered = [unique[i] for i in sorted(unique)]
     for e in ordered:
-        e.cost_nano = credits.cost_nano(e.prompt_tokens + e.completion_tokens, _price_of(e, keys[e.key_id], table))
-    rows = [{
-        "event_id": e.event_id, "api_key": e.key_id, "session_id": e.session_id, "endpoint_type": e.endpoint_type,
-        "api": e.api, "provider": e.provider, "arch": e.arch, "models_used": ",".join(e.models)[:300],
-        "model": e.model, "prompt_tokens": e.prompt_tokens, "completion_tokens": e.completion_tokens,
-        "latency_ms": e.latency_ms, "status_code": e.status_code, "error_kind": e.error_kind,
-        "streamed": e.streamed, "cost_nano": e.cost_nano, "created_at": e.created_at,
-    } for e in ordered]
-    inserted = {uuid.UUID(str(v)) for v in _insert(UsageEvent, rows, conflict=["event_id"], returning="event_id")}
+        e.cost_nano = credits.cost_nano(
+            e.prompt_tokens + e.completion_tokens, _price_of(e, keys[e.key_id], table)
+        )
+    rows = [
+        {
+            "event_id": e.event_id,
+            "api_key": e.key_id,
+            "session_id": e.session_id,
+            "endpoint_type": e.endpoint_type,
+            "api": e.api,
+            "provider": e.provider,
+            "arch": e.arch,
+            "models_used": ",".join(e.models)[:300],
+            "model": e.model,
+            "prompt_tokens": e.prompt_tokens,
+            "completion_tokens": e.completion_tokens,
+            "latency_ms": e.latency_ms,
+            "status_code": e.status_code,
+            "error_kind": e.error_kind,
+            "streamed": e.streamed,
+            "cost_nano": e.cost_nano,
+            "created_at": e.created_at,
+        }
+        for e in ordered
+    ]
+    inserted = {
+        uuid.UUID(str(v)) for v in _insert(UsageEvent, rows, conflict=["event_id"], returning="event_id")
+    }
     return [e for e in ordered if e.event_id in inserted]
 
 
@@ -319,11 +371,24 @@ def _upsert_sessions(states: list[_State], new_usage: list[_Usage], steps: list[
         r = rows.get(sid)
         if r is None:
             r = rows[sid] = {
-                "id": sid, "api_key": key_id, "arch": "", "endpoint_type": "", "api": "", "provider": "",
-                "status": "open", "status_reason": "", "turns": 0, "closed": False, "model_names": [],
+                "id": sid,
+                "api_key": key_id,
+                "arch": "",
+                "endpoint_type": "",
+                "api": "",
+                "provider": "",
+                "status": "open",
+                "status_reason": "",
+                "turns": 0,
+                "closed": False,
+                "model_names": [],
                 "state_at": None,
-                "requests": 0, "prompt_tokens": 0, "completion_tokens": 0, "cost_nano": 0,
-                "created_at": at, "last_activity": at,
+                "requests": 0,
+                "prompt_tokens": 0,
+                "completion_tokens": 0,
+                "cost_nano": 0,
+                "created_at": at,
+                "last_activity": at,
             }
         r["created_at"] = min(r["created_at"], at)
         r["last_activity"] = max(r["last_activity"], at)
@@ -338,17 +403,30 @@ def _upsert_sessions(states: list[_State], new_usage: list[_Usage], steps: list[
         r["completion_tokens"] += e.completion_tokens
         r["cost_nano"] += e.cost_nano
         if r["state_at"] is None:  # what a placeholder row shows until the session's own event arrives
-            r.update(arch=r["arch"] or e.arch, endpoint_type=r["endpoint_type"] or e.endpoint_type,
-                     api=r["api"] or e.api, provider=r["provider"] or e.provider,
-                     model_names=r["model_names"] or e.models)
+            r.update(
+                arch=r["arch"] or e.arch,
+                endpoint_type=r["endpoint_type"] or e.endpoint_type,
+                api=r["api"] or e.api,
+                provider=r["provider"] or e.provider,
+                model_names=r["model_names"] or e.models,
+            )
     for s in steps:
         row(s.session_id, s.key_id, s.created_at)
     for s in states:  # the latest state in the batch wins; equal times: the later event
         r = row(s.session_id, s.key_id, s.created_at)
         if r["state_at"] is None or s.created_at >= r["state_at"]:
-            r.update(arch=s.arch, endpoint_type=s.endpoint_type, api=s.api, provider=s.provider, status=s.status,
-                     status_reason=s.reason, turns=s.turns, closed=s.closed, model_names=s.models,
-                     state_at=s.created_at)
+            r.update(
+                arch=s.arch,
+                endpoint_type=s.endpoint_type,
+                api=s.api,
+                provider=s.provider,
+                status=s.status,
+                status_reason=s.reason,
+                turns=s.turns,
+                closed=s.closed,
+                model_names=s.models,
+                state_at=s.created_at,
+            )
     if not rows:
         return
     t, x = _cols(RelaySession)
@@ -357,12 +435,18 @@ def _upsert_sessions(states: list[_State], new_usage: list[_Usage], steps: list[
     for name in ("arch", "endpoint_type", "api", "provider"):
         update[name] = f"CASE WHEN {newer} OR {t(name)} = '' THEN {x(name)} ELSE {t(name)} END"
     for name in ("status", "status_reason", "turns", "closed", "model_names", "state_at"):
-        update[RelaySession._meta.get_field(name).column] = f"CASE WHEN {newer} THEN {x(name)} ELSE {t(name)} END"
+        update[RelaySession._meta.get_field(name).column] = (
+            f"CASE WHEN {newer} THEN {x(name)} ELSE {t(name)} END"
+        )
     for name in ("requests", "prompt_tokens", "completion_tokens", "cost_nano"):
         update[name] = f"{t(name)} + {x(name)}"
-    update["created_at"] = f"CASE WHEN {x('created_at')} < {t('created_at')} THEN {x('created_at')} ELSE {t('created_at')} END"
-    update["last_activity"] = (f"CASE WHEN {x('last_activity')} > {t('last_activity')} THEN {x('last_activity')} "
-                               f"ELSE {t('last_activity')} END")
+    update["created_at"] = (
+        f"CASE WHEN {x('created_at')} < {t('created_at')} THEN {x('created_at')} ELSE {t('created_at')} END"
+    )
+    update["last_activity"] = (
+        f"CASE WHEN {x('last_activity')} > {t('last_activity')} THEN {x('last_activity')} "
+        f"ELSE {t('last_activity')} END"
+    )
     _insert(RelaySession, [rows[k] for k in sorted(rows)], conflict=["id"], update=update)
 
 
@@ -370,8 +454,18 @@ def _insert_steps(steps: list[_Step]) -> int:
     if not steps:
         return 0
     unique = {s.event_id: s for s in steps}
-    rows = [{"event_id": s.event_id, "session": s.session_id, "turn": s.turn, "seq": s.seq, "type": s.type,
-             "data": s.data, "created_at": s.created_at} for s in (unique[i] for i in sorted(unique))]
+    rows = [
+        {
+            "event_id": s.event_id,
+            "session": s.session_id,
+            "turn": s.turn,
+            "seq": s.seq,
+            "type": s.type,
+            "data": s.data,
+            "created_at": s.created_at,
+        }
+        for s in (unique[i] for i in sorted(unique))
+    ]
     return len(_insert(SessionEvent, rows, conflict=["event_id"], returning="event_id"))
 
 
@@ -383,8 +477,15 @@ def floor_day(dt: datetime) -> datetime:
     return dt.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
 
 
-_ROLLUP_SUMS = ("requests", "errors", "prompt_tokens", "completion_tokens", "latency_sum_ms", "cost_nano",
-                *LATENCY_FIELDS)
+_ROLLUP_SUMS = (
+    "requests",
+    "errors",
+    "prompt_tokens",
+    "completion_tokens",
+    "latency_sum_ms",
+    "cost_nano",
+    *LATENCY_FIELDS,
+)
 
 
 def rollup_rows(usage) -> list[dict]:
@@ -392,12 +493,20 @@ def rollup_rows(usage) -> list[dict]:
     groups: dict[tuple, dict] = {}
     for e in usage:
         hist = bucket_of(e.latency_ms)
-        for gran, bucket in ((Granularity.HOUR, floor_hour(e.created_at)), (Granularity.DAY, floor_day(e.created_at))):
+        for gran, bucket in (
+            (Granularity.HOUR, floor_hour(e.created_at)),
+            (Granularity.DAY, floor_day(e.created_at)),
+        ):
             k = (e.key_id, str(gran), bucket, e.model)
             g = groups.get(k)
             if g is None:
-                g = groups[k] = {"api_key": e.key_id, "granularity": str(gran), "bucket": bucket, "model": e.model,
-                                 **{name: 0 for name in _ROLLUP_SUMS}}
+                g = groups[k] = {
+                    "api_key": e.key_id,
+                    "granularity": str(gran),
+                    "bucket": bucket,
+                    "model": e.model,
+                    **{name: 0 for name in _ROLLUP_SUMS},
+                }
             g["requests"] += 1
             g["errors"] += e.status_code >= 400
             g["prompt_tokens"] += e.prompt_tokens
@@ -413,8 +522,12 @@ def _upsert_rollups(new_usage: list[_Usage]) -> None:
         return
     t, x = _cols(UsageRollup)
     update = {name: f"{t(name)} + {x(name)}" for name in _ROLLUP_SUMS}
-    _insert(UsageRollup, rollup_rows(new_usage), conflict=["api_key", "granularity", "bucket", "model"],
-            update=update)
+    _insert(
+        UsageRollup,
+        rollup_rows(new_usage),
+        conflict=["api_key", "granularity", "bucket", "model"],
+        update=update,
+    )
 
 
 def _debit(new_usage: list[_Usage], keys: dict) -> None:
@@ -430,8 +543,11 @@ def _debit(new_usage: list[_Usage], keys: dict) -> None:
 def _add_to_balance(user_id: int, delta_nano: int, *, spent: int = 0) -> None:
     """``balance += delta`` as one ``F()`` update; creates the account on first use (race-safe)."""
     now = timezone.now()
-    changes = {"balance_nano": F("balance_nano") + delta_nano, "spent_nano": F("spent_nano") + spent,
-               "updated_at": now}
+    changes = {
+        "balance_nano": F("balance_nano") + delta_nano,
+        "spent_nano": F("spent_nano") + spent,
+        "updated_at": now,
+    }
     if CreditAccount.objects.filter(pk=user_id).update(**changes):
         return
     try:
@@ -448,7 +564,8 @@ def _touch_keys(new_usage: list[_Usage]) -> None:
     for key_id in sorted(last):
         ts = last[key_id]
         ApiKey.objects.filter(pk=key_id).filter(Q(last_used_at__isnull=True) | Q(last_used_at__lt=ts)).update(
-            last_used_at=ts)
+            last_used_at=ts
+        )
 
 
 # --- credits -----------------------------------------------------------------------------------------------------
@@ -458,7 +575,9 @@ def do_grant_credit(*, user, amount_usd: Decimal, note: str = "", granted_by=Non
     """Record a grant (negative: a correction) and add it to the user's balance in one transaction."""
     amount_usd = Decimal(amount_usd).quantize(Decimal("0.01"))
     with transaction.atomic():
-        grant = CreditGrant.objects.create(user=user, amount_usd=amount_usd, note=note[:200], granted_by=granted_by)
+        grant = CreditGrant.objects.create(
+            user=user, amount_usd=amount_usd, note=note[:200], granted_by=granted_by
+        )
         _add_to_balance(user.pk, int(amount_usd * NANO_PER_USD))
     credits.forget_cached_credit(user.pk)
     return grant
@@ -490,7 +609,9 @@ def do_prune_log(now: datetime | None = None) -> dict[str, int]:
         "usage_events": _delete_in_chunks(UsageEvent.objects.filter(created_at__lt=raw_cutoff)),
         "sessions": _delete_in_chunks(RelaySession.objects.filter(last_activity__lt=raw_cutoff)),
         "hourly_rollups": _delete_in_chunks(
-            UsageRollup.objects.filter(granularity=Granularity.HOUR, bucket__lt=floor_hour(hourly_cutoff))),
+            UsageRollup.objects.filter(granularity=Granularity.HOUR, bucket__lt=floor_hour(hourly_cutoff))
+        ),
         "daily_rollups": _delete_in_chunks(
-            UsageRollup.objects.filter(granularity=Granularity.DAY, bucket__lt=floor_day(daily_cutoff))),
+            UsageRollup.objects.filter(granularity=Granularity.DAY, bucket__lt=floor_day(daily_cutoff))
+        ),
     }

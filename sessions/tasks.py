@@ -39,8 +39,14 @@ def record_events(self, events: list[dict]) -> int:
         raise Reject(f"{type(exc).__name__}: {exc}", requeue=True) from None
 
 
-@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, autoretry_for=(Exception,),
-             retry_backoff=True, max_retries=5)
+@shared_task(
+    bind=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=(Exception,),
+    retry_backoff=True,
+    max_retries=5,
+)
 def prune_log(self) -> dict:
     """Periodic (celery beat, ``CELERY_BEAT_SCHEDULE``): drop raw events and rollups past their retention."""
     return services.do_prune_log()

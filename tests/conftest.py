@@ -55,7 +55,9 @@ def celery_worker_process(django_db_setup, django_db_blocker, artifacts_dir):
 
 
 @pytest.fixture(scope="session")
-def relay_server(django_db_setup, django_db_blocker, fake_upstream_server, artifacts_dir, celery_worker_process):
+def relay_server(
+    django_db_setup, django_db_blocker, fake_upstream_server, artifacts_dir, celery_worker_process
+):
     """A uvicorn process serving the ASGI app against the test database and the fake upstream."""
     from tests.live import start_uvicorn
 

@@ -42,8 +42,18 @@ from typing import Any
 
 from aiohttp import web
 
-__all__ = ["FakeUpstream", "Reply", "RecordedRequest", "text", "tool_calls", "structured", "error", "drop", "raw",
-           "shared_fake_upstream"]
+__all__ = [
+    "FakeUpstream",
+    "Reply",
+    "RecordedRequest",
+    "text",
+    "tool_calls",
+    "structured",
+    "error",
+    "drop",
+    "raw",
+    "shared_fake_upstream",
+]
 
 
 # ============================================================================================== replies
@@ -82,8 +92,9 @@ def structured(value: Any, **kw: Any) -> Reply:
     return Reply("structured", value=value, **kw)
 
 
-def error(status: int, message: str = "fake upstream error", *, retry_after: str | None = None,
-          **kw: Any) -> Reply:
+def error(
+    status: int, message: str = "fake upstream error", *, retry_after: str | None = None, **kw: Any
+) -> Reply:
     return Reply("error", status=status, message=message, retry_after=retry_after, **kw)
 
 
@@ -93,8 +104,13 @@ def drop(**kw: Any) -> Reply:
 
 def raw(body: bytes | str, *, status: int = 200, content_type: str = "text/plain", **kw: Any) -> Reply:
     """An arbitrary answer (bytes as given), e.g. a non-JSON body or JSON where a stream was asked for."""
-    return Reply("raw", body=body.encode() if isinstance(body, str) else body, status=status,
-                 content_type=content_type, **kw)
+    return Reply(
+        "raw",
+        body=body.encode() if isinstance(body, str) else body,
+        status=status,
+        content_type=content_type,
+        **kw,
+    )
 
 
 @dataclass
@@ -162,8 +178,11 @@ def _last_user_text(api: str, body: Any) -> str:
             if isinstance(content, str):
                 return content
             if isinstance(content, list):
-                return "".join(p.get("text", "") for p in content
-                               if isinstance(p, dict) and p.get("type") in ("text", "input_text"))
+                return "".join(
+                    p.get("text", "")
+                    for p in content
+                    if isinstance(p, dict) and p.get("type") in ("text", "input_text")
+                )
     return ""
 
 
@@ -181,7 +200,7 @@ def _pieces(s: str, n: int = 3) -> list[str]:
         return [""]
     words = s.split(" ")
     size = max(1, -(-len(words) // n))
-    parts = [" ".join(words[i:i + size]) for i in range(0, len(words), size)]
+    parts = [" ".join(words[i : i + size]) for i in range(0, len(words), size)]
     return [p + (" " if i < len(parts) - 1 else "") for i, p in enumerate(parts)]
 
 
@@ -194,22 +213,36 @@ def _calls_with_ids(reply: Reply, prefix: str) -> list[tuple[str, str, dict]]:
 
 def chat_json(reply: Reply, body: dict, model: str) -> dict:
     prompt, completion = reply.usage
-    msg: dict[str, Any] = {"role": "assistant", "content": reply.text or None, "refusal": None,
-                           "annotations": []}
+    msg: dict[str, Any] = {
+        "role": "assistant",
+        "content": reply.text or None,
+        "refusal": None,
+        "annotations": [],
+    }
     finish = "stop"
     if reply.kind == "tool_calls":
-        msg["tool_calls"] = [{"id": cid, "type": "function", "function": {"name": n, "arguments": _dumps(a)}}
-                             for cid, n, a in _calls_with_ids(reply, "call_")]
+        msg["tool_calls"] = [
+            {"id": cid, "type": "function", "function": {"name": n, "arguments": _dumps(a)}}
+            for cid, n, a in _calls_with_ids(reply, "call_")
+        ]
         finish = "tool_calls"
     elif reply.kind == "structured":
         msg["content"] = _dumps(reply.value)
     else:
         msg["content"] = reply.text
-    return {"id": f"chatcmpl-{_hex()}", "object": "chat.completion", "created": int(time.time()), "model": model,
-            "choices": [{"index": 0, "message": msg, "logprobs": None, "finish_reason": reply.finish or finish}],
-            "usage": {"prompt_tokens": prompt, "completion_tokens": completion,
-                      "total_tokens": prompt + completion},
-            "system_fingerprint": "fp_fake"}
+    return {
+        "id": f"chatcmpl-{_hex()}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [{"index": 0, "message": msg, "logprobs": None, "finish_reason": reply.finish or finish}],
+        "usage": {
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "total_tokens": prompt + completion,
+        },
+        "system_fingerprint": "fp_fake",
+    }
 
 
 def chat_stream(reply: Reply, body: dict, model: str) -> list[tuple[str | None, str]]:
@@ -217,9 +250,14 @@ def chat_stream(reply: Reply, body: dict, model: str) -> list[tuple[str | None, 
     include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
 
     def chunk(delta: dict, finish: str | None = None) -> tuple[None, str]:
-        obj: dict[str, Any] = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model,
-                               "system_fingerprint": "fp_fake",
-                               "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]}
+        obj: dict[str, Any] = {
+            "id": cid,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model,
+            "system_fingerprint": "fp_fake",
+            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+        }
         if include_usage:
             obj["usage"] = None
         return None, _dumps(obj)
@@ -232,17 +270,44 @@ def chat_stream(reply: Reply, body: dict, model: str) -> list[tuple[str | None, 
     if reply.kind == "tool_calls":
         finish = "tool_calls"
         for i, (call_id, name, args) in enumerate(_calls_with_ids(reply, "call_")):
-            events.append(chunk({"tool_calls": [{"index": i, "id": call_id, "type": "function",
-                                                 "function": {"name": name, "arguments": ""}}]}))
+            events.append(
+                chunk(
+                    {
+                        "tool_calls": [
+                            {
+                                "index": i,
+                                "id": call_id,
+                                "type": "function",
+                                "function": {"name": name, "arguments": ""},
+                            }
+                        ]
+                    }
+                )
+            )
             for p in _split_json(_dumps(args)):
                 events.append(chunk({"tool_calls": [{"index": i, "function": {"arguments": p}}]}))
     events.append(chunk({}, reply.finish or finish))
     if include_usage:
         prompt, completion = reply.usage
-        events.append((None, _dumps({"id": cid, "object": "chat.completion.chunk", "created": created,
-                                     "model": model, "choices": [],
-                                     "usage": {"prompt_tokens": prompt, "completion_tokens": completion,
-                                               "total_tokens": prompt + completion}})))
+        events.append(
+            (
+                None,
+                _dumps(
+                    {
+                        "id": cid,
+                        "object": "chat.completion.chunk",
+                        "created": created,
+                        "model": model,
+                        "choices": [],
+                        "usage": {
+                            "prompt_tokens": prompt,
+                            "completion_tokens": completion,
+                            "total_tokens": prompt + completion,
+                        },
+                    }
+                ),
+            )
+        )
     events.append((None, "[DONE]"))
     return events
 
@@ -251,7 +316,7 @@ def _split_json(s: str) -> list[str]:
     if len(s) < 8:
         return [s]
     k = len(s) // 3
-    return [s[:k], s[k:2 * k], s[2 * k:]]
+    return [s[:k], s[k : 2 * k], s[2 * k :]]
 
 
 def _forced_tool(body: dict) -> str | None:
@@ -267,7 +332,9 @@ def messages_json(reply: Reply, body: dict, model: str) -> dict:
     stop = "end_turn"
     forced = _forced_tool(body)
     if reply.kind == "structured" and forced:
-        content.append({"type": "tool_use", "id": f"toolu_{_hex()[:24]}", "name": forced, "input": reply.value})
+        content.append(
+            {"type": "tool_use", "id": f"toolu_{_hex()[:24]}", "name": forced, "input": reply.value}
+        )
         stop = "tool_use"
     elif reply.kind == "structured":
         content.append({"type": "text", "text": _dumps(reply.value)})
@@ -275,13 +342,27 @@ def messages_json(reply: Reply, body: dict, model: str) -> dict:
         if reply.text or reply.kind == "text":
             content.append({"type": "text", "text": reply.text})
         if reply.kind == "tool_calls":
-            content += [{"type": "tool_use", "id": cid, "name": n, "input": a}
-                        for cid, n, a in _calls_with_ids(reply, "toolu_")]
+            content += [
+                {"type": "tool_use", "id": cid, "name": n, "input": a}
+                for cid, n, a in _calls_with_ids(reply, "toolu_")
+            ]
             stop = "tool_use"
-    return {"id": f"msg_{_hex()[:24]}", "type": "message", "role": "assistant", "model": model,
-            "content": content, "stop_reason": reply.finish or stop, "stop_sequence": None,
-            "usage": {"input_tokens": prompt, "output_tokens": completion, "cache_creation_input_tokens": 0,
-                      "cache_read_input_tokens": 0, "service_tier": "standard"}}
+    return {
+        "id": f"msg_{_hex()[:24]}",
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": content,
+        "stop_reason": reply.finish or stop,
+        "stop_sequence": None,
+        "usage": {
+            "input_tokens": prompt,
+            "output_tokens": completion,
+            "cache_creation_input_tokens": 0,
+            "cache_read_input_tokens": 0,
+            "service_tier": "standard",
+        },
+    }
 
 
 def messages_stream(reply: Reply, body: dict, model: str) -> list[tuple[str | None, str]]:
@@ -291,24 +372,57 @@ def messages_stream(reply: Reply, body: dict, model: str) -> list[tuple[str | No
     def ev(obj: dict) -> tuple[str, str]:
         return obj["type"], _dumps(obj)
 
-    start_msg = {**final, "content": [], "stop_reason": None,
-                 "usage": {"input_tokens": prompt, "output_tokens": 1}}
+    start_msg = {
+        **final,
+        "content": [],
+        "stop_reason": None,
+        "usage": {"input_tokens": prompt, "output_tokens": 1},
+    }
     events = [ev({"type": "message_start", "message": start_msg}), ev({"type": "ping"})]
     for i, block in enumerate(final["content"]):
         if block["type"] == "text":
-            events.append(ev({"type": "content_block_start", "index": i,
-                              "content_block": {"type": "text", "text": ""}}))
-            events += [ev({"type": "content_block_delta", "index": i, "delta": {"type": "text_delta", "text": p}})
-                       for p in _pieces(block["text"])]
+            events.append(
+                ev({"type": "content_block_start", "index": i, "content_block": {"type": "text", "text": ""}})
+            )
+            events += [
+                ev({"type": "content_block_delta", "index": i, "delta": {"type": "text_delta", "text": p}})
+                for p in _pieces(block["text"])
+            ]
         else:
-            events.append(ev({"type": "content_block_start", "index": i, "content_block": {
-                "type": "tool_use", "id": block["id"], "name": block["name"], "input": {}}}))
-            events += [ev({"type": "content_block_delta", "index": i,
-                           "delta": {"type": "input_json_delta", "partial_json": p}})
-                       for p in _split_json(_dumps(block["input"]))]
+            events.append(
+                ev(
+                    {
+                        "type": "content_block_start",
+                        "index": i,
+                        "content_block": {
+                            "type": "tool_use",
+                            "id": block["id"],
+                            "name": block["name"],
+                            "input": {},
+                        },
+                    }
+                )
+            )
+            events += [
+                ev(
+                    {
+                        "type": "content_block_delta",
+                        "index": i,
+                        "delta": {"type": "input_json_delta", "partial_json": p},
+                    }
+                )
+                for p in _split_json(_dumps(block["input"]))
+            ]
         events.append(ev({"type": "content_block_stop", "index": i}))
-    events.append(ev({"type": "message_delta", "delta": {"stop_reason": final["stop_reason"], "stop_sequence": None},
-                      "usage": {"output_tokens": completion}}))
+    events.append(
+        ev(
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": final["stop_reason"], "stop_sequence": None},
+                "usage": {"output_tokens": completion},
+            }
+        )
+    )
     events.append(ev({"type": "message_stop"}))
     return events
 
@@ -318,19 +432,48 @@ def responses_json(reply: Reply, body: dict, model: str) -> dict:
     output: list[dict] = []
     content = reply.text if reply.kind != "structured" else _dumps(reply.value)
     if content or reply.kind in ("text", "structured"):
-        output.append({"type": "message", "id": f"msg_{_hex()}", "status": "completed", "role": "assistant",
-                       "content": [{"type": "output_text", "text": content, "annotations": [], "logprobs": []}]})
+        output.append(
+            {
+                "type": "message",
+                "id": f"msg_{_hex()}",
+                "status": "completed",
+                "role": "assistant",
+                "content": [{"type": "output_text", "text": content, "annotations": [], "logprobs": []}],
+            }
+        )
     if reply.kind == "tool_calls":
-        output += [{"type": "function_call", "id": f"fc_{_hex()}", "call_id": cid, "name": n,
-                    "arguments": _dumps(a), "status": "completed"}
-                   for cid, n, a in _calls_with_ids(reply, "call_")]
+        output += [
+            {
+                "type": "function_call",
+                "id": f"fc_{_hex()}",
+                "call_id": cid,
+                "name": n,
+                "arguments": _dumps(a),
+                "status": "completed",
+            }
+            for cid, n, a in _calls_with_ids(reply, "call_")
+        ]
     tools = body.get("tools") if isinstance(body.get("tools"), list) else []
-    return {"id": f"resp_{_hex()}", "object": "response", "created_at": int(time.time()), "status": "completed",
-            "error": None, "incomplete_details": None, "model": model, "output": output,
-            "parallel_tool_calls": True, "tool_choice": body.get("tool_choice", "auto"), "tools": tools,
-            "usage": {"input_tokens": prompt, "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
-                      "output_tokens": completion, "output_tokens_details": {"reasoning_tokens": 0},
-                      "total_tokens": prompt + completion}}
+    return {
+        "id": f"resp_{_hex()}",
+        "object": "response",
+        "created_at": int(time.time()),
+        "status": "completed",
+        "error": None,
+        "incomplete_details": None,
+        "model": model,
+        "output": output,
+        "parallel_tool_calls": True,
+        "tool_choice": body.get("tool_choice", "auto"),
+        "tools": tools,
+        "usage": {
+            "input_tokens": prompt,
+            "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
+            "output_tokens": completion,
+            "output_tokens_details": {"reasoning_tokens": 0},
+            "total_tokens": prompt + completion,
+        },
+    }
 
 
 def responses_stream(reply: Reply, body: dict, model: str) -> list[tuple[str | None, str]]:
@@ -346,24 +489,52 @@ def responses_stream(reply: Reply, body: dict, model: str) -> list[tuple[str | N
     ev("response.in_progress", response=start)
     for idx, item in enumerate(final["output"]):
         if item["type"] == "message":
-            ev("response.output_item.added", output_index=idx,
-               item={**item, "status": "in_progress", "content": []})
+            ev(
+                "response.output_item.added",
+                output_index=idx,
+                item={**item, "status": "in_progress", "content": []},
+            )
             part = item["content"][0]
-            ev("response.content_part.added", item_id=item["id"], output_index=idx, content_index=0,
-               part={"type": "output_text", "text": "", "annotations": [], "logprobs": []})
+            ev(
+                "response.content_part.added",
+                item_id=item["id"],
+                output_index=idx,
+                content_index=0,
+                part={"type": "output_text", "text": "", "annotations": [], "logprobs": []},
+            )
             for p in _pieces(part["text"]):
-                ev("response.output_text.delta", item_id=item["id"], output_index=idx, content_index=0, delta=p,
-                   logprobs=[])
-            ev("response.output_text.done", item_id=item["id"], output_index=idx, content_index=0,
-               text=part["text"], logprobs=[])
+                ev(
+                    "response.output_text.delta",
+                    item_id=item["id"],
+                    output_index=idx,
+                    content_index=0,
+                    delta=p,
+                    logprobs=[],
+                )
+            ev(
+                "response.output_text.done",
+                item_id=item["id"],
+                output_index=idx,
+                content_index=0,
+                text=part["text"],
+                logprobs=[],
+            )
             ev("response.content_part.done", item_id=item["id"], output_index=idx, content_index=0, part=part)
         else:
-            ev("response.output_item.added", output_index=idx,
-               item={**item, "status": "in_progress", "arguments": ""})
+            ev(
+                "response.output_item.added",
+                output_index=idx,
+                item={**item, "status": "in_progress", "arguments": ""},
+            )
             for p in _split_json(item["arguments"]):
                 ev("response.function_call_arguments.delta", item_id=item["id"], output_index=idx, delta=p)
-            ev("response.function_call_arguments.done", item_id=item["id"], output_index=idx,
-               name=item["name"], arguments=item["arguments"])
+            ev(
+                "response.function_call_arguments.done",
+                item_id=item["id"],
+                output_index=idx,
+                name=item["name"],
+                arguments=item["arguments"],
+            )
         ev("response.output_item.done", output_index=idx, item=item)
     ev("response.completed", response=final)
     return events
@@ -371,12 +542,23 @@ def responses_stream(reply: Reply, body: dict, model: str) -> list[tuple[str | N
 
 def error_json(api: str, reply: Reply) -> dict:
     if api == "messages":
-        etype = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
-                 404: "not_found_error", 429: "rate_limit_error", 529: "overloaded_error"}.get(reply.status,
-                                                                                            "api_error")
+        etype = {
+            400: "invalid_request_error",
+            401: "authentication_error",
+            403: "permission_error",
+            404: "not_found_error",
+            429: "rate_limit_error",
+            529: "overloaded_error",
+        }.get(reply.status, "api_error")
         return {"type": "error", "error": {"type": etype, "message": reply.message}}
-    return {"error": {"message": reply.message, "type": "invalid_request_error" if reply.status < 500 else
-                      "server_error", "param": None, "code": None}}
+    return {
+        "error": {
+            "message": reply.message,
+            "type": "invalid_request_error" if reply.status < 500 else "server_error",
+            "param": None,
+            "code": None,
+        }
+    }
 
 
 _JSON_BUILDERS = {"chat": chat_json, "messages": messages_json, "responses": responses_json}
@@ -528,8 +710,15 @@ class FakeUpstream:
             body = None
         path = request.path
         api = _api_of(path)
-        rec = RecordedRequest(request.method, path, {k.lower(): v for k, v in request.headers.items()}, body, raw,
-                              api, _provider_of(path))
+        rec = RecordedRequest(
+            request.method,
+            path,
+            {k.lower(): v for k, v in request.headers.items()},
+            body,
+            raw,
+            api,
+            _provider_of(path),
+        )
         self.requests.append(rec)
         if api == "unknown" or request.method != "POST":
             return web.json_response({"error": {"message": f"no route {request.method} {path}"}}, status=404)
@@ -541,8 +730,9 @@ class FakeUpstream:
                 request.transport.abort()
             raise asyncio.CancelledError()
         if reply.kind == "raw":
-            return web.Response(body=reply.body, status=reply.status, content_type=reply.content_type,
-                                headers=reply.headers)
+            return web.Response(
+                body=reply.body, status=reply.status, content_type=reply.content_type, headers=reply.headers
+            )
         if reply.kind == "error":
             headers = dict(reply.headers)
             if reply.retry_after is not None:
@@ -555,10 +745,12 @@ class FakeUpstream:
             return await self._stream(request, _STREAM_BUILDERS[api](reply, body, model), reply)
         return web.json_response(_JSON_BUILDERS[api](reply, body, model), headers=reply.headers)
 
-    async def _stream(self, request: web.Request, events: list[tuple[str | None, str]],
-                      reply: Reply) -> web.StreamResponse:
-        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache",
-                                           **reply.headers})
+    async def _stream(
+        self, request: web.Request, events: list[tuple[str | None, str]], reply: Reply
+    ) -> web.StreamResponse:
+        resp = web.StreamResponse(
+            headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache", **reply.headers}
+        )
         await resp.prepare(request)
         # A stream left behind by an earlier test (say one whose client timed out while this server slept
         # between two events) notices that its client is gone only at its next write, maybe seconds later and
@@ -601,14 +793,19 @@ class FakeUpstream:
             payload = self._fast_bodies.get(api + "/stream")
             if payload is None:
                 body = {"stream": True, "stream_options": {"include_usage": True}}
-                events = _STREAM_BUILDERS[api](Reply("text", text="Hello from the fake upstream."), body, "fake-model")
-                payload = "".join((f"event: {e}\n" if e else "") + f"data: {d}\n\n" for e, d in events).encode()
+                events = _STREAM_BUILDERS[api](
+                    Reply("text", text="Hello from the fake upstream."), body, "fake-model"
+                )
+                payload = "".join(
+                    (f"event: {e}\n" if e else "") + f"data: {d}\n\n" for e, d in events
+                ).encode()
                 self._fast_bodies[api + "/stream"] = payload
             return web.Response(body=payload, content_type="text/event-stream")
         payload = self._fast_bodies.get(api)
         if payload is None:
-            payload = json.dumps(_JSON_BUILDERS[api](Reply("text", text="Hello from the fake upstream."), {},
-                                                     "fake-model")).encode()
+            payload = json.dumps(
+                _JSON_BUILDERS[api](Reply("text", text="Hello from the fake upstream."), {}, "fake-model")
+            ).encode()
             self._fast_bodies[api] = payload
         return web.Response(body=payload, content_type="application/json")
 
@@ -627,10 +824,14 @@ def shared_fake_upstream() -> FakeUpstream:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Fake LLM provider (OpenAI/OpenRouter/Anthropic wire formats)")
+    parser = argparse.ArgumentParser(
+        description="Fake LLM provider (OpenAI/OpenRouter/Anthropic wire formats)"
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=9100)
-    parser.add_argument("--echo", action="store_true", help="scriptable echo server instead of the fixed answer")
+    parser.add_argument(
+        "--echo", action="store_true", help="scriptable echo server instead of the fixed answer"
+    )
     args = parser.parse_args(argv)
     try:
         import uvloop
@@ -639,8 +840,11 @@ def main(argv: list[str] | None = None) -> None:
     except ImportError:  # pragma: no cover
         pass
     fake = FakeUpstream(args.host, args.port, fast=not args.echo)
-    print(f"fake upstream on {fake.url} (chat: /v1/chat/completions, /api/v1/chat/completions; "
-          f"responses: /v1/responses; messages: /v1/messages)", flush=True)
+    print(
+        f"fake upstream on {fake.url} (chat: /v1/chat/completions, /api/v1/chat/completions; "
+        f"responses: /v1/responses; messages: /v1/messages)",
+        flush=True,
+    )
     web.run_app(fake._app(), host=args.host, port=args.port, access_log=None, print=None)
 
 

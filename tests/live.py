@@ -80,9 +80,23 @@ def start_uvicorn(env_extra: dict[str, str], *, workers: int = 1, log_dir: Path)
     port = free_port()
     log_path = log_dir / f"uvicorn-{port}.log"
     cmd = [
-        sys.executable, "-m", "uvicorn", "sequrity_site.asgi:application", "--host", "127.0.0.1",
-        "--port", str(port), "--workers", str(workers), "--http", "httptools", "--loop", "uvloop",
-        "--no-access-log", "--timeout-graceful-shutdown", "2",
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "sequrity_site.asgi:application",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--http",
+        "httptools",
+        "--loop",
+        "uvloop",
+        "--no-access-log",
+        "--timeout-graceful-shutdown",
+        "2",
     ]
     fh = log_path.open("w")
     proc = subprocess.Popen(cmd, cwd=ROOT, env=child_env(**env_extra), stdout=fh, stderr=subprocess.STDOUT)
@@ -105,9 +119,24 @@ def start_celery_worker(env_extra: dict[str, str], *, log_dir: Path) -> LiveProc
     """A real worker (needs CELERY_BROKER_URL); waits until it answers a ping."""
     log_path = log_dir / f"celery-{time.time_ns()}.log"
     fh = log_path.open("w")
-    cmd = [sys.executable, "-m", "celery", "-A", "sequrity_site", "worker", "--pool", "solo",
-           "--concurrency", "1", "--loglevel", "INFO", "--without-gossip", "--without-mingle",
-           "--hostname", f"test-{os.getpid()}-{time.time_ns()}@localhost"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "sequrity_site",
+        "worker",
+        "--pool",
+        "solo",
+        "--concurrency",
+        "1",
+        "--loglevel",
+        "INFO",
+        "--without-gossip",
+        "--without-mingle",
+        "--hostname",
+        f"test-{os.getpid()}-{time.time_ns()}@localhost",
+    ]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=child_env(**env_extra), stdout=fh, stderr=subprocess.STDOUT)
     live = LiveProcess(proc, log_path=log_path)
     deadline = time.monotonic() + 40

@@ -28,20 +28,50 @@ def record_tool_calls(key, calls: list[tuple[str, dict]], *, at: datetime | None
     sid = str(uuid.uuid1())
     at = at or datetime.now(UTC) - timedelta(minutes=5)
     engine = engines_for(key.policy)[key.arch == "dual-llm"]
-    events = [_event("session", at, session_id=sid, key_id=key.pk, arch=key.arch, endpoint_type="chat", api="chat",
-                     provider="openrouter", status="open", turns=1, closed=False, models=["gpt-5-mini"])]
+    events = [
+        _event(
+            "session",
+            at,
+            session_id=sid,
+            key_id=key.pk,
+            arch=key.arch,
+            endpoint_type="chat",
+            api="chat",
+            provider="openrouter",
+            status="open",
+            turns=1,
+            closed=False,
+            models=["gpt-5-mini"],
+        )
+    ]
     session_meta = DEFAULT_META
     for seq, (tool, arguments) in enumerate(calls, start=1):
         args = {name: ValueWithMeta(value, DEFAULT_META) for name, value in arguments.items()}
         decision = engine.before_call(tool, args, session_meta)
-        data = {"call_id": f"tc-{sid}-{seq}", "tool": tool,
-                "args": {k: {"value": v, "meta": DEFAULT_META.to_json()} for k, v in arguments.items()},
-                "verdict": decision.verdict, "record": decision.record, "blocked": None,
-                "rule": decision.decided_by, "session_meta": session_meta.to_json(),
-                "policy_version": key.current_version_id}
+        data = {
+            "call_id": f"tc-{sid}-{seq}",
+            "tool": tool,
+            "args": {k: {"value": v, "meta": DEFAULT_META.to_json()} for k, v in arguments.items()},
+            "verdict": decision.verdict,
+            "record": decision.record,
+            "blocked": None,
+            "rule": decision.decided_by,
+            "session_meta": session_meta.to_json(),
+            "policy_version": key.current_version_id,
+        }
         session_meta = decision.session_meta
         step = redact({"type": "tool_call", "data": data}, key.content_logging)
-        events.append(_event("session_event", at + timedelta(seconds=seq), session_id=sid, key_id=key.pk, turn=1,
-                             seq=seq, type="tool_call", data=step["data"]))
+        events.append(
+            _event(
+                "session_event",
+                at + timedelta(seconds=seq),
+                session_id=sid,
+                key_id=key.pk,
+                turn=1,
+                seq=seq,
+                type="tool_call",
+                data=step["data"],
+            )
+        )
     services.do_record_events(events)
     return sid

@@ -34,14 +34,32 @@ class RedisServer:
         self.workdir.mkdir(parents=True, exist_ok=True)
         log = (self.workdir / f"redis-{self.port}.log").open("a")
         self.proc = subprocess.Popen(
-            [exe, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", str(self.workdir), "--protected-mode", "no"], stdout=log, stderr=subprocess.STDOUT)
+            [
+                exe,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.workdir),
+                "--protected-mode",
+                "no",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             if self.ping():
                 return self
             if self.proc.poll() is not None:
-                raise RuntimeError(f"redis-server exited: {(self.workdir / f'redis-{self.port}.log').read_text()}")
+                raise RuntimeError(
+                    f"redis-server exited: {(self.workdir / f'redis-{self.port}.log').read_text()}"
+                )
             time.sleep(0.05)
         raise RuntimeError("redis-server did not start")
 

@@ -3,8 +3,13 @@ pagination and throttles.
 
 Errors, whatever fails, are one shape::
 
-    {"detail": "policy: codes.code: line 2, column 9: ...", "code": "invalid",
-     "errors": [{"field": "policy", "message": "codes.code: line 2, column 9: ...", "line": 2, "column": 9}]}
+    {
+        "detail": "policy: codes.code: line 2, column 9: ...",
+        "code": "invalid",
+        "errors": [
+            {"field": "policy", "message": "codes.code: line 2, column 9: ...", "line": 2, "column": 9}
+        ],
+    }
 
 ``errors`` names the request field of each problem (``null`` when none is to blame) and, for a policy that
 does not compile, its line and column. 401 without a valid token (``WWW-Authenticate: Bearer``), 404 for an
@@ -49,14 +54,17 @@ class AccessTokenAuthentication(BaseAuthentication):
         if not parts or parts[0].lower() != b"bearer":
             return None
         if len(parts) != 2:
-            raise exceptions.AuthenticationFailed("Invalid Authorization header: expected 'Bearer <access token>'.")
+            raise exceptions.AuthenticationFailed(
+                "Invalid Authorization header: expected 'Bearer <access token>'."
+            )
         try:
             token = parts[1].decode("ascii")
         except UnicodeDecodeError:
             raise exceptions.AuthenticationFailed("Invalid access token.") from None
         if token.startswith("sq-"):
             raise exceptions.AuthenticationFailed(
-                "This is a relay key: the management API needs a personal access token (sqat-...).")
+                "This is a relay key: the management API needs a personal access token (sqat-...)."
+            )
         record = tokens.authenticate(token)
         if record is None:
             raise exceptions.AuthenticationFailed("Invalid, expired or revoked access token.")
@@ -71,8 +79,12 @@ class AccessTokenScheme(OpenApiAuthenticationExtension):
     name = "accessToken"
 
     def get_security_definition(self, auto_schema):
-        return {"type": "http", "scheme": "bearer", "bearerFormat": "sqat-…",
-                "description": "A personal access token (dashboard → API tokens, or `manage.py create_access_token`)."}
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "bearerFormat": "sqat-…",
+            "description": "A personal access token (dashboard → API tokens, or `manage.py create_access_token`).",
+        }
 
 
 # --- throttles ------------------------------------------------------------------------------------------------
@@ -119,8 +131,9 @@ class FieldErrors(exceptions.APIException):
     default_code = "invalid"
 
     def __init__(self, errors: list[dict], *, status_code: int | None = None, code: str | None = None):
-        self.errors = [error_item(e.get("field"), e.get("message", ""), e.get("line"), e.get("column"))
-                       for e in errors]
+        self.errors = [
+            error_item(e.get("field"), e.get("message", ""), e.get("line"), e.get("column")) for e in errors
+        ]
         if status_code:
             self.status_code = status_code
         super().__init__(summary(self.errors) or self.default_detail, code or self.default_code)
@@ -199,7 +212,9 @@ def exception_handler(exc, context):
         logger.exception("management API error")
         status_code, detail, code, errors = 500, "Internal server error.", "server_error", []
     set_rollback()
-    return Response({"detail": detail, "code": str(code), "errors": errors}, status=status_code, headers=headers)
+    return Response(
+        {"detail": detail, "code": str(code), "errors": errors}, status=status_code, headers=headers
+    )
 
 
 REVOKED = "This key is revoked; its configuration can no longer be changed."
@@ -212,8 +227,14 @@ def documents_invalid(exc: DocumentsInvalid) -> FieldErrors:
     for doc, messages in exc.errors.items():
         for message in messages:
             line, column = message_position(message) if doc == "policy" else (None, None)
-            items.append({"field": doc if doc in ("features", "policy", "config", "arch") else None, "message": message,
-                          "line": line, "column": column})
+            items.append(
+                {
+                    "field": doc if doc in ("features", "policy", "config", "arch") else None,
+                    "message": message,
+                    "line": line,
+                    "column": column,
+                }
+            )
     return FieldErrors(items)
 
 

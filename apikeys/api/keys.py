@@ -30,17 +30,32 @@ from .versions import KeyVersionActions
 DOCUMENTS = ("features", "policy", "config")
 
 
-@extend_schema_field({"type": "object", "additionalProperties": True,
-                      "description": "The document exactly as the X-Features / X-Policy / X-Config header carries "
-                                     "it (a JSON object; JSON text is accepted too). Omitted or null: unchanged "
-                                     "(on create: the architecture's preset)."})
+@extend_schema_field(
+    {
+        "type": "object",
+        "additionalProperties": True,
+        "description": "The document exactly as the X-Features / X-Policy / X-Config header carries "
+        "it (a JSON object; JSON text is accepted too). Omitted or null: unchanged "
+        "(on create: the architecture's preset).",
+    }
+)
 class DocumentField(serializers.JSONField):
     pass
 
 
-LIMIT_FIELDS = ("expires_at", "allowed_providers", "allowed_models", "rpm_limit", "tpm_limit", "budget_usd",
-                "budget_period", "budget_soft_percent", "provider_key", "provider_key_provider",
-                "remove_provider_key")
+LIMIT_FIELDS = (
+    "expires_at",
+    "allowed_providers",
+    "allowed_models",
+    "rpm_limit",
+    "tpm_limit",
+    "budget_usd",
+    "budget_period",
+    "budget_soft_percent",
+    "provider_key",
+    "provider_key_provider",
+    "remove_provider_key",
+)
 
 
 def limits_of(key: ApiKey) -> dict:
@@ -49,11 +64,17 @@ def limits_of(key: ApiKey) -> dict:
 
     return {
         "expires_at": key.expires_at.isoformat() if key.expires_at else None,
-        "allowed_providers": list(key.allowed_providers or []), "allowed_models": list(key.allowed_models or []),
-        "rpm_limit": key.rpm_limit, "tpm_limit": key.tpm_limit,
-        "budget_usd": None if key.budget_nano is None else str((Decimal(key.budget_nano) / 10**9).normalize()),
-        "budget_period": key.budget_period, "budget_soft_percent": key.budget_soft_percent,
-        "provider_key_set": bool(key.encrypted_provider_key), "provider_key_provider": key.provider_key_provider,
+        "allowed_providers": list(key.allowed_providers or []),
+        "allowed_models": list(key.allowed_models or []),
+        "rpm_limit": key.rpm_limit,
+        "tpm_limit": key.tpm_limit,
+        "budget_usd": None
+        if key.budget_nano is None
+        else str((Decimal(key.budget_nano) / 10**9).normalize()),
+        "budget_period": key.budget_period,
+        "budget_soft_percent": key.budget_soft_percent,
+        "provider_key_set": bool(key.encrypted_provider_key),
+        "provider_key_provider": key.provider_key_provider,
     }
 
 
@@ -67,8 +88,12 @@ def save_limits(key: ApiKey, changes: dict) -> None:
         raise FieldErrors([{"field": "limits", "message": "limits must be a JSON object."}])
     unknown = sorted(set(changes) - set(LIMIT_FIELDS))
     if unknown:
-        raise FieldErrors([{"field": f"limits.{name}", "message": f"unknown field; known: {', '.join(LIMIT_FIELDS)}"}
-                           for name in unknown])
+        raise FieldErrors(
+            [
+                {"field": f"limits.{name}", "message": f"unknown field; known: {', '.join(LIMIT_FIELDS)}"}
+                for name in unknown
+            ]
+        )
     current = limits_of(key)
     merged = {name: current.get(name) for name in LIMIT_FIELDS if name in current}
     merged.update(changes)
@@ -83,8 +108,12 @@ def save_limits(key: ApiKey, changes: dict) -> None:
         data[f"limits-{name}"] = value if isinstance(value, list) else str(value)
     form = KeyLimitsForm(data, key=key)
     if not form.is_valid():
-        raise FieldErrors([{"field": f"limits.{name}", "message": " ".join(str(m) for m in messages)}
-                           for name, messages in form.errors.items()])
+        raise FieldErrors(
+            [
+                {"field": f"limits.{name}", "message": " ".join(str(m) for m in messages)}
+                for name, messages in form.errors.items()
+            ]
+        )
     _save_limits(key, form.values())
 
 
@@ -92,7 +121,8 @@ class KeySerializer(serializers.ModelSerializer):
     owner = serializers.CharField(source="user.username", read_only=True)
     limits = serializers.SerializerMethodField(
         help_text="Governance: expiry, allowed providers and models, rate limits, budget (USD) and whether a "
-                  "provider key is stored (never shown).")
+        "provider key is stored (never shown)."
+    )
     is_active = serializers.BooleanField(read_only=True)
     features = DocumentField(read_only=True)
     policy = DocumentField(read_only=True)
@@ -100,8 +130,23 @@ class KeySerializer(serializers.ModelSerializer):
 
     class Meta:
         model = ApiKey
-        fields = ("id", "name", "prefix", "arch", "content_logging", "features", "policy", "config", "is_active",
-                  "owner", "created_at", "updated_at", "last_used_at", "revoked_at", "limits")
+        fields = (
+            "id",
+            "name",
+            "prefix",
+            "arch",
+            "content_logging",
+            "features",
+            "policy",
+            "config",
+            "is_active",
+            "owner",
+            "created_at",
+            "updated_at",
+            "last_used_at",
+            "revoked_at",
+            "limits",
+        )
         read_only_fields = fields
 
     @extend_schema_field({"type": "object", "additionalProperties": True})
@@ -128,8 +173,10 @@ class KeyCreateSerializer(serializers.Serializer):
 
 class KeyUpdateSerializer(serializers.Serializer):
     limits = serializers.JSONField(
-        required=False, help_text=f"Governance fields to change: {', '.join(LIMIT_FIELDS)} (budget_usd in USD; "
-                                  "provider_key is write-only; null clears a limit).")
+        required=False,
+        help_text=f"Governance fields to change: {', '.join(LIMIT_FIELDS)} (budget_usd in USD; "
+        "provider_key is write-only; null clears a limit).",
+    )
     name = serializers.CharField(max_length=100, required=False)
     arch = serializers.ChoiceField(choices=Architecture.choices, required=False)
     features = DocumentField(required=False, allow_null=True)
@@ -151,8 +198,11 @@ def _switched_documents(key: ApiKey, data: dict) -> tuple[str, dict]:
         old, new = preset_documents(stored_arch), preset_documents(arch)
         if data.get("config") is None and docs["config"] == old["config"]:
             docs["config"] = new["config"]
-        if data.get("policy") is None and isinstance(docs["policy"], dict) and \
-                _strip_code(docs["policy"]) == _strip_code(old["policy"]):
+        if (
+            data.get("policy") is None
+            and isinstance(docs["policy"], dict)
+            and _strip_code(docs["policy"]) == _strip_code(old["policy"])
+        ):
             code = (docs["policy"].get("codes") or {}).get("code", "")
             docs["policy"] = new["policy"]
             docs["policy"]["codes"]["code"] = code
@@ -184,8 +234,9 @@ def rotate_secret(key: ApiKey) -> tuple[ApiKey, str]:
     list=extend_schema(summary="List keys", description="Your keys, newest first (staff: every user's)."),
     retrieve=extend_schema(summary="Retrieve a key"),
 )
-class KeyViewSet(ApiViewMixin, KeyVersionActions, mixins.ListModelMixin, mixins.RetrieveModelMixin,
-                 viewsets.GenericViewSet):
+class KeyViewSet(
+    ApiViewMixin, KeyVersionActions, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
     serializer_class = KeySerializer
     lookup_value_regex = r"[0-9]+"
     http_method_names = ["get", "post", "patch", "head", "options"]
@@ -203,17 +254,25 @@ class KeyViewSet(ApiViewMixin, KeyVersionActions, mixins.ListModelMixin, mixins.
             raise NotFound("No such key.")
         return key
 
-    @extend_schema(summary="Create a key", request=KeyCreateSerializer, responses={201: KeyWithSecretSerializer},
-                   description="Creates a relay key; the response is the only time its secret is shown. "
-                               "Documents left out take the architecture's preset.")
+    @extend_schema(
+        summary="Create a key",
+        request=KeyCreateSerializer,
+        responses={201: KeyWithSecretSerializer},
+        description="Creates a relay key; the response is the only time its secret is shown. "
+        "Documents left out take the architecture's preset.",
+    )
     def create(self, request):
         ser = KeyCreateSerializer(data=request.data)
         ser.is_valid(raise_exception=True)
         data = ser.validated_data
         try:
             key, secret = services.do_create_api_key(
-                user=request.user, name=data["name"], arch=data["arch"], features=data.get("features"),
-                policy=data.get("policy"), config=data.get("config"),
+                user=request.user,
+                name=data["name"],
+                arch=data["arch"],
+                features=data.get("features"),
+                policy=data.get("policy"),
+                config=data.get("config"),
                 content_logging=data.get("content_logging") or ContentLogging.METADATA,
             )
         except DocumentsInvalid as exc:
@@ -221,11 +280,15 @@ class KeyViewSet(ApiViewMixin, KeyVersionActions, mixins.ListModelMixin, mixins.
         key.secret = secret
         return Response(KeyWithSecretSerializer(key).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(summary="Change a key", request=KeyUpdateSerializer, responses={200: KeySerializer},
-                   extensions={"x-errors": ["409"]},
-                   description="Name, architecture, session-log level and documents. Validated as the dashboard "
-                               "and the headers are: a policy that does not compile is a 400 with its line and "
-                               "column. Changing `arch` alone switches documents still equal to the old preset.")
+    @extend_schema(
+        summary="Change a key",
+        request=KeyUpdateSerializer,
+        responses={200: KeySerializer},
+        extensions={"x-errors": ["409"]},
+        description="Name, architecture, session-log level and documents. Validated as the dashboard "
+        "and the headers are: a policy that does not compile is a 400 with its line and "
+        "column. Changing `arch` alone switches documents still equal to the old preset.",
+    )
     def partial_update(self, request, pk=None):
         key = self.get_object()
         ser = KeyUpdateSerializer(data=request.data, partial=True)
@@ -239,17 +302,27 @@ class KeyViewSet(ApiViewMixin, KeyVersionActions, mixins.ListModelMixin, mixins.
                 if "limits" in data:
                     save_limits(key, data["limits"])
                 if set(data) - {"limits"}:
-                    services.do_update_api_key_config(key=key, arch=arch, name=data.get("name"),
-                                                      content_logging=data.get("content_logging"),
-                                                      saved_by=request.user, source=VersionSource.API, **docs)
+                    services.do_update_api_key_config(
+                        key=key,
+                        arch=arch,
+                        name=data.get("name"),
+                        content_logging=data.get("content_logging"),
+                        saved_by=request.user,
+                        source=VersionSource.API,
+                        **docs,
+                    )
         except DocumentsInvalid as exc:
             raise documents_invalid(exc) from None
         key.refresh_from_db()
         return Response(KeySerializer(key).data)
 
-    @extend_schema(summary="Revoke a key", request=None, responses={200: KeySerializer},
-                   description="The relay refuses the key within RELAY_KEY_CACHE_SECONDS (1 s by default). "
-                               "Revoking a revoked key changes nothing.")
+    @extend_schema(
+        summary="Revoke a key",
+        request=None,
+        responses={200: KeySerializer},
+        description="The relay refuses the key within RELAY_KEY_CACHE_SECONDS (1 s by default). "
+        "Revoking a revoked key changes nothing.",
+    )
     @action(detail=True, methods=["post"])
     def revoke(self, request, pk=None):
         key = self.get_object()
@@ -257,14 +330,17 @@ class KeyViewSet(ApiViewMixin, KeyVersionActions, mixins.ListModelMixin, mixins.
         key.refresh_from_db()
         return Response(KeySerializer(key).data)
 
-    @extend_schema(summary="Rotate a key's secret", request=None, responses={200: KeyWithSecretSerializer},
-                   extensions={"x-errors": ["409"]},
-                   description="A new secret, shown in this response only; the old secret is refused from then on "
-                               "(within the relay's key cache delay). The key keeps its id and configuration.")
+    @extend_schema(
+        summary="Rotate a key's secret",
+        request=None,
+        responses={200: KeyWithSecretSerializer},
+        extensions={"x-errors": ["409"]},
+        description="A new secret, shown in this response only; the old secret is refused from then on "
+        "(within the relay's key cache delay). The key keeps its id and configuration.",
+    )
     @action(detail=True, methods=["post"])
     def rotate(self, request, pk=None):
         key, secret = rotate_secret(self.get_object())
         key = ApiKey.objects.select_related("user").get(pk=key.pk)
         key.secret = secret
         return Response(KeyWithSecretSerializer(key).data)
-

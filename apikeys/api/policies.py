@@ -36,14 +36,24 @@ class ValidateResponseSerializer(serializers.Serializer):
 
 class GenerateRequestSerializer(serializers.Serializer):
     description = serializers.CharField(max_length=20_000, help_text="What the policy should allow or deny.")
-    tools = serializers.ListField(child=serializers.DictField(), required=False, max_length=200,
-                                  help_text="Tool definitions (OpenAI function format, or name/description/"
-                                            "parameters).")
-    provider = serializers.ChoiceField(choices=Provider.choices, required=False,
-                                       help_text="Default: the first enabled server-managed credential.")
+    tools = serializers.ListField(
+        child=serializers.DictField(),
+        required=False,
+        max_length=200,
+        help_text="Tool definitions (OpenAI function format, or name/description/parameters).",
+    )
+    provider = serializers.ChoiceField(
+        choices=Provider.choices,
+        required=False,
+        help_text="Default: the first enabled server-managed credential.",
+    )
     model = serializers.CharField(max_length=200, required=False)
-    provider_key = serializers.CharField(max_length=1000, required=False, write_only=True,
-                                         help_text="Your own provider key (then provider and model are required).")
+    provider_key = serializers.CharField(
+        max_length=1000,
+        required=False,
+        write_only=True,
+        help_text="Your own provider key (then provider and model are required).",
+    )
 
 
 class GenerateResponseSerializer(serializers.Serializer):
@@ -51,10 +61,13 @@ class GenerateResponseSerializer(serializers.Serializer):
 
 
 class ValidatePolicyView(ApiViewMixin, APIView):
-    @extend_schema(summary="Validate a policy", request=ValidateRequestSerializer,
-                   responses={200: ValidateResponseSerializer},
-                   description="Compiles the code as the relay would; an invalid policy is a 200 with "
-                               "`valid: false` and its errors' line and column.")
+    @extend_schema(
+        summary="Validate a policy",
+        request=ValidateRequestSerializer,
+        responses={200: ValidateResponseSerializer},
+        description="Compiles the code as the relay would; an invalid policy is a 200 with "
+        "`valid: false` and its errors' line and column.",
+    )
     def post(self, request):
         from relay.sqrt.lint import check_text
 
@@ -71,11 +84,15 @@ _FIELD = re.compile(r"^(description|tools(?:\[\d+\])?):\s*")
 class GeneratePolicyView(ApiViewMixin, APIView):
     throttle_classes = [UserThrottle, GenerateThrottle]
 
-    @extend_schema(summary="Generate a policy", request=GenerateRequestSerializer,
-                   responses={200: GenerateResponseSerializer}, extensions={"x-errors": ["422", "502"]},
-                   description="Writes a SQRT policy from a description with an LLM (your provider key, or a "
-                               "server-managed credential); every candidate is compiled, and one that does not "
-                               "compile is retried. Nothing is saved.")
+    @extend_schema(
+        summary="Generate a policy",
+        request=GenerateRequestSerializer,
+        responses={200: GenerateResponseSerializer},
+        extensions={"x-errors": ["422", "502"]},
+        description="Writes a SQRT policy from a description with an LLM (your provider key, or a "
+        "server-managed credential); every candidate is compiled, and one that does not "
+        "compile is retried. Nothing is saved.",
+    )
     def post(self, request):
         from apikeys.policy_generation import GenerationFailed, do_generate_policy
 
@@ -84,8 +101,10 @@ class GeneratePolicyView(ApiViewMixin, APIView):
         data = ser.validated_data
         try:
             policy = do_generate_policy(
-                description=data["description"], tools_json=json.dumps(data["tools"]) if data.get("tools") else "",
-                provider=data.get("provider") or "", api_key=data.get("provider_key") or "",
+                description=data["description"],
+                tools_json=json.dumps(data["tools"]) if data.get("tools") else "",
+                provider=data.get("provider") or "",
+                api_key=data.get("provider_key") or "",
                 model=data.get("model") or "",
             )
         except GenerationFailed as exc:
@@ -97,6 +116,9 @@ class GeneratePolicyView(ApiViewMixin, APIView):
             if message.startswith("With your own provider key"):
                 field = "provider" if not data.get("provider") else "model"
             status_code = 422 if message.startswith("Failed to generate") else 400
-            raise FieldErrors([{"field": field, "message": message}], status_code=status_code,
-                              code="generation_failed" if status_code == 422 else "invalid") from None
+            raise FieldErrors(
+                [{"field": field, "message": message}],
+                status_code=status_code,
+                code="generation_failed" if status_code == 422 else "invalid",
+            ) from None
         return Response({"policy": policy})

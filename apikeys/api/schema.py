@@ -6,20 +6,23 @@ from __future__ import annotations
 ERROR_SCHEMA = {
     "type": "object",
     "description": "Every error response. `errors` names the request field of each problem (null when no field "
-                   "is to blame) and, for a policy that does not compile, its line and column (else null).",
+    "is to blame) and, for a policy that does not compile, its line and column (else null).",
     "properties": {
         "detail": {"type": "string"},
         "code": {"type": "string"},
-        "errors": {"type": "array", "items": {
-            "type": "object",
-            "properties": {
-                "field": {"type": "string", "nullable": True},
-                "message": {"type": "string"},
-                "line": {"type": "integer", "nullable": True},
-                "column": {"type": "integer", "nullable": True},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "field": {"type": "string", "nullable": True},
+                    "message": {"type": "string"},
+                    "line": {"type": "integer", "nullable": True},
+                    "column": {"type": "integer", "nullable": True},
+                },
+                "required": ["field", "message", "line", "column"],
             },
-            "required": ["field", "message", "line", "column"],
-        }},
+        },
     },
     "required": ["detail", "code", "errors"],
 }
@@ -40,8 +43,10 @@ _WWW_AUTHENTICATE = {"WWW-Authenticate": {"schema": {"type": "string"}}}
 
 
 def _error(code: str) -> dict:
-    response = {"description": _DESCRIPTIONS[code],
-                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+    response = {
+        "description": _DESCRIPTIONS[code],
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    }
     if code in ("429", "503"):
         response["headers"] = _RETRY_AFTER
     if code == "401":

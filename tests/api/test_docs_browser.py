@@ -42,7 +42,12 @@ def test_swagger_ui_renders_offline(relay):
                 raise AssertionError("\n".join(log)) from None
             text = page.inner_text("body")
             assert "Sequrity Control management API" in text
-            for path in ("/api/v1/keys/", "/api/v1/sessions/{id}/", "/api/v1/usage/", "/api/v1/policies/validate/"):
+            for path in (
+                "/api/v1/keys/",
+                "/api/v1/sessions/{id}/",
+                "/api/v1/usage/",
+                "/api/v1/policies/validate/",
+            ):
                 assert path in text, path
             assert page.locator(".btn.authorize").count() == 1  # the bearer token scheme
             ARTIFACTS.mkdir(parents=True, exist_ok=True)

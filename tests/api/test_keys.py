@@ -30,11 +30,20 @@ def test_create_returns_the_secret_once_and_it_authenticates(api, user):
 
 
 def test_create_with_documents_and_errors_name_the_field(api):
-    r = api.post("/api/v1/keys/", {
-        "name": "tuned", "arch": "dual-llm", "content_logging": "full",
-        "features": {"agent_arch": "dual-llm", "content_classifiers": [{"name": "pii_redaction", "threshold": 0.7}]},
-        "policy": {"mode": "strict", "codes": {"code": GOOD_POLICY, "language": "sqrt"}},
-    }, format="json")
+    r = api.post(
+        "/api/v1/keys/",
+        {
+            "name": "tuned",
+            "arch": "dual-llm",
+            "content_logging": "full",
+            "features": {
+                "agent_arch": "dual-llm",
+                "content_classifiers": [{"name": "pii_redaction", "threshold": 0.7}],
+            },
+            "policy": {"mode": "strict", "codes": {"code": GOOD_POLICY, "language": "sqrt"}},
+        },
+        format="json",
+    )
     assert r.status_code == 201, r.content
     body = r.json()
     assert body["content_logging"] == "full" and body["policy"]["codes"]["code"] == GOOD_POLICY
@@ -45,17 +54,26 @@ def test_create_with_documents_and_errors_name_the_field(api):
     assert r.status_code == 400
     fields = {e["field"] for e in r.json()["errors"]}
     assert fields == {"name", "arch"}
-    r = api.post("/api/v1/keys/", {"name": "x", "arch": "dual-llm", "config": {"fsm": {"max_n_turns": "many"}}},
-                 format="json")
+    r = api.post(
+        "/api/v1/keys/",
+        {"name": "x", "arch": "dual-llm", "config": {"fsm": {"max_n_turns": "many"}}},
+        format="json",
+    )
     assert r.status_code == 400 and r.json()["errors"][0]["field"] == "config"
     assert "fsm.max_n_turns" in r.json()["errors"][0]["message"]
     r = api.post("/api/v1/keys/", {"name": "x", "arch": "dual-llm", "features": [1, 2]}, format="json")
     assert r.status_code == 400 and r.json()["errors"][0]["field"] == "features"
-    r = api.post("/api/v1/keys/", {"name": "x", "arch": "dual-llm", "features": {"agent_arch": "single-llm"}},
-                 format="json")
+    r = api.post(
+        "/api/v1/keys/",
+        {"name": "x", "arch": "dual-llm", "features": {"agent_arch": "single-llm"}},
+        format="json",
+    )
     assert r.status_code == 400 and "contradicts" in r.json()["errors"][0]["message"]
-    r = api.post("/api/v1/keys/", {"name": "x", "arch": "dual-llm",
-                                   "policy": {"codes": {"code": BAD_POLICY, "language": "sqrt"}}}, format="json")
+    r = api.post(
+        "/api/v1/keys/",
+        {"name": "x", "arch": "dual-llm", "policy": {"codes": {"code": BAD_POLICY, "language": "sqrt"}}},
+        format="json",
+    )
     assert r.status_code == 400
     error = r.json()["errors"][0]
     assert (error["field"], error["line"], error["column"]) == ("policy", 2, 20)
@@ -70,7 +88,9 @@ def test_patch_validates_like_the_dashboard(api, user):
     r = api.patch(url, {"policy": {"codes": {"code": BAD_POLICY, "language": "sqrt"}}}, format="json")
     assert r.status_code == 400
     body = r.json()
-    assert body["errors"] == [{"field": "policy", "line": 2, "column": 20, "message": body["errors"][0]["message"]}]
+    assert body["errors"] == [
+        {"field": "policy", "line": 2, "column": 20, "message": body["errors"][0]["message"]}
+    ]
     assert body["errors"][0]["message"].startswith("codes.code: line 2, column 20: unexpected ';'")
     assert "policy" in body["detail"]
     key.refresh_from_db()
@@ -80,11 +100,16 @@ def test_patch_validates_like_the_dashboard(api, user):
     from apikeys.validation import DocumentsInvalid, validate_documents
 
     with pytest.raises(DocumentsInvalid) as exc:
-        validate_documents("dual-llm", key.features, {"codes": {"code": BAD_POLICY, "language": "sqrt"}}, key.config)
+        validate_documents(
+            "dual-llm", key.features, {"codes": {"code": BAD_POLICY, "language": "sqrt"}}, key.config
+        )
     assert exc.value.errors["policy"] == [body["errors"][0]["message"]]
 
-    r = api.patch(url, {"name": "renamed", "policy": {**key.policy, "codes": {"code": GOOD_POLICY, "language": "sqrt"}}},
-                  format="json")
+    r = api.patch(
+        url,
+        {"name": "renamed", "policy": {**key.policy, "codes": {"code": GOOD_POLICY, "language": "sqrt"}}},
+        format="json",
+    )
     assert r.status_code == 200, r.content
     assert r.json()["name"] == "renamed" and r.json()["policy"]["codes"]["code"] == GOOD_POLICY
     key.refresh_from_db()
@@ -102,8 +127,11 @@ def test_patch_validates_like_the_dashboard(api, user):
 
 def test_patch_arch_switches_preset_documents_and_keeps_the_code(api, user):
     key, _ = make_key(user, "dual-llm")
-    api.patch(f"/api/v1/keys/{key.pk}/", {"policy": {**key.policy, "codes": {"code": GOOD_POLICY, "language": "sqrt"}}},
-              format="json")
+    api.patch(
+        f"/api/v1/keys/{key.pk}/",
+        {"policy": {**key.policy, "codes": {"code": GOOD_POLICY, "language": "sqrt"}}},
+        format="json",
+    )
     r = api.patch(f"/api/v1/keys/{key.pk}/", {"arch": "single-llm"}, format="json")
     assert r.status_code == 200, r.content
     body = r.json()
@@ -137,8 +165,12 @@ def test_another_users_keys_are_404(api, other_api, user, other_user):
     mine, _ = make_key(user)
     theirs, _ = make_key(other_user)
     assert [k["id"] for k in api.get("/api/v1/keys/").json()["results"]] == [mine.pk]
-    for method, path, data in [("get", "", None), ("patch", "", {"name": "pwned"}), ("post", "revoke/", None),
-                               ("post", "rotate/", None)]:
+    for method, path, data in [
+        ("get", "", None),
+        ("patch", "", {"name": "pwned"}),
+        ("post", "revoke/", None),
+        ("post", "rotate/", None),
+    ]:
         r = getattr(api, method)(f"/api/v1/keys/{theirs.pk}/{path}", data, format="json")
         assert r.status_code == 404, (method, path, r.content)
         assert r.json() == {"detail": "No such key.", "code": "not_found", "errors": []}
@@ -184,7 +216,11 @@ def test_unexpected_errors_are_json(api, user, monkeypatch):
 
     monkeypatch.setattr(keys_api.services, "do_revoke_api_key", boom)
     r = api.post(f"/api/v1/keys/{key.pk}/revoke/")
-    assert r.status_code == 500 and r.json() == {"detail": "Internal server error.", "code": "server_error", "errors": []}
+    assert r.status_code == 500 and r.json() == {
+        "detail": "Internal server error.",
+        "code": "server_error",
+        "errors": [],
+    }
 
     def gone(**kwargs):
         raise OperationalError("database is locked")
@@ -198,9 +234,19 @@ def test_patch_limits_uses_the_dashboards_validation_and_never_shows_the_provide
     key, _ = make_key(user, "single-llm")
     url = f"/api/v1/keys/{key.pk}/"
     assert api.get(url).json()["limits"]["rpm_limit"] is None
-    r = api.patch(url, {"limits": {"rpm_limit": 60, "budget_usd": "12.5", "budget_period": "day",
-                                   "allowed_models": ["gpt-5-mini", "openai/*"], "provider_key": "sk-stored"}},
-                  format="json")
+    r = api.patch(
+        url,
+        {
+            "limits": {
+                "rpm_limit": 60,
+                "budget_usd": "12.5",
+                "budget_period": "day",
+                "allowed_models": ["gpt-5-mini", "openai/*"],
+                "provider_key": "sk-stored",
+            }
+        },
+        format="json",
+    )
     assert r.status_code == 200, r.content
     limits = r.json()["limits"]
     assert (limits["rpm_limit"], limits["budget_usd"], limits["budget_period"]) == (60, "12.5", "day")
@@ -217,8 +263,9 @@ def test_patch_limits_uses_the_dashboards_validation_and_never_shows_the_provide
     assert r.status_code == 400 and r.json()["errors"][0]["field"] == "limits.rpm_limit"
     r = api.patch(url, {"limits": {"bogus": 1}}, format="json")
     assert r.status_code == 400 and r.json()["errors"][0]["field"] == "limits.bogus"
-    r = api.patch(url, {"limits": {"rpm_limit": 5}, "features": {"agent_arch": "single-llm", "bogus": 1}},
-                  format="json")
+    r = api.patch(
+        url, {"limits": {"rpm_limit": 5}, "features": {"agent_arch": "single-llm", "bogus": 1}}, format="json"
+    )
     assert r.status_code == 400
     key.refresh_from_db()
     assert key.rpm_limit is None

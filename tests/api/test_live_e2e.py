@@ -32,8 +32,15 @@ def wait_for(predicate, timeout=20.0):
 
 def mint_token(username: str) -> str:
     """What an operator's script does: the management command; the token is its last line."""
-    out = subprocess.run([sys.executable, "manage.py", "create_access_token", "--username", username, "--name", "ci"],
-                         cwd=ROOT, env=child_env(), capture_output=True, text=True, timeout=60, check=True)
+    out = subprocess.run(
+        [sys.executable, "manage.py", "create_access_token", "--username", username, "--name", "ci"],
+        cwd=ROOT,
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     return out.stdout.strip().splitlines()[-1]
 
 
@@ -49,8 +56,12 @@ def test_token_key_relay_session_usage_patch_revoke(relay, fake_upstream):
 
     client = SequrityClient(api_key=secret, base_url=relay)
     fake_upstream.push(fu.text("hello through the relay", usage=(21, 9)))
-    answer = client.control.chat.create(messages=[{"role": "user", "content": "hi"}], model="gpt-5-mini",
-                                        llm_api_key="sk-byok", provider="openai")
+    answer = client.control.chat.create(
+        messages=[{"role": "user", "content": "hi"}],
+        model="gpt-5-mini",
+        llm_api_key="sk-byok",
+        provider="openai",
+    )
     assert answer.choices[0].message.content == "hello through the relay"
     sid = answer.session_id
 
@@ -60,7 +71,9 @@ def test_token_key_relay_session_usage_patch_revoke(relay, fake_upstream):
     assert detail["arch"] == "single-llm" and detail["requests_log"][0]["prompt_tokens"] == 21
     assert any(step["type"] for step in detail["steps"])
 
-    usage = wait_for(lambda: (u := api.get("/usage/", params={"group_by": "key"}).json())["totals"]["requests"] and u)
+    usage = wait_for(
+        lambda: (u := api.get("/usage/", params={"group_by": "key"}).json())["totals"]["requests"] and u
+    )
     assert usage["results"][0]["key"]["id"] == key_id
     assert usage["totals"]["prompt_tokens"] == 21 and usage["totals"]["completion_tokens"] == 9
     assert usage["totals"]["latency_median_ms"] is not None
@@ -74,17 +87,29 @@ def test_token_key_relay_session_usage_patch_revoke(relay, fake_upstream):
     assert api.post(f"/keys/{key_id}/revoke/").json()["is_active"] is False
 
     def refused():
-        return httpx.post(f"{relay}/control/chat/v1/chat/completions", timeout=10,
-                          json={"model": "gpt-5-mini", "messages": [{"role": "user", "content": "hi"}]},
-                          headers={"Authorization": f"Bearer {secret}", "X-Api-Key": "k"}).status_code == 401
+        return (
+            httpx.post(
+                f"{relay}/control/chat/v1/chat/completions",
+                timeout=10,
+                json={"model": "gpt-5-mini", "messages": [{"role": "user", "content": "hi"}]},
+                headers={"Authorization": f"Bearer {secret}", "X-Api-Key": "k"},
+            ).status_code
+            == 401
+        )
+
     assert wait_for(refused, timeout=5)
 
     # The access token is not a relay key, and the relay key is not an access token.
-    r = httpx.post(f"{relay}/control/chat/v1/chat/completions", timeout=10,
-                   json={"model": "gpt-5-mini", "messages": [{"role": "user", "content": "hi"}]},
-                   headers={"Authorization": f"Bearer {token}", "X-Api-Key": "k"})
+    r = httpx.post(
+        f"{relay}/control/chat/v1/chat/completions",
+        timeout=10,
+        json={"model": "gpt-5-mini", "messages": [{"role": "user", "content": "hi"}]},
+        headers={"Authorization": f"Bearer {token}", "X-Api-Key": "k"},
+    )
     assert r.status_code == 401
-    assert httpx.get(f"{relay}/api/v1/keys/", headers={"Authorization": f"Bearer {secret}"}).status_code == 401
+    assert (
+        httpx.get(f"{relay}/api/v1/keys/", headers={"Authorization": f"Bearer {secret}"}).status_code == 401
+    )
 
 
 def test_another_users_objects_are_invisible_live(relay, fake_upstream):
@@ -92,18 +117,30 @@ def test_another_users_objects_are_invisible_live(relay, fake_upstream):
     owner = UserFactory()
     key, secret = make_key(owner, "single-llm")
     fake_upstream.push(fu.text("mine"))
-    r = httpx.post(f"{relay}/control/chat/v1/chat/completions", timeout=10,
-                   json={"model": "gpt-5-mini", "messages": [{"role": "user", "content": "hi"}]},
-                   headers={"Authorization": f"Bearer {secret}", "X-Api-Key": "k"})
+    r = httpx.post(
+        f"{relay}/control/chat/v1/chat/completions",
+        timeout=10,
+        json={"model": "gpt-5-mini", "messages": [{"role": "user", "content": "hi"}]},
+        headers={"Authorization": f"Bearer {secret}", "X-Api-Key": "k"},
+    )
     sid = r.headers["x-session-id"]
-    mine = httpx.Client(base_url=f"{relay}/api/v1", headers={"Authorization": f"Bearer {mint_token(owner.username)}"})
+    mine = httpx.Client(
+        base_url=f"{relay}/api/v1", headers={"Authorization": f"Bearer {mint_token(owner.username)}"}
+    )
     assert wait_for(lambda: mine.get(f"/sessions/{sid}/").status_code == 200)
 
-    other = httpx.Client(base_url=f"{relay}/api/v1", headers={"Authorization": f"Bearer {mint_token('stranger')}"})
-    for method, path, params in [("get", f"/keys/{key.pk}/", None), ("patch", f"/keys/{key.pk}/", None),
-                                 ("post", f"/keys/{key.pk}/revoke/", None), ("post", f"/keys/{key.pk}/rotate/", None),
-                                 ("get", f"/sessions/{sid}/", None), ("get", "/sessions/", {"key": key.pk}),
-                                 ("get", "/usage/", {"key": key.pk})]:
+    other = httpx.Client(
+        base_url=f"{relay}/api/v1", headers={"Authorization": f"Bearer {mint_token('stranger')}"}
+    )
+    for method, path, params in [
+        ("get", f"/keys/{key.pk}/", None),
+        ("patch", f"/keys/{key.pk}/", None),
+        ("post", f"/keys/{key.pk}/revoke/", None),
+        ("post", f"/keys/{key.pk}/rotate/", None),
+        ("get", f"/sessions/{sid}/", None),
+        ("get", "/sessions/", {"key": key.pk}),
+        ("get", "/usage/", {"key": key.pk}),
+    ]:
         kwargs = {"params": params} if params else {}
         if method == "patch":
             kwargs["json"] = {"name": "x"}

@@ -15,18 +15,25 @@ pytestmark = pytest.mark.django_db
 
 
 def test_validate_sqrt_and_cedar(api):
-    ok = api.post("/api/v1/policies/validate", {"code": 'tool "x" {\n    hard deny always;\n}'}, format="json")
+    ok = api.post(
+        "/api/v1/policies/validate", {"code": 'tool "x" {\n    hard deny always;\n}'}, format="json"
+    )
     assert ok.status_code == 200 and ok.json() == {"valid": True, "errors": []}
-    bad = api.post("/api/v1/policies/validate/", {"code": 'tool "x" {\n  must deny }', "language": "sqrt"},
-                   format="json").json()
+    bad = api.post(
+        "/api/v1/policies/validate/", {"code": 'tool "x" {\n  must deny }', "language": "sqrt"}, format="json"
+    ).json()
     assert bad["valid"] is False
     assert [(e["line"], e["column"]) for e in bad["errors"]] == [(2, 13)]
     assert bad["errors"][0]["message"].startswith("unexpected '}'")
-    cedar_ok = api.post("/api/v1/policies/validate", {"language": "cedar", "code": "permit(principal, action, resource);"},
-                        format="json").json()
+    cedar_ok = api.post(
+        "/api/v1/policies/validate",
+        {"language": "cedar", "code": "permit(principal, action, resource);"},
+        format="json",
+    ).json()
     assert cedar_ok["valid"] is True
-    cedar_bad = api.post("/api/v1/policies/validate", {"language": "cedar", "code": "permit(principal, action"},
-                         format="json").json()
+    cedar_bad = api.post(
+        "/api/v1/policies/validate", {"language": "cedar", "code": "permit(principal, action"}, format="json"
+    ).json()
     assert cedar_bad["valid"] is False and cedar_bad["errors"][0]["line"] >= 1
     r = api.post("/api/v1/policies/validate", {"language": "rego", "code": ""}, format="json")
     assert r.status_code == 400 and r.json()["errors"][0]["field"] == "language"
@@ -36,25 +43,39 @@ def test_validate_sqrt_and_cedar(api):
 
 
 def test_generate_like_the_dashboard_helper(api, upstream_settings, fake_upstream):
-    services.do_set_provider_credential(provider="openrouter", api_key="sk-server", allowed_models=["gpt-5-mini"])
+    services.do_set_provider_credential(
+        provider="openrouter", api_key="sk-server", allowed_models=["gpt-5-mini"]
+    )
     fake_upstream.push(fu.text('```sqrt\ntool "delete_file" {\n    must deny always;\n}\n```'))
-    r = api.post("/api/v1/policies/generate", {
-        "description": "never delete files", "tools": [{"type": "function", "function": {"name": "delete_file"}}],
-    }, format="json")
+    r = api.post(
+        "/api/v1/policies/generate",
+        {
+            "description": "never delete files",
+            "tools": [{"type": "function", "function": {"name": "delete_file"}}],
+        },
+        format="json",
+    )
     assert r.status_code == 200, r.content
     assert 'tool "delete_file"' in r.json()["policy"]
-    assert fake_upstream.requests[-1].api_key == "sk-server" and "delete_file" in fake_upstream.requests[-1].text
+    assert (
+        fake_upstream.requests[-1].api_key == "sk-server" and "delete_file" in fake_upstream.requests[-1].text
+    )
     assert not ApiKey.objects.exists()
 
     r = api.post("/api/v1/policies/generate", {"description": "x", "provider_key": "sk-u"}, format="json")
     assert r.status_code == 400 and r.json()["errors"][0]["field"] == "provider"
-    r = api.post("/api/v1/policies/generate", {"description": "x", "tools": [{"function": {}}]}, format="json")
+    r = api.post(
+        "/api/v1/policies/generate", {"description": "x", "tools": [{"function": {}}]}, format="json"
+    )
     assert r.status_code == 400 and r.json()["errors"][0]["field"] == "tools"
     r = api.post("/api/v1/policies/generate", {"description": ""}, format="json")
     assert r.status_code == 400 and r.json()["errors"][0]["field"] == "description"
     fake_upstream.push(*[fu.text("no policy here {")] * 4)
-    r = api.post("/api/v1/policies/generate", {"description": "x", "provider": "openai", "model": "gpt-5-mini",
-                                               "provider_key": "sk-u"}, format="json")
+    r = api.post(
+        "/api/v1/policies/generate",
+        {"description": "x", "provider": "openai", "model": "gpt-5-mini", "provider_key": "sk-u"},
+        format="json",
+    )
     assert r.status_code == 422 and "Failed to generate a valid policy" in r.json()["detail"]
     assert fake_upstream.requests[-1].api_key == "sk-u"
 
@@ -103,9 +124,17 @@ def test_schema_and_docs_are_served_without_a_cdn(client):
     assert r.status_code == 200
     schema = r.json()
     assert schema["openapi"].startswith("3.")
-    assert {"/api/v1/keys/", "/api/v1/keys/{id}/", "/api/v1/keys/{id}/revoke/", "/api/v1/keys/{id}/rotate/",
-            "/api/v1/sessions/", "/api/v1/sessions/{id}/", "/api/v1/usage/", "/api/v1/policies/validate/",
-            "/api/v1/policies/generate/"} <= set(schema["paths"])
+    assert {
+        "/api/v1/keys/",
+        "/api/v1/keys/{id}/",
+        "/api/v1/keys/{id}/revoke/",
+        "/api/v1/keys/{id}/rotate/",
+        "/api/v1/sessions/",
+        "/api/v1/sessions/{id}/",
+        "/api/v1/usage/",
+        "/api/v1/policies/validate/",
+        "/api/v1/policies/generate/",
+    } <= set(schema["paths"])
     assert schema["components"]["securitySchemes"]["accessToken"]["scheme"] == "bearer"
     assert "429" in schema["paths"]["/api/v1/keys/"]["get"]["responses"]
     docs = client.get("/api/docs/")

@@ -24,7 +24,9 @@ def test_patch_makes_a_version_saved_by_the_token_owner(api, user):
     assert r.status_code == 200
     rows = r.json()["results"]
     assert [(v["number"], v["source"], v["current"], v["saved_by"]) for v in rows] == [
-        (2, "api", True, user.username), (1, "created", False, user.username)]
+        (2, "api", True, user.username),
+        (1, "created", False, user.username),
+    ]
     assert rows[0]["policy"]["codes"]["code"] == DENY_MALLORY
     one = api.get(f"/api/v1/keys/{key.pk}/versions/1/").json()
     assert one["number"] == 1 and one["policy"]["codes"]["code"] == ""
@@ -49,7 +51,11 @@ def test_diff_and_revert(api, user):
     r = api.post(f"/api/v1/keys/{key.pk}/versions/1/revert/")
     assert r.status_code == 201, r.content
     assert (r.json()["number"], r.json()["source"], r.json()["reverted_from"], r.json()["current"]) == (
-        3, "revert", 1, True)
+        3,
+        "revert",
+        1,
+        True,
+    )
     assert api.get(f"/api/v1/keys/{key.pk}/").json()["policy"]["codes"]["code"] == ""
     assert api.post(f"/api/v1/keys/{key.pk}/versions/9/revert/").status_code == 404
 
@@ -63,14 +69,20 @@ def test_revoked_key_cannot_be_reverted(api, user):
 
 def test_dry_run_reports_the_calls_the_policy_would_deny(api, user):
     key, _ = make_key(user, arch="single-llm")
-    sid = record_tool_calls(key, [("send_email", {"to": "alice@example.com"}),
-                                  ("send_email", {"to": "mallory@evil.example"})])
+    sid = record_tool_calls(
+        key, [("send_email", {"to": "alice@example.com"}), ("send_email", {"to": "mallory@evil.example"})]
+    )
     r = api.post(f"/api/v1/keys/{key.pk}/dry-run/", {"policy": sqrt(DENY_MALLORY)}, format="json")
     assert r.status_code == 200, r.content
     body = r.json()
     assert body["summary"] == "would deny 1 of 2 recorded calls, in 1 session"
     (row,) = body["newly_denied"]
-    assert (row["session_id"], row["seq"], row["tool"], row["verdict"]) == (sid, 2, "send_email", "hard_denied")
+    assert (row["session_id"], row["seq"], row["tool"], row["verdict"]) == (
+        sid,
+        2,
+        "send_email",
+        "hard_denied",
+    )
     assert row["rule"]["policy"] == "send_email" and row["rule"]["rule"].startswith("hard deny when to.value")
     assert row["inspector_url"] == f"/dashboard/sessions/{sid}/#step-2"
     assert row["policy_version_recorded"] == 1
@@ -96,9 +108,13 @@ def test_dry_run_errors_name_the_field(api, user):
 def test_another_tenants_key_is_a_404_everywhere(api, other_user):
     other, _ = make_key(other_user, arch="single-llm")
     record_tool_calls(other, [("send_email", {"to": "mallory@evil.example"})])
-    for method, path, body in (("post", "dry-run/", {"policy": {}}), ("get", "versions/", None),
-                               ("get", "versions/1/", None), ("get", "versions/1/diff/?against=1", None),
-                               ("post", "versions/1/revert/", None)):
+    for method, path, body in (
+        ("post", "dry-run/", {"policy": {}}),
+        ("get", "versions/", None),
+        ("get", "versions/1/", None),
+        ("get", "versions/1/diff/?against=1", None),
+        ("post", "versions/1/revert/", None),
+    ):
         r = getattr(api, method)(f"/api/v1/keys/{other.pk}/{path}", body, format="json")
         assert r.status_code == 404, (path, r.status_code)
     assert KeyVersion.objects.filter(api_key=other).count() == 1
@@ -106,6 +122,10 @@ def test_another_tenants_key_is_a_404_everywhere(api, other_user):
 
 def test_without_a_token_is_401(client, user):
     key, _ = make_key(user, arch="single-llm")
-    assert client.post(f"/api/v1/keys/{key.pk}/dry-run/", {"policy": {}}, content_type="application/json"
-                       ).status_code == 401
+    assert (
+        client.post(
+            f"/api/v1/keys/{key.pk}/dry-run/", {"policy": {}}, content_type="application/json"
+        ).status_code
+        == 401
+    )
     assert client.get(f"/api/v1/keys/{key.pk}/versions/").status_code == 401

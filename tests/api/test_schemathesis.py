@@ -23,15 +23,21 @@ from tests.sessions_log.conftest import denied_session_events
 
 pytestmark = pytest.mark.live
 
-CHECKS = ("not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,"
-          "response_headers_conformance")
+CHECKS = (
+    "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,"
+    "response_headers_conformance"
+)
 MAX_EXAMPLES = os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "30")
 
 
 @pytest.fixture
 def api_server(fake_upstream, transactional_db, artifacts_dir):
-    env = {**_relay_env(fake_upstream), "API_THROTTLE_USER": "100000/minute",
-           "API_THROTTLE_ANON": "100000/minute", "API_THROTTLE_GENERATE": "100000/minute"}
+    env = {
+        **_relay_env(fake_upstream),
+        "API_THROTTLE_USER": "100000/minute",
+        "API_THROTTLE_ANON": "100000/minute",
+        "API_THROTTLE_GENERATE": "100000/minute",
+    }
     live = start_uvicorn(env, log_dir=artifacts_dir)
     yield live
     live.stop()
@@ -64,12 +70,37 @@ def test_schemathesis_finds_no_server_error_and_no_schema_mismatch(api_server, a
     config.write_text(CONFIG.format(revoked=to_revoke.pk, key=key.pk, session=sid))
     st = shutil.which("st", path=str(Path(sys.executable).parent)) or "st"
     report = artifacts_dir / "schemathesis"
-    cmd = [st, "--config-file", str(config), "run", f"{api_server.url}/api/schema/", "--checks", CHECKS,
-           "--max-examples", MAX_EXAMPLES,
-           "--seed", "15", "--workers", "1", "--phases", "examples,coverage,fuzzing", "--no-color",
-           "--header", f"Authorization: Bearer {token}", "--request-timeout", "30",
-           "--generation-database", "none", "--report", "junit", "--report-dir", str(report)]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=540, cwd=tmp_path)  # its caches stay there
+    cmd = [
+        st,
+        "--config-file",
+        str(config),
+        "run",
+        f"{api_server.url}/api/schema/",
+        "--checks",
+        CHECKS,
+        "--max-examples",
+        MAX_EXAMPLES,
+        "--seed",
+        "15",
+        "--workers",
+        "1",
+        "--phases",
+        "examples,coverage,fuzzing",
+        "--no-color",
+        "--header",
+        f"Authorization: Bearer {token}",
+        "--request-timeout",
+        "30",
+        "--generation-database",
+        "none",
+        "--report",
+        "junit",
+        "--report-dir",
+        str(report),
+    ]
+    out = subprocess.run(
+        cmd, capture_output=True, text=True, timeout=540, cwd=tmp_path
+    )  # its caches stay there
     log = out.stdout + out.stderr
     (artifacts_dir / "schemathesis.log").write_text(log)
     assert out.returncode == 0, log[-20000:]

@@ -45,8 +45,12 @@ def test_requests_without_a_valid_token_are_401(user):
     tokens.do_revoke_access_token(token=revoked_record)
     good = token_for(user)
     cases = {
-        "none": None, "relay key": secret, "expired": expired, "revoked": revoked,
-        "tampered": good[:-2] + ("AA" if not good.endswith("AA") else "BB"), "garbage": "sqat-nope",
+        "none": None,
+        "relay key": secret,
+        "expired": expired,
+        "revoked": revoked,
+        "tampered": good[:-2] + ("AA" if not good.endswith("AA") else "BB"),
+        "garbage": "sqat-nope",
     }
     for label, token in cases.items():
         r = client_for(token=token).get("/api/v1/keys/")
@@ -94,7 +98,9 @@ def test_dashboard_tokens_page_creates_shows_once_and_revokes(client, user, othe
     text = shown.context["reveal"]["token"]
     assert text.startswith("sqat-") and text.encode() in shown.content
     again = client.get(reverse("tokens:list"))
-    assert text.encode() not in again.content and text[:13].encode() in again.content  # shown once; prefix stays
+    assert (
+        text.encode() not in again.content and text[:13].encode() in again.content
+    )  # shown once; prefix stays
     record = AccessToken.objects.get(user=user)
     assert record.name == "reports" and record.expires_at > timezone.now() + timedelta(days=29)
     # A double submission of the same form creates nothing more.

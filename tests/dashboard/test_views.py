@@ -46,8 +46,11 @@ def _configure_data(key, **overrides):
 
 
 def test_signup_logs_in_and_lands_on_empty_key_list(client):
-    response = client.post(reverse("signup"), {"username": "alice", "password1": "a-long-Passphrase-77",
-                                               "password2": "a-long-Passphrase-77"}, follow=True)
+    response = client.post(
+        reverse("signup"),
+        {"username": "alice", "password1": "a-long-Passphrase-77", "password2": "a-long-Passphrase-77"},
+        follow=True,
+    )
     assert response.status_code == 200
     assert response.wsgi_request.user.username == "alice"
     html = response.content.decode()
@@ -70,8 +73,14 @@ def test_login_logout_and_password_change(client, user):
     ok = client.post(reverse("login"), {"username": user.username, "password": PASSWORD})
     assert ok.status_code == 302 and ok["Location"] == reverse("apikeys:list")
 
-    changed = client.post(reverse("password_change"), {
-        "old_password": PASSWORD, "new_password1": "another-Long-pass-42", "new_password2": "another-Long-pass-42"})
+    changed = client.post(
+        reverse("password_change"),
+        {
+            "old_password": PASSWORD,
+            "new_password1": "another-Long-pass-42",
+            "new_password2": "another-Long-pass-42",
+        },
+    )
     assert changed.status_code == 302 and changed["Location"] == reverse("password_change_done")
     assert client.get(reverse("password_change_done")).status_code == 200
     assert client.get(reverse("apikeys:list")).status_code == 200  # still signed in
@@ -105,7 +114,9 @@ def test_overview_placeholder(user_client):
 
 def test_create_key_shows_secret_exactly_once(user_client, user):
     token = _create_form(user_client)
-    response = user_client.post(reverse("apikeys:create"), {"name": "Agent", "arch": "dual-llm", "token": token})
+    response = user_client.post(
+        reverse("apikeys:create"), {"name": "Agent", "arch": "dual-llm", "token": token}
+    )
     key = ApiKey.objects.get(user=user)
     assert response.status_code == 302 and response["Location"] == reverse("apikeys:created", args=[key.pk])
 
@@ -129,7 +140,9 @@ def test_create_key_shows_secret_exactly_once(user_client, user):
 
 def test_create_rejects_unknown_preset_and_missing_name(user_client, user):
     token = _create_form(user_client)
-    response = user_client.post(reverse("apikeys:create"), {"name": "x", "arch": "triple-llm", "token": token})
+    response = user_client.post(
+        reverse("apikeys:create"), {"name": "x", "arch": "triple-llm", "token": token}
+    )
     assert response.status_code == 400
     assert "Unknown preset “triple-llm”" in response.content.decode()
     response = user_client.post(reverse("apikeys:create"), {"name": "", "arch": "single-llm", "token": token})
@@ -145,7 +158,9 @@ def test_create_rejects_forged_or_foreign_token(user_client, other_user):
     foreign.force_login(other_user)
     token = _create_form(foreign)
     for bad in (token, "garbage"):
-        response = user_client.post(reverse("apikeys:create"), {"name": "x", "arch": "dual-llm", "token": bad})
+        response = user_client.post(
+            reverse("apikeys:create"), {"name": "x", "arch": "dual-llm", "token": bad}
+        )
         assert response.status_code == 400 and "This form has expired" in response.content.decode()
     assert not ApiKey.objects.exists()
 
@@ -168,15 +183,24 @@ def test_double_submission_creates_one_key(user_client, user):
 
 def test_configure_with_simple_fields(user_client, user):
     key, secret = make_key(user, arch="dual-llm")
-    data = _configure_data(key, pii_redaction="on", pii_redaction_threshold="0.7", pii_redaction_mode="strict",
-                           url_blocker="on", arch="single-llm", name="Renamed")
+    data = _configure_data(
+        key,
+        pii_redaction="on",
+        pii_redaction_threshold="0.7",
+        pii_redaction_mode="strict",
+        url_blocker="on",
+        arch="single-llm",
+        name="Renamed",
+    )
     response = user_client.post(reverse("apikeys:configure", args=[key.pk]), data)
     assert response.status_code == 302
     key.refresh_from_db()
     assert key.name == "Renamed" and key.arch == "single-llm"
-    assert key.features == {"agent_arch": "single-llm",
-                            "content_classifiers": [{"name": "pii_redaction", "threshold": 0.7, "mode": "strict"}],
-                            "content_blockers": [{"name": "url_blocker"}]}
+    assert key.features == {
+        "agent_arch": "single-llm",
+        "content_classifiers": [{"name": "pii_redaction", "threshold": 0.7, "mode": "strict"}],
+        "content_blockers": [{"name": "url_blocker"}],
+    }
     # untouched documents follow the new architecture's preset
     assert key.config == preset_documents("single-llm")["config"]
     assert key.policy == preset_documents("single-llm")["policy"]
@@ -186,8 +210,14 @@ def test_configure_with_simple_fields(user_client, user):
 
 
 def test_configure_page_renders_fields_from_documents(user_client, user):
-    key, _ = make_key(user, features={"agent_arch": "dual-llm", "content_classifiers": [
-        {"name": "toxicity_filter", "threshold": 0.3, "mode": "very picky"}], "content_blockers": [{"name": "file_blocker"}]})
+    key, _ = make_key(
+        user,
+        features={
+            "agent_arch": "dual-llm",
+            "content_classifiers": [{"name": "toxicity_filter", "threshold": 0.3, "mode": "very picky"}],
+            "content_blockers": [{"name": "file_blocker"}],
+        },
+    )
     form = user_client.get(reverse("apikeys:configure", args=[key.pk])).context["form"]
     assert form["toxicity_filter"].value() is True and form["toxicity_filter_threshold"].value() == 0.3
     assert form["toxicity_filter_mode"].value() == "very picky" and form["file_blocker"].value() is True
@@ -197,10 +227,15 @@ def test_configure_page_renders_fields_from_documents(user_client, user):
 
 def test_configure_advanced_json_is_authoritative_when_edited(user_client, user):
     key, _ = make_key(user, arch="dual-llm")
-    features = {"agent_arch": "dual-llm", "content_classifiers": [{"name": "finance_topic_guardrail", "threshold": 0.9}]}
+    features = {
+        "agent_arch": "dual-llm",
+        "content_classifiers": [{"name": "finance_topic_guardrail", "threshold": 0.9}],
+    }
     config = {"fsm": {"max_n_turns": 7}}
     # the simple fields (stale, as without JavaScript) say otherwise; the edited JSON wins
-    data = _configure_data(key, features_json=json.dumps(features), config_json=json.dumps(config), url_blocker="on")
+    data = _configure_data(
+        key, features_json=json.dumps(features), config_json=json.dumps(config), url_blocker="on"
+    )
     response = user_client.post(reverse("apikeys:configure", args=[key.pk]), data)
     assert response.status_code == 302
     key.refresh_from_db()
@@ -219,23 +254,34 @@ def test_configure_arch_from_edited_json(user_client, user):
 @pytest.mark.parametrize(
     ("overrides", "field", "message"),
     [
-        ({"config_json": '{"fsm": {"max_n_turns": 0}}'}, "config_json",
-         "fsm.max_n_turns: Input should be greater than or equal to 1"),
+        (
+            {"config_json": '{"fsm": {"max_n_turns": 0}}'},
+            "config_json",
+            "fsm.max_n_turns: Input should be greater than or equal to 1",
+        ),
         ({"config_json": '{"fsm": {"max_n_turns": 3}'}, "config_json", "Invalid JSON"),
         ({"config_json": "[1, 2]"}, "config_json", "must be a JSON object"),
         ({"config_json": '{"fsm": {"no_such_field": 1}}'}, "config_json", "fsm.no_such_field: unknown field"),
         ({"policy_json": '{"mode": "ultra-strict"}'}, "policy_json", "mode: Input should be"),
-        ({"features_json": '{"content_classifiers": [{"name": "pii_redaction", "threshold": 2}]}'}, "features_json",
-         "content_classifiers[0].threshold: Input should be less than or equal to 1"),
-        ({"pii_redaction": "on", "pii_redaction_threshold": "1.5"}, "pii_redaction_threshold",
-         "threshold: must be between 0 and 1"),
+        (
+            {"features_json": '{"content_classifiers": [{"name": "pii_redaction", "threshold": 2}]}'},
+            "features_json",
+            "content_classifiers[0].threshold: Input should be less than or equal to 1",
+        ),
+        (
+            {"pii_redaction": "on", "pii_redaction_threshold": "1.5"},
+            "pii_redaction_threshold",
+            "threshold: must be between 0 and 1",
+        ),
         ({"arch": "triple-llm"}, "arch", "Unknown preset “triple-llm”"),
     ],
 )
 def test_configure_errors_name_the_field_and_save_nothing(user_client, user, overrides, field, message):
     key, _ = make_key(user, arch="dual-llm")
     before = ApiKey.objects.values().get(pk=key.pk)
-    response = user_client.post(reverse("apikeys:configure", args=[key.pk]), _configure_data(key, name="New", **overrides))
+    response = user_client.post(
+        reverse("apikeys:configure", args=[key.pk]), _configure_data(key, name="New", **overrides)
+    )
     assert response.status_code == 400
     form = response.context["form"]
     assert any(message in error for error in form.errors[field]), form.errors
@@ -246,7 +292,9 @@ def test_configure_errors_name_the_field_and_save_nothing(user_client, user, ove
 
 def test_configure_contradicting_arch_is_an_error(user_client, user):
     key, _ = make_key(user, arch="dual-llm")
-    data = _configure_data(key, arch="single-llm", features_json='{"agent_arch": "dual-llm", "content_blockers": []}')
+    data = _configure_data(
+        key, arch="single-llm", features_json='{"agent_arch": "dual-llm", "content_blockers": []}'
+    )
     response = user_client.post(reverse("apikeys:configure", args=[key.pk]), data)
     assert response.status_code == 400
     assert any("agent_arch" in e for e in response.context["form"].errors["features_json"])
@@ -269,7 +317,9 @@ def test_configure_bad_sqrt_policy(user_client, user):
 def test_configure_good_sqrt_policy(user_client, user):
     key, _ = make_key(user, arch="dual-llm")
     code = 'tool "send_email" {\r\n    hard deny when "pii" in body.tags;\r\n}'
-    response = user_client.post(reverse("apikeys:configure", args=[key.pk]), _configure_data(key, policy_code=code))
+    response = user_client.post(
+        reverse("apikeys:configure", args=[key.pk]), _configure_data(key, policy_code=code)
+    )
     assert response.status_code == 302
     key.refresh_from_db()
     assert key.policy["codes"] == {"code": code.replace("\r\n", "\n"), "language": "sqrt"}
@@ -280,7 +330,9 @@ def test_revoked_key_configuration_is_read_only(user_client, user):
     user_client.post(reverse("apikeys:revoke", args=[key.pk]))
     page = user_client.get(reverse("apikeys:configure", args=[key.pk]))
     assert page.status_code == 200 and "read-only" in page.content.decode()
-    response = user_client.post(reverse("apikeys:configure", args=[key.pk]), _configure_data(key, name="Nope"), follow=True)
+    response = user_client.post(
+        reverse("apikeys:configure", args=[key.pk]), _configure_data(key, name="Nope"), follow=True
+    )
     assert "can no longer be changed" in response.content.decode()
     key.refresh_from_db()
     assert key.name != "Nope"
@@ -319,7 +371,10 @@ def test_other_users_keys_are_404(user_client, other_user):
     for name in ("configure", "revoke", "created"):
         url = reverse(f"apikeys:{name}", args=[key.pk])
         assert user_client.get(url).status_code == 404
-        assert user_client.post(url, _configure_data(key) if name == "configure" else {}).status_code in (404, 405)
+        assert user_client.post(url, _configure_data(key) if name == "configure" else {}).status_code in (
+            404,
+            405,
+        )
     key.refresh_from_db()
     assert key.is_active and key.documents == preset_documents("dual-llm")
     assert key.prefix not in user_client.get(reverse("apikeys:list")).content.decode()
@@ -329,9 +384,11 @@ def test_missing_csrf_token_is_a_friendly_403(user):
     client = Client(enforce_csrf_checks=True)
     client.force_login(user)
     key, _ = make_key(user)
-    for url, data in ((reverse("apikeys:create"), {"name": "x", "arch": "dual-llm", "token": "t"}),
-                      (reverse("apikeys:revoke", args=[key.pk]), {}),
-                      (reverse("apikeys:configure", args=[key.pk]), {"name": "changed", "arch": "single-llm"})):
+    for url, data in (
+        (reverse("apikeys:create"), {"name": "x", "arch": "dual-llm", "token": "t"}),
+        (reverse("apikeys:revoke", args=[key.pk]), {}),
+        (reverse("apikeys:configure", args=[key.pk]), {"name": "changed", "arch": "single-llm"}),
+    ):
         response = client.post(url, data)
         assert response.status_code == 403
         assert "This form has expired" in response.content.decode()
@@ -341,8 +398,10 @@ def test_missing_csrf_token_is_a_friendly_403(user):
 
 def test_signup_requires_csrf(db):
     client = Client(enforce_csrf_checks=True)
-    response = client.post(reverse("signup"), {"username": "mallory", "password1": "a-long-Passphrase-77",
-                                               "password2": "a-long-Passphrase-77"})
+    response = client.post(
+        reverse("signup"),
+        {"username": "mallory", "password1": "a-long-Passphrase-77", "password2": "a-long-Passphrase-77"},
+    )
     assert response.status_code == 403
     assert not get_user_model().objects.filter(username="mallory").exists()
 
@@ -357,8 +416,10 @@ def test_unique_users_see_own_keys(user_client, user):
 
 def test_configure_without_the_documents_applies_the_simple_fields(user_client, user):
     key, _ = make_key(user, arch="single-llm")
-    response = user_client.post(reverse("apikeys:configure", args=[key.pk]),
-                                {"name": key.name, "arch": "single-llm", "file_blocker": "on"})
+    response = user_client.post(
+        reverse("apikeys:configure", args=[key.pk]),
+        {"name": key.name, "arch": "single-llm", "file_blocker": "on"},
+    )
     assert response.status_code == 302
     key.refresh_from_db()
     assert key.features == {"agent_arch": "single-llm", "content_blockers": [{"name": "file_blocker"}]}

@@ -36,8 +36,12 @@ def test_a_stream_the_upstream_cuts_is_logged_as_cut(relay, fake_upstream):
     key, secret = make_key(UserFactory(), arch="single-llm")
     fake_upstream.push(fu.text("alpha beta gamma delta epsilon zeta eta theta", drop_after=3, usage=(40, 9)))
     body = {"model": "m", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
-    r = httpx.post(f"{relay}/control/chat/v1/chat/completions", json=body, timeout=20,
-                   headers={"Authorization": f"Bearer {secret}", "X-Api-Key": "k"})
+    r = httpx.post(
+        f"{relay}/control/chat/v1/chat/completions",
+        json=body,
+        timeout=20,
+        headers={"Authorization": f"Bearer {secret}", "X-Api-Key": "k"},
+    )
     assert r.status_code == 200 and r.text.rstrip().endswith("data: [DONE]")  # a well-formed end, in band
     [row] = rows_of(key)
     assert (row.status_code, row.error_kind, row.streamed) == (502, "stream_cut", True)
@@ -48,8 +52,12 @@ def test_a_complete_stream_is_logged_200(relay, fake_upstream):
     key, secret = make_key(UserFactory(), arch="single-llm")
     fake_upstream.push(fu.text("alpha beta", usage=(40, 9)))
     body = {"model": "m", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
-    r = httpx.post(f"{relay}/control/chat/v1/chat/completions", json=body, timeout=20,
-                   headers={"Authorization": f"Bearer {secret}", "X-Api-Key": "k"})
+    r = httpx.post(
+        f"{relay}/control/chat/v1/chat/completions",
+        json=body,
+        timeout=20,
+        headers={"Authorization": f"Bearer {secret}", "X-Api-Key": "k"},
+    )
     assert r.status_code == 200
     [row] = rows_of(key)
     assert (row.status_code, row.error_kind) == (200, "")
@@ -60,7 +68,11 @@ def test_a_dual_request_the_client_abandons_is_logged_cancelled(relay, fake_upst
     fake_upstream.push(fu.text("```python\nfinal_return_value = 6 * 7\n```", delay=3.0))
     body = {"model": "m", "messages": [{"role": "user", "content": "what is 6 * 7?"}]}
     with pytest.raises(httpx.TimeoutException):
-        httpx.post(f"{relay}/control/chat/v1/chat/completions", json=body, timeout=1.0,
-                   headers={"Authorization": f"Bearer {secret}", "X-Api-Key": "k"})
+        httpx.post(
+            f"{relay}/control/chat/v1/chat/completions",
+            json=body,
+            timeout=1.0,
+            headers={"Authorization": f"Bearer {secret}", "X-Api-Key": "k"},
+        )
     [row] = rows_of(key, timeout=15)
     assert (row.status_code, row.error_kind) == (499, "cancelled")

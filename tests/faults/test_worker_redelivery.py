@@ -59,10 +59,25 @@ def test_a_killed_workers_task_is_redelivered_at_once_and_stored_once(transactio
     from sessions.tasks import record_events
 
     key = make_key(UserFactory(), "single-llm")[0]
-    batch = [log.new_event("usage", key_id=key.pk, session_id=None, endpoint_type="chat", api="chat",
-                           provider="openrouter", arch="single-llm", models=["m"], prompt_tokens=2,
-                           completion_tokens=1, latency_ms=1.0, status_code=200, error_kind="", streamed=False)
-             for _ in range(20)]
+    batch = [
+        log.new_event(
+            "usage",
+            key_id=key.pk,
+            session_id=None,
+            endpoint_type="chat",
+            api="chat",
+            provider="openrouter",
+            arch="single-llm",
+            models=["m"],
+            prompt_tokens=2,
+            completion_tokens=1,
+            latency_ms=1.0,
+            status_code=200,
+            error_kind="",
+            streamed=False,
+        )
+        for _ in range(20)
+    ]
     env = {"CELERY_TASK_DEFAULT_QUEUE": queue}
     first = start_celery_worker(env, log_dir=tmp_path)
     second = None
@@ -72,7 +87,9 @@ def test_a_killed_workers_task_is_redelivered_at_once_and_stored_once(transactio
                 cursor.execute(f"LOCK TABLE {UsageEvent._meta.db_table} IN ACCESS EXCLUSIVE MODE")
             record_events.delay(batch)
             # the worker took the task and waits on the lock, its message unacknowledged
-            assert _wait(lambda: "record_events" in first.log() and "received" in first.log(), 30), first.log()
+            assert _wait(lambda: "record_events" in first.log() and "received" in first.log(), 30), (
+                first.log()
+            )
             time.sleep(0.5)
             first.proc.send_signal(signal.SIGKILL)
             first.proc.wait(timeout=10)

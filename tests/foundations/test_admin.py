@@ -20,7 +20,9 @@ def admin_client(client):
 
 def test_admin_pages_render(admin_client, user):
     key, secret = make_key(user)
-    services.do_set_provider_credential(provider="openai", api_key="sk-very-secret", allowed_models=["gpt-5-mini"])
+    services.do_set_provider_credential(
+        provider="openai", api_key="sk-very-secret", allowed_models=["gpt-5-mini"]
+    )
     from django.contrib import admin
 
     for model in admin.site._registry:
@@ -30,20 +32,33 @@ def test_admin_pages_render(admin_client, user):
     page = admin_client.get(reverse("admin:apikeys_apikey_change", args=[key.pk])).content.decode()
     assert key.secret_hash not in page and secret not in page and key.prefix in page
     cred = ProviderCredential.objects.get()
-    page = admin_client.get(reverse("admin:apikeys_providercredential_change", args=[cred.pk])).content.decode()
+    page = admin_client.get(
+        reverse("admin:apikeys_providercredential_change", args=[cred.pk])
+    ).content.decode()
     assert "sk-very-secret" not in page and cred.encrypted_api_key not in page
 
 
 def test_admin_adds_a_credential_encrypted_and_revokes_keys(admin_client, user):
-    r = admin_client.post(reverse("admin:apikeys_providercredential_add"),
-                          {"provider": "anthropic", "enabled": "on", "api_key": "sk-ant-x",
-                           "allowed_models": "claude-sonnet-4-6\nclaude-haiku-4-5"})
+    r = admin_client.post(
+        reverse("admin:apikeys_providercredential_add"),
+        {
+            "provider": "anthropic",
+            "enabled": "on",
+            "api_key": "sk-ant-x",
+            "allowed_models": "claude-sonnet-4-6\nclaude-haiku-4-5",
+        },
+    )
     assert r.status_code == 302
     cred = ProviderCredential.objects.get(provider="anthropic")
-    assert cred.allowed_models == ["claude-sonnet-4-6", "claude-haiku-4-5"] and "sk-ant-x" not in cred.encrypted_api_key
+    assert (
+        cred.allowed_models == ["claude-sonnet-4-6", "claude-haiku-4-5"]
+        and "sk-ant-x" not in cred.encrypted_api_key
+    )
     key, _ = make_key(user)
-    admin_client.post(reverse("admin:apikeys_apikey_changelist"),
-                      {"action": "revoke_selected", "_selected_action": [key.pk]})
+    admin_client.post(
+        reverse("admin:apikeys_apikey_changelist"),
+        {"action": "revoke_selected", "_selected_action": [key.pk]},
+    )
     assert ApiKey.objects.get(pk=key.pk).revoked_at is not None
 
 

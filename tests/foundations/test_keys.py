@@ -82,14 +82,18 @@ def test_create_api_key_command_prints_secret_last(db):
 
 def test_create_api_key_command_rejects_bad_documents(db):
     with pytest.raises(CommandError, match="fsm"):
-        call_command("create_api_key", "--username", "ops", "--arch", "dual-llm", "--config", '{"fsm": {"x": 1}}')
+        call_command(
+            "create_api_key", "--username", "ops", "--arch", "dual-llm", "--config", '{"fsm": {"x": 1}}'
+        )
     with pytest.raises(CommandError, match="--arch"):
         call_command("create_api_key", "--username", "ops", "--arch", "quad")
     assert not ApiKey.objects.exists()
 
 
 def test_provider_credential_encrypted(transactional_db):
-    cred = services.do_set_provider_credential(provider="openai", api_key="sk-secret", allowed_models=["gpt-5-mini"])
+    cred = services.do_set_provider_credential(
+        provider="openai", api_key="sk-secret", allowed_models=["gpt-5-mini"]
+    )
     assert "sk-secret" not in cred.encrypted_api_key
     got = asyncio.run(selectors.aget_server_credential("openai"))
     assert got.api_key == "sk-secret" and got.allowed_models == ("gpt-5-mini",)

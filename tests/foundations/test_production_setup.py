@@ -17,34 +17,68 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def manage(*args: str, env_extra: dict[str, str], check: bool = True) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("DJANGO_SETTINGS_MODULE", "DATABASE_URL", "CACHE_URL", "CELERY_BROKER_URL", "DEBUG",
-                        "SECRET_KEY", "FIELD_ENCRYPTION_KEY", "DJANGO_ALLOW_ASYNC_UNSAFE")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k
+        not in (
+            "DJANGO_SETTINGS_MODULE",
+            "DATABASE_URL",
+            "CACHE_URL",
+            "CELERY_BROKER_URL",
+            "DEBUG",
+            "SECRET_KEY",
+            "FIELD_ENCRYPTION_KEY",
+            "DJANGO_ALLOW_ASYNC_UNSAFE",
+        )
+    }
     env.update(env_extra)
-    run = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True,
-                         timeout=120)
+    run = subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
     assert not check or run.returncode == 0, run.stdout + run.stderr
     return run
 
 
 def test_migrate_alone_creates_the_session_store_cache_tables(tmp_path):
     db = tmp_path / "fresh.sqlite3"
-    manage("migrate", "--noinput", "-v", "0", env_extra={"DATABASE_URL": f"sqlite:///{db}", "DEBUG": "1",
-                                                          "ENV_FILE": str(tmp_path / "none.env")})
+    manage(
+        "migrate",
+        "--noinput",
+        "-v",
+        "0",
+        env_extra={"DATABASE_URL": f"sqlite:///{db}", "DEBUG": "1", "ENV_FILE": str(tmp_path / "none.env")},
+    )
     tables = {r[0] for r in sqlite3.connect(db).execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert {"django_cache", "relay_session_cache"} <= tables
 
 
 def _production_env(tmp_path) -> Path:
-    out = subprocess.run([sys.executable, "scripts/make_env.py", "--production", "relay.example.com"], cwd=ROOT,
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "scripts/make_env.py", "--production", "relay.example.com"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert "DEBUG=0" in out and "SECURE_HSTS_SECONDS=31536000" in out
     env_file = tmp_path / "prod.env"
-    keep = [line for line in out.splitlines() if not line.startswith(("DATABASE_URL", "CELERY_BROKER_URL",
-                                                                     "CACHE_URL"))]
-    env_file.write_text("\n".join(keep + [f"DATABASE_URL=sqlite:///{tmp_path / 'db.sqlite3'}",
-                                         "CACHE_URL=dbcache://django_cache",
-                                         f"STATIC_ROOT={tmp_path / 'static'}"]) + "\n")
+    keep = [
+        line
+        for line in out.splitlines()
+        if not line.startswith(("DATABASE_URL", "CELERY_BROKER_URL", "CACHE_URL"))
+    ]
+    env_file.write_text(
+        "\n".join(
+            keep
+            + [
+                f"DATABASE_URL=sqlite:///{tmp_path / 'db.sqlite3'}",
+                "CACHE_URL=dbcache://django_cache",
+                f"STATIC_ROOT={tmp_path / 'static'}",
+            ]
+        )
+        + "\n"
+    )
     return env_file
 
 
@@ -76,9 +110,12 @@ def test_debug_off_without_collectstatic_pages_still_render(client, tmp_path, se
     from sequrity_site.storage import StaticStorage
 
     StaticStorage._warned = False
-    with override_settings(DEBUG=False, STATIC_ROOT=str(tmp_path / "empty"), WHITENOISE_USE_FINDERS=True,
-                           STORAGES={**settings.STORAGES,
-                                     "staticfiles": {"BACKEND": "sequrity_site.storage.StaticStorage"}}):
+    with override_settings(
+        DEBUG=False,
+        STATIC_ROOT=str(tmp_path / "empty"),
+        WHITENOISE_USE_FINDERS=True,
+        STORAGES={**settings.STORAGES, "staticfiles": {"BACKEND": "sequrity_site.storage.StaticStorage"}},
+    ):
         login = client.get("/accounts/login/")
         assert login.status_code == 200
         assert "/static/css/app.css" in login.content.decode()
@@ -91,15 +128,28 @@ def test_debug_off_without_collectstatic_pages_still_render(client, tmp_path, se
 
 # --- session-log levels (relay.session_log) -----------------------------------------------------------------
 
+
 def _steps():
     from relay.session_log import redact
 
     steps = {
-        "tool_result": {"type": "tool_result", "data": {"call_id": "c", "tool": "t", "content": "secret result",
-                                                       "meta": {"tags": ["pii"]}}},
-        "tool_call": {"type": "tool_call", "data": {"tool": "t", "args": {"q": {"value": "x", "meta": {}}},
-                                                   "verdict": "allowed", "record": {"args": {"q": 1}}}},
-        "final": {"type": "final", "data": {"status": "success", "final_return_value": {"value": 42, "meta": {}}}},
+        "tool_result": {
+            "type": "tool_result",
+            "data": {"call_id": "c", "tool": "t", "content": "secret result", "meta": {"tags": ["pii"]}},
+        },
+        "tool_call": {
+            "type": "tool_call",
+            "data": {
+                "tool": "t",
+                "args": {"q": {"value": "x", "meta": {}}},
+                "verdict": "allowed",
+                "record": {"args": {"q": 1}},
+            },
+        },
+        "final": {
+            "type": "final",
+            "data": {"status": "success", "final_return_value": {"value": 42, "meta": {}}},
+        },
         "user_message": {"type": "user_message", "data": {"text": "hello"}},
         "llm_call": {"type": "llm_call", "data": {"model": "m", "prompt_tokens": 3}},
     }
@@ -115,7 +165,9 @@ def test_full_keeps_everything():
 def test_metadata_only_drops_tool_result_content_keeps_the_rest():
     redact, steps = _steps()
     result = redact(steps["tool_result"], "metadata")["data"]
-    assert "content" not in result and result["meta"] == {"tags": ["pii"]} and result["withheld"] == "metadata"
+    assert (
+        "content" not in result and result["meta"] == {"tags": ["pii"]} and result["withheld"] == "metadata"
+    )
     assert result["size"] == len("secret result")
     for kind in ("tool_call", "final", "user_message", "llm_call"):
         assert redact(steps[kind], "metadata") == steps[kind]
@@ -124,10 +176,18 @@ def test_metadata_only_drops_tool_result_content_keeps_the_rest():
 
 def test_nothing_keeps_only_the_structure():
     redact, steps = _steps()
-    assert redact(steps["tool_result"], "none")["data"] == {"call_id": "c", "tool": "t", "size": 13,
-                                                            "withheld": "none"}
+    assert redact(steps["tool_result"], "none")["data"] == {
+        "call_id": "c",
+        "tool": "t",
+        "size": 13,
+        "withheld": "none",
+    }
     call = redact(steps["tool_call"], "none")["data"]
-    assert call["args"] == {"q": {"withheld": True}} and call["verdict"] == "allowed" and "args" not in call["record"]
+    assert (
+        call["args"] == {"q": {"withheld": True}}
+        and call["verdict"] == "allowed"
+        and "args" not in call["record"]
+    )
     assert "final_return_value" not in redact(steps["final"], "none")["data"]
     assert "text" not in redact(steps["user_message"], "none")["data"]
     assert redact(steps["llm_call"], "none") == steps["llm_call"]

@@ -46,9 +46,25 @@ def start_supervisor(port: int, tmp_path: Path) -> subprocess.Popen:
     script = tmp_path / "one_shot.py"
     script.write_text(ONE_SHOT_SERVER)
     process = subprocess.Popen(
-        [sys.executable, "-m", "sequrity_site.supervise", "--name", "t", "--stable", "0", "--max-pause", "0.1",
-         "--listen", f"127.0.0.1:{port}", "--", sys.executable, str(script)],
-        cwd=ROOT, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "sequrity_site.supervise",
+            "--name",
+            "t",
+            "--stable",
+            "0",
+            "--max-pause",
+            "0.1",
+            "--listen",
+            f"127.0.0.1:{port}",
+            "--",
+            sys.executable,
+            str(script),
+        ],
+        cwd=ROOT,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:  # the socket is bound before the first child starts

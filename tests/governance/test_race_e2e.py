@@ -51,8 +51,11 @@ def two_workers(request, django_db_setup, django_db_blocker, fake_upstream_serve
     else:
         spec = "database"
     with django_db_blocker.unblock():
-        live = start_uvicorn({**_relay_env(fake_upstream_server), "RELAY_GOVERNANCE_STORE": spec},
-                             workers=2, log_dir=artifacts_dir)
+        live = start_uvicorn(
+            {**_relay_env(fake_upstream_server), "RELAY_GOVERNANCE_STORE": spec},
+            workers=2,
+            log_dir=artifacts_dir,
+        )
     live.extra["store"] = spec
     yield live
     live.stop()
@@ -99,13 +102,18 @@ def test_budget_for_100_requests(two_workers, fake_upstream, transactional_db):
     started = time.monotonic()
     statuses, refused, in_flight = asyncio.run(_hammer(two_workers.url, secret, BODY))
     served = statuses[200]
-    print(f"\n[{two_workers.extra['store']}] budget for 100 requests, {CLIENTS} clients on 2 workers, {TOTAL} sent: "
-          f"served {served} (over by {served - 100}), refused {statuses[402]} with 402, "
-          f"max {in_flight} in flight, {time.monotonic() - started:.1f} s")
+    print(
+        f"\n[{two_workers.extra['store']}] budget for 100 requests, {CLIENTS} clients on 2 workers, {TOTAL} sent: "
+        f"served {served} (over by {served - 100}), refused {statuses[402]} with 402, "
+        f"max {in_flight} in flight, {time.monotonic() - started:.1f} s"
+    )
     assert set(statuses) <= {200, 402}, statuses
     assert 100 <= served <= 100 + CLIENTS
-    assert all("budget" in r.json()["detail"] and "resets at" in r.json()["detail"] for r in refused
-               if r.status_code == 402)
+    assert all(
+        "budget" in r.json()["detail"] and "resets at" in r.json()["detail"]
+        for r in refused
+        if r.status_code == 402
+    )
     time.sleep(0.3)  # the last settlements are written without waiting for them
     period = g.budget_period("day", time.time()).id
     used = g.make_store(two_workers.extra["store"]).read_many([(key.pk, "b", period)])[(key.pk, "b", period)]
@@ -120,8 +128,10 @@ def test_requests_per_minute_100(two_workers, fake_upstream, transactional_db):
     statuses, refused, in_flight = asyncio.run(_hammer(two_workers.url, secret, BODY))
     windows = g.minute(time.time()) - window + 1
     served = statuses[200]
-    print(f"\n[{two_workers.extra['store']}] 100 requests per minute, {CLIENTS} clients on 2 workers, {TOTAL} sent: "
-          f"served {served}, refused {statuses[429]} with 429, max {in_flight} in flight, {windows} minute(s)")
+    print(
+        f"\n[{two_workers.extra['store']}] 100 requests per minute, {CLIENTS} clients on 2 workers, {TOTAL} sent: "
+        f"served {served}, refused {statuses[429]} with 429, max {in_flight} in flight, {windows} minute(s)"
+    )
     assert set(statuses) <= {200, 429}, statuses
     assert served == 100 if windows == 1 else 100 <= served <= 100 * windows
     assert all(1 <= int(r.headers["retry-after"]) <= 60 for r in refused if r.status_code == 429)
@@ -137,9 +147,11 @@ def test_tokens_per_minute_for_100_requests(two_workers, fake_upstream, transact
     # A stream the upstream broke off (a timeout on a loaded machine) used no tokens and does not count.
     broken = sum(1 for r in refused if r.status_code == 200)
     served = statuses[200] - broken
-    print(f"\n[{two_workers.extra['store']}] 1,900 tokens (100 requests) per minute, streamed, {CLIENTS} clients on "
-          f"2 workers, {TOTAL} sent: served {served} (over by {served - 100}), refused {statuses[429]} with 429, "
-          f"{broken} streams broken off upstream, max {in_flight} in flight, {windows} minute(s)")
+    print(
+        f"\n[{two_workers.extra['store']}] 1,900 tokens (100 requests) per minute, streamed, {CLIENTS} clients on "
+        f"2 workers, {TOTAL} sent: served {served} (over by {served - 100}), refused {statuses[429]} with 429, "
+        f"{broken} streams broken off upstream, max {in_flight} in flight, {windows} minute(s)"
+    )
     assert set(statuses) <= {200, 429}, statuses
     # (the estimate of a request in flight may exceed its actual tokens: a refusal then can come a little early)
     assert windows > 1 or 100 - CLIENTS <= served <= 100 + CLIENTS

@@ -51,8 +51,9 @@ def post(relay, secret, body=BODY, *, byok: str | None = "sk-client", path=CHAT,
 def set_prices() -> None:
     # The seeded prices do not survive earlier transactional tests' flushes: set them (base + single = $0.20/1M).
     for code, kind in (("base", "base"), ("single-llm", "arch")):
-        Price.objects.update_or_create(code=code, defaults={"kind": kind, "label": code,
-                                                            "usd_per_million": Decimal("0.10")})
+        Price.objects.update_or_create(
+            code=code, defaults={"kind": kind, "label": code, "usd_per_million": Decimal("0.10")}
+        )
 
 
 def wait_for(predicate, timeout=20.0):
@@ -95,8 +96,9 @@ def test_stored_provider_credential_order(relay, fake_upstream):
     assert post(relay, secret, byok="sk-header").status_code == 200
     assert fake_upstream.requests[-1].api_key == "sk-header"
     # A credential stored for another provider is not used here: the server's is (with its allow list).
-    _, secret = governed_key(encrypted_provider_key=crypto.encrypt("sk-anthropic"),
-                             provider_key_provider="anthropic")
+    _, secret = governed_key(
+        encrypted_provider_key=crypto.encrypt("sk-anthropic"), provider_key_provider="anthropic"
+    )
     assert post(relay, secret, byok=None).status_code == 200
     assert fake_upstream.requests[-1].api_key == "sk-server"
     assert post(relay, secret, {**BODY, "model": "gpt-4o"}, byok=None).status_code == 403
@@ -138,8 +140,9 @@ def test_streams_count_and_a_disconnect_cannot_escape(relay, fake_upstream):
     body = {**BODY, "stream": True, "stream_options": {"include_usage": True}}
     sids = []
     for i in range(6):
-        fake_upstream.push(fu.text("one two three four five six seven eight", usage=(1000 + i, 100),
-                                   chunk_delay=0.03))
+        fake_upstream.push(
+            fu.text("one two three four five six seven eight", usage=(1000 + i, 100), chunk_delay=0.03)
+        )
         s = RawStream(relay, CHAT, secret, body)
         assert s.status == 200
         if i % 3 == 0:
@@ -152,8 +155,9 @@ def test_streams_count_and_a_disconnect_cannot_escape(relay, fake_upstream):
         sids.append(s.headers["x-session-id"])
     # (the rows come through the journal, the broker and the worker, which may still be busy with earlier
     # tests' batches in CI: wait for them as long as the metering tests do, and longer)
-    assert wait_for(lambda: UsageEvent.objects.filter(session_id__in=sids).count() == 6, timeout=60.0), \
-        list(UsageEvent.objects.filter(session_id__in=sids).values_list("session_id", "status_code"))
+    assert wait_for(lambda: UsageEvent.objects.filter(session_id__in=sids).count() == 6, timeout=60.0), list(
+        UsageEvent.objects.filter(session_id__in=sids).values_list("session_id", "status_code")
+    )
     time.sleep(0.3)
     rows = list(UsageEvent.objects.filter(api_key=key))
     assert len(rows) == 6 and any(r.status_code == 499 for r in rows)
@@ -163,6 +167,7 @@ def test_streams_count_and_a_disconnect_cannot_escape(relay, fake_upstream):
     p = g.budget_period("month", now)
     m = g.minute(now)
     live = g.make_store(g.store_setting()).read_many(
-        [(key.pk, "r", m), (key.pk, "t", m), (key.pk, "t", m - 1), (key.pk, "b", p.id)], now)
+        [(key.pk, "r", m), (key.pk, "t", m), (key.pk, "t", m - 1), (key.pk, "b", p.id)], now
+    )
     assert live[(key.pk, "b", p.id)] == cost
     assert (live[(key.pk, "t", m)] or 0) + (live[(key.pk, "t", m - 1)] or 0) == tokens

@@ -37,7 +37,9 @@ def test_expiry_401_says_expired():
 
 
 def test_provider_and_model_lists_403_naming_them():
-    G = gov(providers=frozenset({"openai"}), models=frozenset({"gpt-5-mini"}), model_patterns=("anthropic/*",))
+    G = gov(
+        providers=frozenset({"openai"}), models=frozenset({"gpt-5-mini"}), model_patterns=("anthropic/*",)
+    )
     r = g.check_access(G, "anthropic", "gpt-5-mini", T0)
     assert r.status == 403 and "Provider 'anthropic'" in r.message
     r = g.check_access(G, "openai", "gpt-4o", T0)
@@ -51,10 +53,16 @@ def test_provider_and_model_lists_403_naming_them():
 def test_periods_and_minutes():
     day = g.budget_period("day", T0)
     month = g.budget_period("month", T0)
-    assert day.id == 20260331 and day.end == datetime(2026, 4, 1, tzinfo=UTC).timestamp() and day.label == "daily"
+    assert (
+        day.id == 20260331
+        and day.end == datetime(2026, 4, 1, tzinfo=UTC).timestamp()
+        and day.label == "daily"
+    )
     assert month.id == 202603 and month.start == datetime(2026, 3, 1, tzinfo=UTC).timestamp()
-    assert g.budget_period("month", datetime(2026, 12, 5, tzinfo=UTC).timestamp()).end == \
-        datetime(2027, 1, 1, tzinfo=UTC).timestamp()
+    assert (
+        g.budget_period("month", datetime(2026, 12, 5, tzinfo=UTC).timestamp()).end
+        == datetime(2027, 1, 1, tzinfo=UTC).timestamp()
+    )
     assert g.retry_after_minute(T0) == 30
     r = g.refusal_for(g.BUDGET, 5 * 10**9, gov(budget_nano=5 * 10**9, budget_period="month"), T0)
     assert r.status == 402 and "monthly budget" in r.message and "$5.00" in r.message
@@ -146,10 +154,14 @@ def test_budget_counter_is_seeded_from_the_log(transactional_db):
 
     key, _ = make_key(UserFactory(), arch="single-llm")
     p = g.budget_period("month", T0)
-    for day, cost in ((datetime(2026, 2, 28, tzinfo=UTC), 999), (datetime(2026, 3, 2, tzinfo=UTC), 700),
-                      (datetime(2026, 3, 30, tzinfo=UTC), 200)):
-        UsageRollup.objects.create(api_key=key, granularity=Granularity.DAY, bucket=day, model="m", requests=1,
-                                   cost_nano=cost)
+    for day, cost in (
+        (datetime(2026, 2, 28, tzinfo=UTC), 999),
+        (datetime(2026, 3, 2, tzinfo=UTC), 700),
+        (datetime(2026, 3, 30, tzinfo=UTC), 200),
+    ):
+        UsageRollup.objects.create(
+            api_key=key, granularity=Granularity.DAY, bucket=day, model="m", requests=1, cost_nano=cost
+        )
     assert g.seed_budget_from_log(key.pk, p.start) == 900
     s = g.DatabaseStore(seed=g.seed_budget_from_log)
     G = gov(key_id=key.pk, budget_nano=1000)
@@ -167,7 +179,13 @@ def test_resp_replies_parsed_only_when_complete():
     assert isinstance(g._parse(b"-NOSCRIPT No matching script\r\n", 0)[0], g.RedisError)
     assert g._pack(["SET", "k", 5]) == b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\n5\r\n"
     conn = g.RespConnection("redis://user:p%40ss@example.com:6380/3")
-    assert (conn.host, conn.port, conn.db, conn.username, conn.password) == ("example.com", 6380, 3, "user", "p@ss")
+    assert (conn.host, conn.port, conn.db, conn.username, conn.password) == (
+        "example.com",
+        6380,
+        3,
+        "user",
+        "p@ss",
+    )
 
 
 def test_redis_store_reloads_flushed_scripts_and_reconnects():
@@ -215,8 +233,12 @@ def test_unreachable_or_silent_redis_refuses_with_503():
                 store._conns.clear()
                 conn = store._conn()
                 conn.timeout = 0.3
-                call = SimpleNamespace(principal=SimpleNamespace(governance=G), body={"model": "m"}, reservation=None,
-                                       route=SimpleNamespace(provider="openai"))
+                call = SimpleNamespace(
+                    principal=SimpleNamespace(governance=G),
+                    body={"model": "m"},
+                    reservation=None,
+                    route=SimpleNamespace(provider="openai"),
+                )
                 await g.admit(call, SimpleNamespace(body=b"{}"))
                 with pytest.raises(RelayError) as info:
                     await g.admitted(call)
@@ -258,12 +280,21 @@ def test_pipeline_hooks_on_redis_fast_path():
     store = g.RedisStore(url)
     g.set_store(store)
     G = gov(key_id=10**9 + 1, rpm=3, tpm=10**6, budget_nano=10**12, arch="single-llm")
-    g._prices[:] = [time.monotonic() + 60, type("T", (), {"per_million": lambda self, a, d: Decimal("0.2")})()]
+    g._prices[:] = [
+        time.monotonic() + 60,
+        type("T", (), {"per_million": lambda self, a, d: Decimal("0.2")})(),
+    ]
     g._micro_per_million.clear()
 
     def call():
-        return SimpleNamespace(principal=SimpleNamespace(governance=G), body={"model": "m"}, reservation=None,
-                               route=SimpleNamespace(provider="openai"), usage=Usage(30, 10), state=None)
+        return SimpleNamespace(
+            principal=SimpleNamespace(governance=G),
+            body={"model": "m"},
+            reservation=None,
+            route=SimpleNamespace(provider="openai"),
+            usage=Usage(30, 10),
+            state=None,
+        )
 
     async def one(c):
         await g.admit(c, SimpleNamespace(body=b"x" * 40))  # 10 tokens estimated
@@ -288,7 +319,9 @@ def test_pipeline_hooks_on_redis_fast_path():
         m, p = g.minute(time.time()), g.budget_period("month", time.time())
         got = store.read_many([(G.key_id, "r", m), (G.key_id, "t", m), (G.key_id, "b", p.id)])
         assert got[(G.key_id, "r", m)] == 3
-        assert got[(G.key_id, "t", m)] == 120 and got[(G.key_id, "b", p.id)] == 120 * 200  # 3 x 40 tokens, $0.20/1M
+        assert (
+            got[(G.key_id, "t", m)] == 120 and got[(G.key_id, "b", p.id)] == 120 * 200
+        )  # 3 x 40 tokens, $0.20/1M
     finally:
         g.set_store(None)
         g._prices[:] = [0.0, None]

@@ -13,6 +13,7 @@ itself. Runs when SEQURITY_PROD_SMOKE=1 (`.ci/run` sets it) with PostgreSQL and 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -29,8 +30,9 @@ from tests.live import free_port
 
 pytestmark = [pytest.mark.production, pytest.mark.timeout(420)]
 if not os.environ.get("SEQURITY_PROD_SMOKE"):
-    pytest.skip("the production smoke test runs with SEQURITY_PROD_SMOKE=1 (.ci/run sets it)",
-                allow_module_level=True)
+    pytest.skip(
+        "the production smoke test runs with SEQURITY_PROD_SMOKE=1 (.ci/run sets it)", allow_module_level=True
+    )
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts" / "production"
@@ -79,29 +81,62 @@ def production(tmp_path, fake_upstream):
         _redis_flush(n)
     port = free_port()
     env_file = tmp_path / "production.env"
-    base = subprocess.run([sys.executable, "scripts/make_env.py", "--production", "localhost", "--workers", "2"],
-                          cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    base = subprocess.run(
+        [sys.executable, "scripts/make_env.py", "--production", "localhost", "--workers", "2"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     overrides = {
-        "DATABASE_URL": f"{PG}/{db}", "CELERY_BROKER_URL": f"{REDIS}/12", "CACHE_URL": f"{REDIS}/13",
-        "CELERY_TASK_DEFAULT_QUEUE": f"smoke-{os.getpid()}", "CELERY_CONCURRENCY": "1",
-        "ALLOWED_HOSTS": "localhost,127.0.0.1", "CSRF_TRUSTED_ORIGINS": f"http://localhost:{port}",
-        "HOST": "127.0.0.1", "PORT": str(port), "WEB_CONCURRENCY": "2", "METRICS_TOKEN": METRICS_TOKEN,
-        "STATIC_ROOT": str(tmp_path / "static"), "LOG_SPOOL_DIR": str(tmp_path / "spool"),
+        "DATABASE_URL": f"{PG}/{db}",
+        "CELERY_BROKER_URL": f"{REDIS}/12",
+        "CACHE_URL": f"{REDIS}/13",
+        "CELERY_TASK_DEFAULT_QUEUE": f"smoke-{os.getpid()}",
+        "CELERY_CONCURRENCY": "1",
+        "ALLOWED_HOSTS": "localhost,127.0.0.1",
+        "CSRF_TRUSTED_ORIGINS": f"http://localhost:{port}",
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "WEB_CONCURRENCY": "2",
+        "METRICS_TOKEN": METRICS_TOKEN,
+        "STATIC_ROOT": str(tmp_path / "static"),
+        "LOG_SPOOL_DIR": str(tmp_path / "spool"),
         "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prometheus"),
         "CELERY_BEAT_SCHEDULE_FILE": str(tmp_path / "celerybeat-schedule"),
         **fake_upstream.base_urls(),
     }
     lines = [line for line in base.splitlines() if line.split("=", 1)[0] not in overrides]
     env_file.write_text("\n".join(lines + [f"{k}={v}" for k, v in overrides.items()]) + "\n")
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("DJANGO_SETTINGS_MODULE", "DATABASE_URL", "CELERY_BROKER_URL", "CACHE_URL", "DEBUG",
-                        "SECRET_KEY", "FIELD_ENCRYPTION_KEY", "LOG_SPOOL_DIR", "PROMETHEUS_MULTIPROC_DIR",
-                        "DJANGO_ALLOW_ASYNC_UNSAFE", "ENV_FILE")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k
+        not in (
+            "DJANGO_SETTINGS_MODULE",
+            "DATABASE_URL",
+            "CELERY_BROKER_URL",
+            "CACHE_URL",
+            "DEBUG",
+            "SECRET_KEY",
+            "FIELD_ENCRYPTION_KEY",
+            "LOG_SPOOL_DIR",
+            "PROMETHEUS_MULTIPROC_DIR",
+            "DJANGO_ALLOW_ASYNC_UNSAFE",
+            "ENV_FILE",
+        )
+    }
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     log_path = ARTIFACTS / "make-prod.log"
     log = log_path.open("w")
-    proc = subprocess.Popen(["make", "prod", f"ENV_FILE={env_file}"], cwd=ROOT, env=env, stdout=log,
-                            stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        ["make", "prod", f"ENV_FILE={env_file}"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     url = f"http://localhost:{port}"
     try:
         deadline = time.monotonic() + 240
@@ -129,10 +164,8 @@ def production(tmp_path, fake_upstream):
             time.sleep(0.2)
         left = _processes_with(str(env_file))
         for pid in left:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         try:
             _psql("postgres", f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
         finally:
@@ -160,8 +193,11 @@ def test_production_path_end_to_end(production, browser, fake_upstream):
     assert "strict-transport-security" in login.headers
 
     # Chromium signs up and creates a key.
-    context = browser.new_context(base_url=url, extra_http_headers={"X-Forwarded-Proto": "https"},
-                                  viewport={"width": 1280, "height": 900})
+    context = browser.new_context(
+        base_url=url,
+        extra_http_headers={"X-Forwarded-Proto": "https"},
+        viewport={"width": 1280, "height": 900},
+    )
     context.set_default_timeout(20_000)
     page = context.new_page()
     try:
@@ -188,15 +224,21 @@ def test_production_path_end_to_end(production, browser, fake_upstream):
 
     fake_upstream.push(fu.text("hello from production", usage=(21, 8)))
     client = SequrityClient(api_key=secret, base_url=url)
-    r = client.control.chat.create(messages=[{"role": "user", "content": "hi"}], model="openai/gpt-5-mini",
-                                   llm_api_key="sk-byok", features=FeaturesHeader.single_llm())
+    r = client.control.chat.create(
+        messages=[{"role": "user", "content": "hi"}],
+        model="openai/gpt-5-mini",
+        llm_api_key="sk-byok",
+        features=FeaturesHeader.single_llm(),
+    )
     assert r.choices[0].message.content == "hello from production"
 
     # /metrics: behind its token, summed over the two worker processes.
     assert httpx.get(f"{url}/metrics").status_code == 401
     metrics = httpx.get(f"{url}/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}).text
-    sample = re.search(r'sequrity_relay_requests_total\{([^}]*)\} ([0-9.e+]+)', metrics)
-    assert sample and 'status="200"' in sample.group(1) and 'arch="single-llm"' in sample.group(1), metrics[:3000]
+    sample = re.search(r"sequrity_relay_requests_total\{([^}]*)\} ([0-9.e+]+)", metrics)
+    assert sample and 'status="200"' in sample.group(1) and 'arch="single-llm"' in sample.group(1), metrics[
+        :3000
+    ]
     assert float(sample.group(2)) >= 1
     assert "sequrity_upstream_duration_seconds_count" in metrics
 
@@ -204,7 +246,9 @@ def test_production_path_end_to_end(production, browser, fake_upstream):
     deadline = time.monotonic() + 30
     rows = None
     while time.monotonic() < deadline:
-        rows = _psql(db, "SELECT prompt_tokens, completion_tokens, status_code FROM agent_sessions_usageevent")
+        rows = _psql(
+            db, "SELECT prompt_tokens, completion_tokens, status_code FROM agent_sessions_usageevent"
+        )
         if rows:
             break
         time.sleep(0.3)

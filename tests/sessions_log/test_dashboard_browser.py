@@ -26,8 +26,12 @@ from .conftest import denied_session_events, session_row, step, usage  # noqa: E
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "sessions"
-MODELS = [["openai/gpt-5-mini", "openai/gpt-5-nano"], ["openai/gpt-5-mini"], ["anthropic/claude-sonnet-4.5"],
-          ["openai/gpt-4.1"]]
+MODELS = [
+    ["openai/gpt-5-mini", "openai/gpt-5-nano"],
+    ["openai/gpt-5-mini"],
+    ["anthropic/claude-sonnet-4.5"],
+    ["openai/gpt-4.1"],
+]
 
 # JS: does a canvas hold any non-transparent pixel?
 CANVAS_DRAWN = """(id) => {
@@ -69,8 +73,14 @@ def world(transactional_db):
     """Alice: two keys, a week of traffic, a denied session; Bob: one session of his own."""
     rng = random.Random(6)
     alice, bob = UserFactory(username="alice"), UserFactory(username="bob")
-    support, _ = make_key(alice, "dual-llm", features={
-        "agent_arch": "dual-llm", "content_classifiers": [{"name": "pii_redaction", "threshold": 0.5}]})
+    support, _ = make_key(
+        alice,
+        "dual-llm",
+        features={
+            "agent_arch": "dual-llm",
+            "content_classifiers": [{"name": "pii_redaction", "threshold": 0.5}],
+        },
+    )
     support.name = "Support agent"
     support.save()
     research, _ = make_key(alice, "single-llm")
@@ -81,28 +91,49 @@ def world(transactional_db):
     now = datetime.now(UTC)
     events = []
     for i in range(700):
-        k = support if rng.random() < .65 else research
+        k = support if rng.random() < 0.65 else research
         at = now - timedelta(minutes=rng.uniform(0, 7 * 24 * 60))
         hour_load = 1 + (at.hour in range(8, 19))
         sid = uuid.uuid1()
         status = rng.choices(["success", "failure", "denied", "open"], [70, 6, 8, 16])[0]
         models = rng.choice(MODELS[:2] if k is support else MODELS[2:])
-        lat = rng.lognormvariate(6.2, .55) * (1.3 if k is support else 1) * (1.2 if hour_load > 1 else 1)
+        lat = rng.lognormvariate(6.2, 0.55) * (1.3 if k is support else 1) * (1.2 if hour_load > 1 else 1)
         code = rng.choices([200, 429, 502, 400], [95, 2, 2, 1])[0]
-        events.append(session_row(k, sid, at, status=status if code == 200 else "failure", turns=rng.randint(1, 4),
-                                  models=models))
+        events.append(
+            session_row(
+                k,
+                sid,
+                at,
+                status=status if code == 200 else "failure",
+                turns=rng.randint(1, 4),
+                models=models,
+            )
+        )
         for _ in range(rng.randint(1, 3)):
-            events.append(usage(k, at, session_id=str(sid), models=models, latency_ms=lat,
-                                prompt_tokens=rng.randint(400, 4000) * hour_load, completion_tokens=rng.randint(80, 900),
-                                status_code=code, error_kind="" if code == 200 else "upstream_5xx"))
+            events.append(
+                usage(
+                    k,
+                    at,
+                    session_id=str(sid),
+                    models=models,
+                    latency_ms=lat,
+                    prompt_tokens=rng.randint(400, 4000) * hour_load,
+                    completion_tokens=rng.randint(80, 900),
+                    status_code=code,
+                    error_kind="" if code == 200 else "upstream_5xx",
+                )
+            )
         if i % 50 == 0:
             events.append(step(k, sid, 1, "user_message", {"text": "Find my last invoice"}, at=at))
     denied = uuid.uuid1()
     events += denied_session_events(support, denied, now - timedelta(minutes=3))
     bobs = uuid.uuid1()
-    events += [session_row(bobs_key, bobs, now, status="success", turns=1), usage(bobs_key, now, session_id=str(bobs))]
+    events += [
+        session_row(bobs_key, bobs, now, status="success", turns=1),
+        usage(bobs_key, now, session_id=str(bobs)),
+    ]
     for start in range(0, len(events), 200):
-        services.do_record_events(events[start:start + 200])
+        services.do_record_events(events[start : start + 200])
     return {"alice": alice, "bob": bob, "support": support, "denied": denied, "bobs_session": bobs}
 
 
@@ -164,7 +195,9 @@ def test_other_users_session_is_404(page, world):
 def test_key_usage_and_credits(page, world):
     login(page, world["alice"])
     page.goto("/keys/")
-    usage_link = page.locator(f"tr[data-key-id='{world['support'].pk}'] a[href$='/dashboard/keys/{world['support'].pk}/']")
+    usage_link = page.locator(
+        f"tr[data-key-id='{world['support'].pk}'] a[href$='/dashboard/keys/{world['support'].pk}/']"
+    )
     if usage_link.count():
         usage_link.first.click()
     else:
@@ -190,7 +223,9 @@ def test_configure_form_shows_the_price_live(page, tmp_path, settings):
     if "price_estimate" not in src:
         src = src.replace("{% load static %}", "{% load static dashboard %}", 1).replace(
             '<span class="savebar-summary muted" id="config-summary"></span>',
-            '<span class="savebar-summary muted" id="config-summary"></span>{% price_estimate %}', 1)
+            '<span class="savebar-summary muted" id="config-summary"></span>{% price_estimate %}',
+            1,
+        )
     (tmp_path / "apikeys").mkdir()
     (tmp_path / "apikeys" / "key_configure.html").write_text(src)
     engines = [{**settings.TEMPLATES[0], "DIRS": [tmp_path, *settings.TEMPLATES[0]["DIRS"]]}]

@@ -30,11 +30,16 @@ pytestmark = pytest.mark.timeout(180)
 
 
 def _child(*args: str, spool: Path) -> subprocess.Popen:
-    env = {**os.environ, "LOG_SPOOL_DIR": str(spool), "DJANGO_SETTINGS_MODULE": "sequrity_site.settings_test",
-           "DEBUG": "1"}
+    env = {
+        **os.environ,
+        "LOG_SPOOL_DIR": str(spool),
+        "DJANGO_SETTINGS_MODULE": "sequrity_site.settings_test",
+        "DEBUG": "1",
+    }
     env.pop("CELERY_BROKER_URL", None)
-    proc = subprocess.Popen([sys.executable, str(CHILD), *args], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                            text=True)
+    proc = subprocess.Popen(
+        [sys.executable, str(CHILD), *args], cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True
+    )
     assert proc.stdout.readline().strip() == "ready"
     return proc
 
@@ -83,7 +88,9 @@ def test_a_journal_is_not_adopted_while_its_owner_lives(tmp_path, settings, monk
     spool = tmp_path / "spool"
     settings.LOG_SPOOL_DIR = spool
     log.flush()
-    writer = _child("writer", "300", str(tmp_path / "emitted"), str(tmp_path / "pub.w"), "1", "60", spool=spool)
+    writer = _child(
+        "writer", "300", str(tmp_path / "emitted"), str(tmp_path / "pub.w"), "1", "60", spool=spool
+    )
     published: list[dict] = []
     try:
         assert writer.stdout.readline().strip() == "done"
@@ -99,8 +106,9 @@ def test_a_journal_is_not_adopted_while_its_owner_lives(tmp_path, settings, monk
 
 
 @pytest.mark.django_db(transaction=True)
-def test_relay_killed_right_after_answering_loses_nothing(fake_upstream, artifacts_dir, tmp_path, monkeypatch,
-                                                          settings):
+def test_relay_killed_right_after_answering_loses_nothing(
+    fake_upstream, artifacts_dir, tmp_path, monkeypatch, settings
+):
     """uvicorn answers, with its broker unreachable (its events can only be in its journal), and is killed
     with SIGKILL: the next flusher (here: this process's) publishes them, once."""
     import httpx
@@ -114,15 +122,23 @@ def test_relay_killed_right_after_answering_loses_nothing(fake_upstream, artifac
 
     spool = tmp_path / "relay-spool"
     _, secret = make_key(UserFactory(), arch="single-llm")
-    relay = start_uvicorn({**_relay_env(fake_upstream), "LOG_SPOOL_DIR": str(spool),
-                           "CELERY_BROKER_URL": "amqp://guest:guest@127.0.0.1:9//"}, log_dir=artifacts_dir)
+    relay = start_uvicorn(
+        {
+            **_relay_env(fake_upstream),
+            "LOG_SPOOL_DIR": str(spool),
+            "CELERY_BROKER_URL": "amqp://guest:guest@127.0.0.1:9//",
+        },
+        log_dir=artifacts_dir,
+    )
     try:
         headers = {"Authorization": f"Bearer {secret}", "X-Api-Key": "k"}
         sids = []
         for stream in (False, True):
             fake_upstream.push(fu.text("answered", usage=(21, 3)))
             body = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "stream": stream}
-            r = httpx.post(f"{relay.url}/control/chat/v1/chat/completions", json=body, headers=headers, timeout=10)
+            r = httpx.post(
+                f"{relay.url}/control/chat/v1/chat/completions", json=body, headers=headers, timeout=10
+            )
             assert r.status_code == 200 and "answered" in r.text
             sids.append(r.headers["x-session-id"])
         relay.proc.send_signal(signal.SIGKILL)
@@ -145,8 +161,9 @@ def test_relay_killed_right_after_answering_loses_nothing(fake_upstream, artifac
     assert UsageEvent.objects.filter(session_id__in=sids).count() == 2
 
 
-def test_requests_refused_with_the_database_down_are_logged_when_it_is_back(db, settings, tmp_path,
-                                                                            monkeypatch):
+def test_requests_refused_with_the_database_down_are_logged_when_it_is_back(
+    db, settings, tmp_path, monkeypatch
+):
     from django.db import OperationalError
 
     from apikeys.models import ApiKey
@@ -157,9 +174,20 @@ def test_requests_refused_with_the_database_down_are_logged_when_it_is_back(db, 
     key, secret = make_key(UserFactory(), arch="single-llm")
     published: list[dict] = []
     monkeypatch.setattr(log, "_publish", published.extend)
-    fields = dict(session_id=None, endpoint_type="chat", api="chat", provider="openrouter", arch="", models=[],
-                  prompt_tokens=0, completion_tokens=0, latency_ms=1.5, status_code=503, error_kind="database",
-                  streamed=False)
+    fields = dict(
+        session_id=None,
+        endpoint_type="chat",
+        api="chat",
+        provider="openrouter",
+        arch="",
+        models=[],
+        prompt_tokens=0,
+        completion_tokens=0,
+        latency_ms=1.5,
+        status_code=503,
+        error_kind="database",
+        streamed=False,
+    )
     good = log.emit_unauthenticated(secret, **fields)
     assert log.emit_unauthenticated(secret[:-4] + "AAAA", **fields) is not None  # its prefix, not its secret
     assert log.emit_unauthenticated("not-a-key", **fields) is None
@@ -179,7 +207,9 @@ def test_requests_refused_with_the_database_down_are_logged_when_it_is_back(db, 
     monkeypatch.setattr(ApiKey.objects, "filter", real_filter)
     log.flush()
     log.flush()
-    assert [(e["event_id"], e["key_id"], e["status_code"]) for e in published] == [(good["event_id"], key.pk, 503)]
+    assert [(e["event_id"], e["key_id"], e["status_code"]) for e in published] == [
+        (good["event_id"], key.pk, 503)
+    ]
     assert "key_hash" not in published[0] and "key_prefix" not in published[0]
     log.flush()
     assert len(published) == 1

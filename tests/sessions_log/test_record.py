@@ -24,7 +24,12 @@ def test_usage_stored_once_and_key_touched(key):
     assert services.do_record_events([ev, ev]) == 0
     assert UsageEvent.objects.count() == 1
     row = UsageEvent.objects.get()
-    assert (row.prompt_tokens, row.completion_tokens, row.model, row.status_code) == (1000, 500, "openai/gpt-5-mini", 200)
+    assert (row.prompt_tokens, row.completion_tokens, row.model, row.status_code) == (
+        1000,
+        500,
+        "openai/gpt-5-mini",
+        200,
+    )
     key.refresh_from_db()
     assert key.last_used_at == row.created_at
     rollups = UsageRollup.objects.all()
@@ -52,8 +57,12 @@ def test_session_upsert_latest_state_wins_in_any_order(key):
     assert s.last_activity == t0 + timedelta(seconds=5)
     # both in one batch, reversed
     sid2 = uuid.uuid1()
-    services.do_record_events([session_row(key, sid2, t0 + timedelta(seconds=9), status="denied", turns=2),
-                               session_row(key, sid2, t0, status="open")])
+    services.do_record_events(
+        [
+            session_row(key, sid2, t0 + timedelta(seconds=9), status="denied", turns=2),
+            session_row(key, sid2, t0, status="open"),
+        ]
+    )
     assert RelaySession.objects.get(pk=sid2).status == "denied"
 
 
@@ -73,7 +82,13 @@ def test_full_session_and_totals(key):
     assert services.do_record_events(events) == 1 + 10
     assert services.do_record_events(events) == 0
     s = RelaySession.objects.get(pk=sid)
-    assert (s.status, s.turns, s.requests, s.prompt_tokens, s.completion_tokens) == ("denied", 1, 1, 2460, 336)
+    assert (s.status, s.turns, s.requests, s.prompt_tokens, s.completion_tokens) == (
+        "denied",
+        1,
+        1,
+        2460,
+        336,
+    )
     assert s.model_names == ["openai/gpt-5-mini"]
     assert list(SessionEvent.objects.filter(session=s).values_list("seq", flat=True)) == list(range(1, 11))
     assert s.cost_nano > 0
@@ -89,8 +104,14 @@ def test_malformed_and_unknown_key_events_are_dropped(key):
 
 
 def test_overlong_values_are_truncated_not_fatal(key):
-    ev = usage(key, provider="p" * 500, error_kind="e" * 500, models=["m" * 999], prompt_tokens=10**12,
-               status_code=99999)
+    ev = usage(
+        key,
+        provider="p" * 500,
+        error_kind="e" * 500,
+        models=["m" * 999],
+        prompt_tokens=10**12,
+        status_code=99999,
+    )
     assert services.do_record_events([ev]) == 1
     row = UsageEvent.objects.get()
     assert len(row.provider) == 32 and row.prompt_tokens == 2**31 - 1
@@ -98,8 +119,12 @@ def test_overlong_values_are_truncated_not_fatal(key):
 
 def test_nul_characters_do_not_poison_a_batch(key):
     sid = uuid.uuid1()
-    services.do_record_events([step(key, sid, 1, "tool_result", {"content": "a\x00b", "k\x00": ["\x00"]}),
-                               usage(key, session_id=str(sid), provider="x\x00y", models=["m\x00"])])
+    services.do_record_events(
+        [
+            step(key, sid, 1, "tool_result", {"content": "a\x00b", "k\x00": ["\x00"]}),
+            usage(key, session_id=str(sid), provider="x\x00y", models=["m\x00"]),
+        ]
+    )
     assert SessionEvent.objects.get().data == {"content": "ab", "k": [""]}
     assert UsageEvent.objects.get().provider == "xy"
 
@@ -108,15 +133,20 @@ def test_beat_schedule_names_the_prune_task(settings, key):
     from sessions import tasks
 
     assert settings.CELERY_BEAT_SCHEDULE["prune-session-log"]["task"] == tasks.prune_log.name
-    assert tasks.prune_log.apply().get() == {"usage_events": 0, "sessions": 0, "hourly_rollups": 0,
-                                             "daily_rollups": 0}
+    assert tasks.prune_log.apply().get() == {
+        "usage_events": 0,
+        "sessions": 0,
+        "hourly_rollups": 0,
+        "daily_rollups": 0,
+    }
 
 
 def test_rollup_sums_and_histogram(key):
     at = datetime.now(UTC).replace(minute=30)
     latencies = [3, 12, 40, 90, 420, 1200, 5000, 70_000]
-    services.do_record_events([usage(key, at, latency_ms=lat, status_code=500 if lat > 4000 else 200)
-                               for lat in latencies])
+    services.do_record_events(
+        [usage(key, at, latency_ms=lat, status_code=500 if lat > 4000 else 200) for lat in latencies]
+    )
     hour = UsageRollup.objects.get(granularity=Granularity.HOUR)
     assert hour.requests == 8 and hour.errors == 2
     assert hour.bucket == at.replace(minute=0, second=0, microsecond=0)
@@ -140,10 +170,14 @@ def test_prune(key, settings):
     now = datetime.now(UTC)
     old, recent = now - timedelta(days=40), now - timedelta(days=2)
     sid_old, sid_new = uuid.uuid1(), uuid.uuid1()
-    services.do_record_events([
-        usage(key, old, session_id=str(sid_old)), step(key, sid_old, 1, "user_message", {"text": "x"}, at=old),
-        usage(key, recent, session_id=str(sid_new)), usage(key, now - timedelta(days=100)),
-    ])
+    services.do_record_events(
+        [
+            usage(key, old, session_id=str(sid_old)),
+            step(key, sid_old, 1, "user_message", {"text": "x"}, at=old),
+            usage(key, recent, session_id=str(sid_new)),
+            usage(key, now - timedelta(days=100)),
+        ]
+    )
     counts = services.do_prune_log(now)
     assert counts["usage_events"] == 2 and counts["sessions"] == 1
     assert list(RelaySession.objects.values_list("id", flat=True)) == [sid_new]

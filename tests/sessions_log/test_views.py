@@ -27,11 +27,17 @@ def data(key, other_key):
         s = uuid.uuid1()
         at = now - timedelta(hours=i * 3)
         status = ["success", "failure", "open"][i % 3]
-        events += [session_row(key, s, at, status=status, turns=i % 4),
-                   usage(key, at, session_id=str(s), latency_ms=100 + i * 40, status_code=500 if i % 7 == 0 else 200)]
+        events += [
+            session_row(key, s, at, status=status, turns=i % 4),
+            usage(
+                key, at, session_id=str(s), latency_ms=100 + i * 40, status_code=500 if i % 7 == 0 else 200
+            ),
+        ]
     osid = uuid.uuid1()
-    events += [session_row(other_key, osid, now, status="success"), usage(other_key, now, session_id=str(osid),
-                                                                          models=["anthropic/claude-x"])]
+    events += [
+        session_row(other_key, osid, now, status="success"),
+        usage(other_key, now, session_id=str(osid), models=["anthropic/claude-x"]),
+    ]
     services.do_record_events(events)
     return {"sid": sid, "other_sid": osid}
 
@@ -88,7 +94,9 @@ def test_sessions_list_filters_and_pagination(user_client, data, key):
     assert page.paginator.count == 31 and len(page.object_list) == 25
     assert str(data["other_sid"]) not in r.content.decode()
     assert user_client.get(url, {"page": 2}).context["page"].object_list.__len__() == 6
-    assert {s.status for s in user_client.get(url, {"status": "denied"}).context["page"].object_list} == {"denied"}
+    assert {s.status for s in user_client.get(url, {"status": "denied"}).context["page"].object_list} == {
+        "denied"
+    }
     assert user_client.get(url, {"status": "denied"}).context["page"].paginator.count == 1
     tabs = {t["code"]: t["count"] for t in r.context["status_tabs"]}
     assert tabs[""] == 31 and tabs["denied"] == 1 and tabs["success"] == 10
@@ -153,7 +161,9 @@ def test_exports(user_client, data):
     r = user_client.get(reverse("dashboard:export", args=["usage", "csv"]), {"session": str(data["sid"])})
     assert len(_body(r).strip().splitlines()) == 2
     assert user_client.get(reverse("dashboard:export", args=["secrets", "csv"])).status_code == 404
-    r = user_client.get(reverse("dashboard:export", args=["sessions", "jsonl"]), {"session": str(data["other_sid"])})
+    r = user_client.get(
+        reverse("dashboard:export", args=["sessions", "jsonl"]), {"session": str(data["other_sid"])}
+    )
     assert _body(r) == ""
 
 

@@ -67,13 +67,44 @@ def emit_sessions(key, n: int) -> None:
     """What the relay emits per request of a new session: the row, a step, the usage."""
     for i in range(n):
         sid = str(uuid.uuid1())
-        log.emit("session", session_id=sid, key_id=key.pk, arch="dual-llm", endpoint_type="chat", api="chat",
-                 provider="openrouter", status="success", turns=1, closed=False, models=["openai/gpt-5-mini"])
-        log.emit("session_event", session_id=sid, key_id=key.pk, turn=1, seq=1, type="user_message",
-                 data={"text": f"question {i}"})
-        log.emit("usage", key_id=key.pk, session_id=sid, endpoint_type="chat", api="chat", provider="openrouter",
-                 arch="dual-llm", models=["openai/gpt-5-mini"], prompt_tokens=100, completion_tokens=20,
-                 latency_ms=250.0, status_code=200, error_kind="", streamed=False)
+        log.emit(
+            "session",
+            session_id=sid,
+            key_id=key.pk,
+            arch="dual-llm",
+            endpoint_type="chat",
+            api="chat",
+            provider="openrouter",
+            status="success",
+            turns=1,
+            closed=False,
+            models=["openai/gpt-5-mini"],
+        )
+        log.emit(
+            "session_event",
+            session_id=sid,
+            key_id=key.pk,
+            turn=1,
+            seq=1,
+            type="user_message",
+            data={"text": f"question {i}"},
+        )
+        log.emit(
+            "usage",
+            key_id=key.pk,
+            session_id=sid,
+            endpoint_type="chat",
+            api="chat",
+            provider="openrouter",
+            arch="dual-llm",
+            models=["openai/gpt-5-mini"],
+            prompt_tokens=100,
+            completion_tokens=20,
+            latency_ms=250.0,
+            status_code=200,
+            error_kind="",
+            streamed=False,
+        )
 
 
 def counts() -> tuple[int, int, int]:
@@ -93,8 +124,12 @@ def wait_for_counts(expected: int, timeout: float = 60.0) -> tuple[int, int, int
 def spooled(directory) -> int:
     """Events in the spool files (read under the flush lock, so the background flusher is not mid-way)."""
     with log._flush_lock:
-        lines = [json.loads(line) for f in Path(directory).glob("events-*.jsonl")
-                 for line in f.read_text().splitlines() if line.strip()]
+        lines = [
+            json.loads(line)
+            for f in Path(directory).glob("events-*.jsonl")
+            for line in f.read_text().splitlines()
+            if line.strip()
+        ]
     assert {e["kind"] for e in lines} <= {"session", "session_event", "usage"}
     return len(lines)
 
@@ -174,9 +209,25 @@ def test_redelivered_batch_is_stored_once(key, queue, spool, log_dir):
     """The same batch published twice (e.g. a crash between publish and spool truncation) counts once."""
     from sessions.tasks import record_events
 
-    batch = [log.new_event("usage", key_id=key.pk, session_id=None, endpoint_type="chat", api="chat",
-                           provider="openrouter", arch="dual-llm", models=["m"], prompt_tokens=1, completion_tokens=1,
-                           latency_ms=1.0, status_code=200, error_kind="", streamed=False) for _ in range(5)]
+    batch = [
+        log.new_event(
+            "usage",
+            key_id=key.pk,
+            session_id=None,
+            endpoint_type="chat",
+            api="chat",
+            provider="openrouter",
+            arch="dual-llm",
+            models=["m"],
+            prompt_tokens=1,
+            completion_tokens=1,
+            latency_ms=1.0,
+            status_code=200,
+            error_kind="",
+            streamed=False,
+        )
+        for _ in range(5)
+    ]
     record_events.delay(batch)
     record_events.delay(batch)
     worker = start_celery_worker({"CELERY_TASK_DEFAULT_QUEUE": queue}, log_dir=log_dir)

@@ -16,16 +16,27 @@ class Command(BaseCommand):
         parser.add_argument("--features", help="X-Features JSON document")
         parser.add_argument("--policy", help="X-Policy JSON document")
         parser.add_argument("--config", help="X-Config JSON document")
-        parser.add_argument("--content-logging", default="metadata", choices=["none", "metadata", "full"],
-                            help="what the session log keeps of tool content (default: metadata)")
+        parser.add_argument(
+            "--content-logging",
+            default="metadata",
+            choices=["none", "metadata", "full"],
+            help="what the session log keeps of tool content (default: metadata)",
+        )
 
-    def handle(self, *args, username, arch, name, features, policy, config, content_logging="metadata", **options):
+    def handle(
+        self, *args, username, arch, name, features, policy, config, content_logging="metadata", **options
+    ):
         if arch not in ("single-llm", "dual-llm"):
             raise CommandError(f"--arch: unknown preset {arch!r}; expected single-llm or dual-llm")
         user = services.get_or_create_user(username)
         try:
             key, secret = services.do_create_api_key(
-                user=user, name=name or f"{arch} key", arch=arch, features=features, policy=policy, config=config,
+                user=user,
+                name=name or f"{arch} key",
+                arch=arch,
+                features=features,
+                policy=policy,
+                config=config,
                 content_logging=content_logging,
             )
         except DocumentsInvalid as exc:

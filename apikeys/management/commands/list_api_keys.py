@@ -14,7 +14,9 @@ class Command(BaseCommand):
         keys = ApiKey.objects.select_related("user").order_by("created_at")
         if username:
             keys = keys.filter(user__username=username)
-        self.stdout.write(f"{'ID':>5}  {'PREFIX':<14}{'USER':<16}{'ARCH':<12}{'STATUS':<9}{'DEFENCES':<30}NAME")
+        self.stdout.write(
+            f"{'ID':>5}  {'PREFIX':<14}{'USER':<16}{'ARCH':<12}{'STATUS':<9}{'DEFENCES':<30}NAME"
+        )
         for k in keys:
             status = "revoked" if k.revoked_at else "active"
             defences = ",".join(enabled_defences(k.documents)) or "-"
