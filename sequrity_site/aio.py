@@ -8,6 +8,7 @@ this pool, whose threads keep their connections (``CONN_MAX_AGE``) between reque
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from concurrent.futures import ThreadPoolExecutor
 
 from django.db import close_old_connections
@@ -36,10 +37,8 @@ def close_connections() -> None:
     barrier = threading.Barrier(workers, timeout=5)
 
     def close():
-        try:
+        with contextlib.suppress(threading.BrokenBarrierError):
             barrier.wait()  # one task per thread: every thread gets to close its own connections
-        except threading.BrokenBarrierError:
-            pass
         connections.close_all()
 
     for future in [_EXECUTOR.submit(close) for _ in range(workers)]:
