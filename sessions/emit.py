@@ -34,6 +34,10 @@ Delivery is at least once (a crash between a publish and the truncation re-publi
 idempotent by ``event_id``, so nothing is recorded twice. Without a broker (``CELERY_TASK_ALWAYS_EAGER``) the
 flusher stores the events itself (``sessions.services``), in its thread, so the request path never waits on
 the database either way.
+
+One module, over 700 lines, because the journal's guarantees are one protocol: the segment files and their
+locks, who may take a journal, the flusher's publish-then-truncate order, the fork and shutdown hooks; each
+step's safety rests on the others' (tests/sessions_log/test_journal.py runs them against each other).
 """
 
 from __future__ import annotations
