@@ -12,7 +12,7 @@ Entry point
 
 ``config`` is the resolved config of ``relay.config.resolve_config`` (``fsm``, ``policy``, ``prompt``,
 ``response_format``, ``features``, ``endpoint_type``). Optional keyword arguments: ``guardrails`` (default
-``"auto"``: built from ``config["features"]`` with ``relay.guardrails.Guardrails.from_features`` when any
+``"auto"``: built from ``config["features"]`` with ``relay.toolcalls.guard.guardrails_for`` when any
 classifier/blocker is enabled; pass ``None`` to disable or an object with the same API), ``limits``
 (``relay.interpreter.Limits``).
 
@@ -31,7 +31,7 @@ answer (except in the tool filter / error detector / guardrail classifiers, whic
 
 * ``kind``: ``"tool_calls"`` (``tool_calls``: one ``ToolCall(id="tc-<session_id>-<uuid1>", name, arguments)``;
   arguments hold only declared parameter names, positional program arguments mapped by schema order) or
-  ``"final"`` (``content`` = §11 result JSON via ``json.dumps`` defaults, or the plain value / error message
+  ``"final"`` (``content`` = the result document as JSON via ``json.dumps`` defaults, or the plain value / error message
   with ``strip_response_content``; ``result`` = the document as a dict);
 * ``failed``, ``error_code``, ``error_message``; ``usage`` (sum over this request's LLM calls);
   ``session_closed`` (``max_n_turns`` reached: delete the session); ``llm_calls`` (role, model,
@@ -58,10 +58,10 @@ Which request is which
 
 Session state
 -------------
-``relay.dual.state.SessionState`` (dataclasses; stored as JSON with the same readable names, metadata compactly
+``relay.dual.state.DualState`` (dataclasses; stored as JSON with the same readable names, metadata compactly
 as ``None`` = default or ``[tags, consumers, producers]``, values with metadata as ``[value, meta]``):
-``version``, ``session_meta``, ``history`` (one 16-hex digest per
-conversation message, for §7.5), ``tools`` (the latest declared tools; continuations may omit ``tools``),
+``version``, ``session_meta``, ``history`` (one 16-hex digest per conversation message, for the history
+check), ``tools`` (the latest declared tools; continuations may omit ``tools``),
 ``variables`` (left by the last successful turn: the next turns' context variables), ``past_turns`` (query,
 programs and status of up to 10 earlier turns: trusted text only), ``added_policy`` (SQRT added by
 ``set_policy``), ``tool_result_cache`` (``force_to_cache`` results), ``turn`` (the turn in progress or None:
@@ -96,9 +96,9 @@ several parse, the planning model picks one with structured output),
 ``pllm_context_pruning`` is a no-op (values are never shown to the planner). ``disable_rllm: false`` runs the review LLM
 (role ``rllm``) on each successful attempt; a rejection re-plans, and ``reduced_grammar_for_rllm_review`` decides
 what the planner hears (``bool``: a flag, ``text``: a problem from a fixed vocabulary, ``none``: the review).
-``X-Policy.auto_gen`` is handled by the relay before the engine runs (``relay.dual_view``). Policy ``arg_meta_updates``
-(``x.F`` writes) are recorded with the call and applied to the variable passed as that argument, on every
-replay (``RecordedCall.arg_meta``).
+``X-Policy.auto_gen`` is handled by the relay before the engine runs (``relay.architectures.dual_llm``).
+Policy ``arg_meta_updates`` (``x.F`` writes) are recorded with the call and applied to the variable passed as
+that argument, on every replay (``RecordedResult.arg_meta``).
 
 Parts
 -----

@@ -31,7 +31,7 @@ from .policy import SessionPolicy
 from .replay import ProgramReplay
 from .result import CONTROL_FLOW_MESSAGE
 from .review import Reviewer
-from .state import PlannerExchange, SessionState, TurnState
+from .state import DualState, PlannerExchange, TurnState
 from .tool_calls import DeniedCall, ToolCalls, check_results
 from .toolset import ToolSet
 from .types import DualError, LLMCaller, LLMFailure, RequestLog, TurnFailure, TurnOutcome
@@ -105,7 +105,7 @@ class DualEngine:
         return self.log.events
 
     # -------------------------------------------------------------------------------------- hooks
-    async def _run(self, session: SessionState, turn: TurnState) -> ProgramOutcome:
+    async def _run(self, session: DualState, turn: TurnState) -> ProgramOutcome:
         return await self.replay.run(session, turn)
 
     def _record(
@@ -130,7 +130,7 @@ class DualEngine:
         against it."""
         self.log.reset()
         self.completed_turns = completed_turns
-        session = SessionState.from_json(state)
+        session = DualState.from_json(state)
         try:
             return await self._advance(session, request)
         finally:
@@ -138,7 +138,7 @@ class DualEngine:
             state.clear()
             state.update(session.to_json())
 
-    async def _advance(self, session: SessionState, request: DecodedRequest) -> TurnOutcome:
+    async def _advance(self, session: DualState, request: DecodedRequest) -> TurnOutcome:
         self.policy.engine(session)  # a stored policy that does not compile is a request error
         checked = self.history.check(session, request)
         turn = session.turn
@@ -163,7 +163,7 @@ class DualEngine:
         self.history.remember(session, request, checked, outcome)
         return outcome
 
-    async def _new_turn(self, session: SessionState, request: DecodedRequest) -> TurnOutcome:
+    async def _new_turn(self, session: DualState, request: DecodedRequest) -> TurnOutcome:
         if request.user_query is None:
             raise DualError(400, "The request contains no user message")
         self.tools.store(session, request.tools)
@@ -203,7 +203,7 @@ class DualEngine:
         except LLMFailure as e:
             return self._fail(session, turn, TurnFailure("llm_error", f"LLM call failed ({e.role}): {e.exc}"))
 
-    async def _continue(self, session: SessionState, turn: TurnState, result: ToolResult) -> TurnOutcome:
+    async def _continue(self, session: DualState, turn: TurnState, result: ToolResult) -> TurnOutcome:
         """The client sent the result of the call the turn waits for."""
         assert turn.pending_call is not None
         try:
@@ -214,13 +214,13 @@ class DualEngine:
         except LLMFailure as e:
             return self._fail(session, turn, TurnFailure("llm_error", f"LLM call failed ({e.role}): {e.exc}"))
 
-    def _fail(self, session: SessionState, turn: TurnState, failure: TurnFailure) -> TurnOutcome:
+    def _fail(self, session: DualState, turn: TurnState, failure: TurnFailure) -> TurnOutcome:
         snapshot = self._failure_snapshot
         namespace = snapshot[1] if snapshot is not None and snapshot[0] is turn else None
         return self.outcomes.failure(session, turn, failure, namespace, completed_turns=self.completed_turns)
 
     # ------------------------------------------------------------------------------------ the loop
-    async def _drive(self, session: SessionState, turn: TurnState) -> TurnOutcome:
+    async def _drive(self, session: DualState, turn: TurnState) -> TurnOutcome:
         try:
             return await self._drive_loop(session, turn)
         except (TurnFailure, LLMFailure):
@@ -229,7 +229,7 @@ class DualEngine:
             raise
 
     async def _failure_namespace(
-        self, session: SessionState, turn: TurnState
+        self, session: DualState, turn: TurnState
     ) -> dict[str, ValueWithMeta] | None:
         if not self.outcomes.wants_failure_snapshot(turn):
             return None
@@ -240,7 +240,7 @@ class DualEngine:
         except Exception:  # noqa: BLE001 - best effort
             return None
 
-    async def _drive_loop(self, session: SessionState, turn: TurnState) -> TurnOutcome:
+    async def _drive_loop(self, session: DualState, turn: TurnState) -> TurnOutcome:
         """Run the program until the turn waits for the client or ends; re-plan when an attempt fails."""
         while True:
             res = await self._run(session, turn)
@@ -290,7 +290,7 @@ class DualEngine:
             return False
         return turn.attempt < self.settings.max_steps  # steps exhausted: the last step's value is the answer
 
-    def _error_feedback(self, session: SessionState, turn: TurnState, res: ProgramOutcome) -> str:
+    def _error_feedback(self, session: DualState, turn: TurnState, res: ProgramOutcome) -> str:
         assert res.error is not None
         level = self.settings.planner_prompt.get("debug_info_level") or "normal"
         specs, _ = self.tools.specs(session, turn)
@@ -305,7 +305,7 @@ class DualEngine:
 
     async def _next_attempt(
         self,
-        session: SessionState,
+        session: DualState,
         turn: TurnState,
         res: ProgramOutcome,
         feedback: str,

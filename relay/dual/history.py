@@ -1,4 +1,4 @@
-"""The conversation history check (§7.5): does the client's history still match what this session saw?
+"""The conversation history check: does the client's history still match what this session saw?
 
 The session keeps a short digest of every message (the client's and the engine's own answers). A client
 resends its whole history each time; when the stored digests are not a prefix of the new ones, the history
@@ -15,7 +15,7 @@ from typing import Any
 
 from relay.formats.model import DecodedRequest, Turn
 
-from .state import SessionState
+from .state import DualState
 from .types import DualError, RequestLog, TurnOutcome
 
 
@@ -69,7 +69,7 @@ class ConversationHistory:
         self.mismatch_policy = mismatch_policy
         self.log = log
 
-    def check(self, session: SessionState, request: DecodedRequest) -> HistoryCheck:
+    def check(self, session: DualState, request: DecodedRequest) -> HistoryCheck:
         """Compare the caller's history with ours (raises ``DualError(409)`` under ``reject``)."""
         if request.api == "responses" and request.previous_response_id:
             return HistoryCheck(False, None)  # delta request: the caller sends only new items
@@ -84,7 +84,7 @@ class ConversationHistory:
 
     @staticmethod
     def remember(
-        session: SessionState, request: DecodedRequest, checked: HistoryCheck, outcome: TurnOutcome
+        session: DualState, request: DecodedRequest, checked: HistoryCheck, outcome: TurnOutcome
     ) -> None:
         """Store the request's history followed by the engine's answer."""
         history = (

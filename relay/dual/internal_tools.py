@@ -19,7 +19,7 @@ from .llm import LLMClient, parsed_reply
 from .policy import SessionPolicy
 from .replay import RecordResult
 from .schema import SchemaError, coerce, normalise_output_schema, validate
-from .state import SessionState, TurnState
+from .state import DualState, TurnState
 from .types import RequestLog
 
 QLLM_ATTEMPTS = 3  # parse_with_ai: first try + 2 retries when the reply does not match the schema
@@ -46,7 +46,7 @@ class InternalTools:
         self.log = log
 
     async def run(
-        self, session: SessionState, turn: TurnState, tool: str, kwargs: dict[str, ValueWithMeta]
+        self, session: DualState, turn: TurnState, tool: str, kwargs: dict[str, ValueWithMeta]
     ) -> None:
         """Run the internal ``tool``, then the policy's result phase; record the result."""
         pe = self.policy.engine(session)
@@ -140,7 +140,7 @@ class InternalTools:
                 return parsed["holds"], True
         return "verify_hypothesis: the model did not produce a valid answer", False
 
-    def set_policy(self, session: SessionState, kwargs: dict[str, ValueWithMeta]) -> tuple[Any, bool]:
+    def set_policy(self, session: DualState, kwargs: dict[str, ValueWithMeta]) -> tuple[Any, bool]:
         """Only policy text written in the program itself (default metadata) is accepted."""
         code = kwargs.get("code")
         if code is None or not isinstance(code.value, str):

@@ -1,4 +1,4 @@
-"""What a request answers: a tool call for the client, or the turn's final answer (the §11 result document),
+"""What a request answers: a tool call for the client, or the turn's final answer (the result document),
 and the bookkeeping of a finished turn (whether it closes the session, what later turns' planners see of
 it; the relay counts the turns)."""
 
@@ -12,7 +12,7 @@ from relay.meta import DEFAULT_META, ValueWithMeta
 
 from .options import EngineSettings
 from .result import build_result, render_content
-from .state import MAX_PAST_TURNS, PastTurn, SessionState, TurnState
+from .state import MAX_PAST_TURNS, DualState, PastTurn, TurnState
 from .types import RequestLog, TurnFailure, TurnOutcome
 
 
@@ -34,7 +34,7 @@ class Outcomes:
         )
 
     def success(
-        self, session: SessionState, turn: TurnState, res: ProgramOutcome, *, completed_turns: int
+        self, session: DualState, turn: TurnState, res: ProgramOutcome, *, completed_turns: int
     ) -> TurnOutcome:
         final = res.final_return_value or ValueWithMeta(None, DEFAULT_META)
         namespace: dict[str, ValueWithMeta] = res.namespace
@@ -62,7 +62,7 @@ class Outcomes:
 
     def failure(
         self,
-        session: SessionState,
+        session: DualState,
         turn: TurnState,
         failure: TurnFailure,
         namespace: dict[str, ValueWithMeta] | None,
@@ -92,9 +92,7 @@ class Outcomes:
         )
         return self._final(doc, closed, failed=True, code=failure.code, message=failure.message)
 
-    def _complete_turn(
-        self, session: SessionState, turn: TurnState, status: str, completed_turns: int
-    ) -> bool:
+    def _complete_turn(self, session: DualState, turn: TurnState, status: str, completed_turns: int) -> bool:
         """Keep the turn's programs for later planners; True when the session is closed by this turn (the
         caller counts it: ``completed_turns`` are the turns before it)."""
         if not turn.user_program and turn.program:

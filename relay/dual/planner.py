@@ -19,7 +19,7 @@ from . import prompts as P
 from .extract import extract_clarification, extract_program
 from .llm import LLMClient
 from .options import EngineSettings, int_option, optional_int
-from .state import MAX_PAST_TURNS, SessionState, TurnState
+from .state import MAX_PAST_TURNS, DualState, TurnState
 from .toolset import ToolSet
 from .types import CompletionLike, LLMFailure, RequestLog, TurnFailure
 
@@ -74,7 +74,7 @@ class Planner:
                 )
         return P.pllm_user_message(query, inlined)
 
-    def visible_variables(self, session: SessionState, turn: TurnState) -> list[tuple[str, str]]:
+    def visible_variables(self, session: DualState, turn: TurnState) -> list[tuple[str, str]]:
         """The context variables the planner is told about (``context_var_visibility``), with their types
         when these do not depend on tool data."""
         level = self.settings.planner_prompt.get("context_var_visibility") or "all"
@@ -99,7 +99,7 @@ class Planner:
         return out
 
     # ----------------------------------------------------------------------------------- planning
-    async def plan(self, session: SessionState, turn: TurnState) -> None:
+    async def plan(self, session: DualState, turn: TurnState) -> None:
         """Write the turn's next program (``turn.program``). Raises ``TurnFailure("clarification_needed")``
         when the planner asks the user a question instead, and ``LLMFailure``."""
         cfg = self.settings.planner_prompt
@@ -122,7 +122,7 @@ class Planner:
             {"type": "program", "turn": turn.number, "attempt": turn.attempt, "program": program}
         )
 
-    def _system_prompt(self, session: SessionState, turn: TurnState, *, clarify: bool) -> str:
+    def _system_prompt(self, session: DualState, turn: TurnState, *, clarify: bool) -> str:
         settings = self.settings
         internal = list(settings.internal_tools)
         flavor = settings.planner_prompt.get("flavor") or (
@@ -149,7 +149,7 @@ class Planner:
             )
         return system
 
-    def _messages(self, session: SessionState, turn: TurnState) -> list[dict[str, str]]:
+    def _messages(self, session: DualState, turn: TurnState) -> list[dict[str, str]]:
         """Earlier turns (query and programs), the query, then this turn's programs with their feedback."""
         messages: list[dict[str, str]] = []
         for past in session.past_turns[-MAX_PAST_TURNS:]:

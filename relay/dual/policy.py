@@ -12,7 +12,7 @@ from typing import Any
 from relay.sqrt import PolicyCompileError, PolicyEngine
 from relay.toolcalls.policy import policy_engine
 
-from .state import SessionState
+from .state import DualState
 from .types import DualError
 
 
@@ -23,7 +23,7 @@ class SessionPolicy:
         self.policy_config = policy_config
         self._engine: PolicyEngine | None = None
 
-    def engine(self, session: SessionState) -> PolicyEngine:
+    def engine(self, session: DualState) -> PolicyEngine:
         """Raises ``DualError(400)`` with the compiler's detail when the stored policy does not compile."""
         if self._engine is None:
             try:
@@ -34,7 +34,7 @@ class SessionPolicy:
                 raise DualError(400, e.as_detail()) from None
         return self._engine
 
-    def add(self, session: SessionState, code: str) -> None:
+    def add(self, session: DualState, code: str) -> None:
         """``set_policy``: add ``code`` to the session's policy from now on. Raises ``PolicyCompileError``
         (and changes nothing) when the result does not compile."""
         extra = (session.added_policy + "\n" + code).strip()

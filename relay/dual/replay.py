@@ -12,7 +12,7 @@ from relay.interpreter.pool import ProgramJob, ProgramOutcome, get_runner
 from relay.meta import Meta, ValueWithMeta
 
 from .policy import SessionPolicy
-from .state import RecordedResult, SessionState, TurnState
+from .state import DualState, RecordedResult, TurnState
 from .toolset import ToolSet
 
 RecordResult = Callable[[TurnState, str, bool, Any, Meta, "dict[str, Meta] | None"], None]
@@ -57,7 +57,7 @@ class ProgramReplay:
         """The recorded results changed outside :meth:`record` (a new attempt, the next request)."""
         self._calls = None
 
-    async def run(self, session: SessionState, turn: TurnState) -> ProgramOutcome:
+    async def run(self, session: DualState, turn: TurnState) -> ProgramOutcome:
         """Run (replay) the turn's program off the event loop: in the relay, a worker process with a hard time
         and memory bound (``relay.interpreter.pool``); a run stopped there is a "limit" error like any other.
         The outcome reads like a RunResult (status, error, suspended, final_return_value, namespace, ...)."""

@@ -1,4 +1,5 @@
-"""The final answer: the §11 result document and its serialisation."""
+"""The final answer: the result document (status, final value with its metadata, and what
+``response_format`` asks to include) and its serialisation."""
 
 from __future__ import annotations
 

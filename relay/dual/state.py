@@ -1,7 +1,7 @@
 """The session state of the Dual-LLM engine, typed: what one session remembers between requests.
 
 The engine works on these dataclasses; they become JSON only where the relay stores them (``to_json``), in
-the compact encodings of :mod:`relay.dual.encoding` for metadata and values. ``SessionState.from_json``
+the compact encodings of :mod:`relay.dual.encoding` for metadata and values. ``DualState.from_json``
 also reads the first stored format (``"v": 1``, short keys such as ``"att"``, ``"pch"``, ``"fb"``,
 ``"pend"``): sessions live in the session store across a deploy. Anything else (nothing stored, an unknown
 version) starts a fresh state, as the engine always did. The count of completed turns is the relay's
@@ -250,7 +250,7 @@ class TurnState:
 
 
 @dataclass(slots=True)
-class SessionState:
+class DualState:
     """Everything the engine keeps of one session between requests."""
 
     session_meta: Meta = DEFAULT_META  # SQRT session metadata
@@ -276,7 +276,7 @@ class SessionState:
         }
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any] | None) -> SessionState:
+    def from_json(cls, data: Mapping[str, Any] | None) -> DualState:
         """The stored state; a fresh one when nothing (or an unknown version) is stored."""
         if not data:
             return cls()

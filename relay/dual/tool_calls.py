@@ -1,7 +1,7 @@
 """A program's tool calls: the checks before a call leaves (call limit, the policy's check phase,
 guardrails on the arguments), where it is answered (internal tools and ``force_to_cache`` hits here, the
-others by the client), and the client's results on their way back into the program (§6.10 steps 4-7:
-transform, error detection, decoding, guardrails, the policy's result phase).
+others by the client), and the client's results on their way back into the program (transform, error
+detection, decoding, guardrails, the policy's result phase).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from .llm import LLMClient, parsed_reply
 from .options import EngineSettings, optional_int
 from .policy import SessionPolicy
 from .replay import RecordResult
-from .state import CachedResult, PendingCall, SessionState, TurnState
+from .state import CachedResult, DualState, PendingCall, TurnState
 from .toolresults import codex_transform, decode_content, regex_error
 from .toolset import ToolSet
 from .types import DualError, LLMFailure, RequestLog, TurnFailure
@@ -82,7 +82,7 @@ class ToolCalls:
 
     # ----------------------------------------------------------------------------- before a call
     async def at_call(
-        self, session: SessionState, turn: TurnState, res: ProgramOutcome
+        self, session: DualState, turn: TurnState, res: ProgramOutcome
     ) -> ToolCall | DeniedCall | None:
         """The program reached a new tool call: check it, then run it here (internal tools, cache hits:
         returns None, the program replays on) or hand it to the client (returns the call, and the turn
@@ -177,7 +177,7 @@ class ToolCalls:
     # ----------------------------------------------------------------------------- after a call
     async def accept(
         self,
-        session: SessionState,
+        session: DualState,
         turn: TurnState,
         pending: PendingCall,
         result: ToolResult,

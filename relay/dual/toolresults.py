@@ -1,4 +1,4 @@
-"""Decoding of client tool results before they are bound in the program (sqrt.md §6.10 steps 4-5).
+"""Decoding of client tool results before they are bound in the program.
 
 Order: transform (``tool_result_transform``) -> error detection (``detect_tool_errors``; the client's own
 ``is_error`` flag always counts) -> JSON decoding (``strict_tool_result_parsing``) -> manual wrapper.

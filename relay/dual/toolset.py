@@ -9,7 +9,7 @@ from relay.interpreter import ToolSpec
 from . import prompts as P
 from .llm import LLMClient, parsed_reply
 from .options import EngineSettings, int_option
-from .state import DeclaredTool, SessionState, TurnState
+from .state import DeclaredTool, DualState, TurnState
 from .types import LLMFailure, RequestLog
 
 DEFAULT_MIN_TOOLS_FOR_FILTERING = 10
@@ -24,12 +24,12 @@ class ToolSet:
         self._specs: tuple[dict[str, ToolSpec], dict[str, str]] = ({}, {})
 
     @staticmethod
-    def store(session: SessionState, tools: list[ToolDef]) -> None:
+    def store(session: DualState, tools: list[ToolDef]) -> None:
         """Remember the request's tool declarations (a request without tools keeps the earlier ones)."""
         if tools:
             session.tools = [DeclaredTool(t.name, t.description or "", t.parameters or {}) for t in tools]
 
-    def external(self, session: SessionState, turn: TurnState) -> list[DeclaredTool]:
+    def external(self, session: DualState, turn: TurnState) -> list[DeclaredTool]:
         """The client's tools the turn may use (declared tools named like internal ones are shadowed)."""
         tools = [t for t in session.tools if t.name not in self.settings.internal_tools]
         if turn.allowed_tools is not None:
@@ -37,7 +37,7 @@ class ToolSet:
             tools = [t for t in tools if t.name in keep]
         return tools
 
-    def specs(self, session: SessionState, turn: TurnState) -> tuple[dict[str, ToolSpec], dict[str, str]]:
+    def specs(self, session: DualState, turn: TurnState) -> tuple[dict[str, ToolSpec], dict[str, str]]:
         """``{program name: ToolSpec}`` of every tool the turn may call, and ``{program name: tool name}``.
         Computed once per turn and declaration (each replay asks again)."""
         allowed = tuple(turn.allowed_tools or ())
@@ -58,7 +58,7 @@ class ToolSet:
         self._specs = (specs, names)
         return specs, names
 
-    async def filter_for_turn(self, session: SessionState, turn: TurnState) -> None:
+    async def filter_for_turn(self, session: DualState, turn: TurnState) -> None:
         """The tool filter (role ``tllm``): with many tools, ask which ones the request needs. It sees only
         the query and the declarations; a failed or unusable answer keeps every tool."""
         tools = self.external(session, turn)

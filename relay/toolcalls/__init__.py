@@ -7,6 +7,8 @@
 * ``guard``: the guardrails on tool-call arguments and tool results, remembered per session by content hash;
 * ``selection``: which tools a turn offers when there are many (``fsm.min_num_tools_for_filtering``).
 
-Single-LLM mode uses them from ``relay.architectures.single_llm``; the dual-LLM engine (``relay.dual``) has
-older copies of the policy-engine cache and the id format that should move here.
+Both architectures use them: single-LLM mode from ``relay.architectures.single_llm``; the dual-LLM engine
+(``relay.dual``) its policy engines, ``tc-`` ids and guardrail scans (``guardrails_for``,
+``ToolGuard.scan_value``). The dual engine's tool filter is its own (a TLLM prompt of its own, answers read
+differently, and ``min_num_tools_for_filtering`` read as its other integer options are).
 """

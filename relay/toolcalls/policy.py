@@ -3,8 +3,8 @@
 * before a call reaches the client: session-before and check rules on the calls a model proposes (arguments
   carry default metadata plus the tags the guardrails found in them), effects on the session metadata kept
   even for denied calls;
-* when its result comes back: result and session-after rules, a result wrapped by the caller (sqrt.md §7)
-  contributing its metadata.
+* when its result comes back: result and session-after rules, a result the caller wrapped with its metadata
+  (``{"is_sequrity_var": ...}``) contributing that metadata.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from dual_helpers import ChatClient, FakeLLM, make_config
 
-from relay.dual.state import PendingCall, RecordedResult, SessionState, TurnState
+from relay.dual.state import DualState, PendingCall, RecordedResult, TurnState
 from relay.meta import DEFAULT_META, Meta, ValueWithMeta
 
 RECORDED = json.loads((Path(__file__).parent / "data" / "session_state_v1.json").read_text())
@@ -100,17 +100,17 @@ def test_a_session_stored_between_turns_in_the_first_format_plans_with_its_past(
 
 def test_both_formats_read_into_the_same_state():
     for case in (RECORDED["waiting_for_a_tool_result"], RECORDED["between_turns"]):
-        first = SessionState.from_json(case["state"])
+        first = DualState.from_json(case["state"])
         stored = json.loads(json.dumps(first.to_json()))
         assert set(stored) == NEW_KEYS
         if stored["turn"] is not None:
             assert set(stored["turn"]) == NEW_TURN_KEYS
-        assert SessionState.from_json(stored) == first
-        assert SessionState.from_json(stored).to_json() == stored
+        assert DualState.from_json(stored) == first
+        assert DualState.from_json(stored).to_json() == stored
 
 
 def test_the_waiting_turn_reads_with_readable_names():
-    turn = SessionState.from_json(RECORDED["waiting_for_a_tool_result"]["state"]).turn
+    turn = DualState.from_json(RECORDED["waiting_for_a_tool_result"]["state"]).turn
     assert isinstance(turn, TurnState)
     assert (turn.number, turn.attempt, turn.failed_attempts, turn.user_program) == (1, 2, 1, False)
     assert [r.tool for r in turn.recorded] == ["set_policy", "get_internal_document"]
@@ -161,7 +161,7 @@ def test_first_format_entries_with_every_field():
 
 
 def test_an_unknown_or_missing_state_starts_fresh():
-    assert SessionState.from_json({}) == SessionState()
-    assert SessionState.from_json(None) == SessionState()
-    assert SessionState.from_json({"v": 7, "turns_done": 3}) == SessionState()
-    assert SessionState.from_json({"version": 9, "turns_done": 3}) == SessionState()
+    assert DualState.from_json({}) == DualState()
+    assert DualState.from_json(None) == DualState()
+    assert DualState.from_json({"v": 7, "turns_done": 3}) == DualState()
+    assert DualState.from_json({"version": 9, "turns_done": 3}) == DualState()
