@@ -18,6 +18,7 @@ from sequrity_site.metrics import PROGRAM_LIMITS
 
 from ..dual import DualEngine, DualError
 from ..formats import FORMATS
+from ..formats.protocol import AnswerOptions
 from ..formats.responses import response_echo
 from ..langgraph_program import fill_empty_blocks
 from ..lifecycle.answers import StreamFinish, json_response, remember_response_id, sse_response
@@ -183,49 +184,30 @@ async def run_dual(call: Call, request: HttpRequest) -> HttpResponse:
         "messages": f"msg_{uuid.uuid4().hex}",
         "responses": f"resp_{uuid.uuid4().hex}",
     }[api]
-    extra = None
+    options: AnswerOptions = {"id": answer_id, "usage": call.usage, "extra": None}
     if api == "responses":
-        extra = response_echo(call.body)
+        options["extra"] = response_echo(call.body)
         await remember_response_id(call, answer_id)
     if outcome.kind == "tool_calls":
         st.status = "open"
         if decoded.stream:
-            chunks = fmt.stream_tool_call_answer(
-                outcome.tool_calls, model=model, id=answer_id, usage=call.usage, extra=extra
-            )
+            chunks = fmt.stream_tool_call_answer(outcome.tool_calls, model=model, **options)
         else:
-            body = fmt.tool_call_answer(
-                outcome.tool_calls, model=model, id=answer_id, usage=call.usage, extra=extra
-            )
+            body = fmt.tool_call_answer(outcome.tool_calls, model=model, **options)
     else:
         st.turns += 1
         st.status = _final_status(outcome)
         st.closed = bool(outcome.session_closed)
-        error = (
-            {"code": outcome.error_code or "execution_error", "message": outcome.error_message or ""}
-            if outcome.failed
-            else None
-        )
+        options["failed"] = outcome.failed
+        if outcome.failed:
+            options["error"] = {
+                "code": outcome.error_code or "execution_error",
+                "message": outcome.error_message or "",
+            }
         if decoded.stream:
-            chunks = fmt.stream_text_answer(
-                outcome.content,
-                model=model,
-                id=answer_id,
-                usage=call.usage,
-                failed=outcome.failed,
-                error=error,
-                extra=extra,
-            )
+            chunks = fmt.stream_text_answer(outcome.content, model=model, **options)
         else:
-            body = fmt.text_answer(
-                outcome.content,
-                model=model,
-                id=answer_id,
-                usage=call.usage,
-                failed=outcome.failed,
-                error=error,
-                extra=extra,
-            )
+            body = fmt.text_answer(outcome.content, model=model, **options)
     if decoded.stream:
         return _stream(call, chunks)
     return json_response(body, call)
