@@ -28,7 +28,7 @@ from typing import Any
 
 import cedarpy
 
-from relay.meta import Meta, set_to_json
+from relay.meta import Meta, ValueWithMeta, set_to_json
 
 from .errors import PolicyCompileError
 
@@ -38,7 +38,7 @@ _I64 = 2**63
 def _cedar_value(v: Any) -> Any:
     if v is None:
         return None
-    if isinstance(v, bool) or isinstance(v, str):
+    if isinstance(v, (bool, str)):
         return v
     if isinstance(v, int):
         return v if -_I64 <= v < _I64 else str(v)
@@ -68,11 +68,11 @@ class CedarPolicy:
     def __repr__(self) -> str:
         return f"<CedarPolicy {self.digest[:12]} {len(self.effects)} policies>"
 
-    def request(self, tool_name: str, args: dict, session_meta: Meta) -> dict:
+    def request(self, tool_name: str, args: dict[str, ValueWithMeta], session_meta: Meta) -> dict[str, Any]:
         context: dict[str, Any] = {"tool": tool_name, "args": {}}
-        tags: dict[str, list] = {}
-        producers: dict[str, list] = {}
-        consumers: dict[str, list] = {}
+        tags: dict[str, list[str]] = {}
+        producers: dict[str, list[str]] = {}
+        consumers: dict[str, list[str]] = {}
         for name, a in args.items():
             v = _cedar_value(a.value)
             if v is not None:
@@ -95,7 +95,9 @@ class CedarPolicy:
             "context": context,
         }
 
-    def evaluate(self, tool_name: str, args: dict, session_meta: Meta) -> tuple[str | None, list[dict]]:
+    def evaluate(
+        self, tool_name: str, args: dict[str, ValueWithMeta], session_meta: Meta
+    ) -> tuple[str | None, list[dict[str, Any]]]:
         """-> (verdict or None when the program is empty, record entries)."""
         if self.empty:
             return None, []
@@ -118,11 +120,11 @@ class CedarPolicy:
         return "hard_denied", entries
 
 
-def _entry(policy: str, rule: str, description: str | None) -> dict:
+def _entry(policy: str, rule: str, description: str | None) -> dict[str, Any]:
     return {"policy": policy, "rule": rule, "enforcement": "hard", "description": description}
 
 
-def _parse(text: str):
+def _parse(text: str) -> Any:
     return cedarpy.PolicySet.from_str(text)
 
 

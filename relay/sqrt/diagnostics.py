@@ -15,10 +15,13 @@ Framework-free: the dashboard and the management API serve ``[d.as_dict() for d 
 from __future__ import annotations
 
 import re
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
+from typing import Any, cast
 
 from lark import Token
 from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark.parsers.lalr_interactive_parser import InteractiveParser
 
 from .errors import PolicyCompileError
 from .policy import LANGUAGES, compile_policy
@@ -47,7 +50,7 @@ class Diagnostic:
     language: str = "sqrt"
     detail: str = field(default="", compare=False)
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {
             "message": self.message,
             "line": self.line,
@@ -95,16 +98,18 @@ def _sqrt_syntax_diagnostic(text: str, err: PolicyCompileError) -> Diagnostic | 
 
     accepted: list[Token] = []
     pending: Token | None = None
-    interactive = before = None
+    interactive: InteractiveParser | None = None
+    before: InteractiveParser | None = None
     try:
         interactive = sqrt_parser._lalr().parse_interactive(text)
         for token in interactive.iter_parse():  # yields each token just before feeding it
             if pending is not None:
                 accepted.append(pending)
             pending = token
-            before = interactive.copy()  # the parser as it was before this token, for what it would accept
-        before = interactive.copy()
-        interactive.feed_eof(pending)
+            # the parser as it was before this token, for what it would accept (lark leaves these unannotated)
+            before = interactive.copy()  # type: ignore[no-untyped-call]
+        before = interactive.copy()  # type: ignore[no-untyped-call]
+        interactive.feed_eof(pending)  # type: ignore[no-untyped-call]
         return None
     except UnexpectedToken as exc:
         if exc.token.type == "$END" and pending is not None and pending is not exc.token:
@@ -122,12 +127,12 @@ def _sqrt_syntax_diagnostic(text: str, err: PolicyCompileError) -> Diagnostic | 
         return None
 
 
-def _acceptable(interactive) -> set[str] | None:
+def _acceptable(interactive: InteractiveParser | None) -> set[str] | None:
     """The terminals the parser would really take next (an LALR state's lookaheads are wider)."""
     if interactive is None:
         return None
     try:
-        return set(interactive.accepts())
+        return set(interactive.accepts())  # type: ignore[no-untyped-call]  # unannotated in lark
     except Exception:  # noqa: BLE001 - fall back to the error's own list
         return None
 
@@ -147,7 +152,8 @@ def _unexpected_token(
     token = exc.token
     if token.type == "$END":
         return _unexpected_end(text, err, expected_names, accepted)
-    if not _matches(err, token.line, token.column):
+    line, column, end_line, end_column = _span(token)
+    if not _matches(err, line, column):
         return None  # the compiler reported something else (e.g. the Earley fallback's own error)
     expected = _display(expected_names)
     previous = accepted[-1] if accepted else None
@@ -157,12 +163,12 @@ def _unexpected_token(
         message=f"Unexpected {_describe(token)}. Expected {_human_list(expected)}."
         if expected
         else f"Unexpected {_describe(token)}.",
-        line=token.line,
-        column=token.column,
-        from_line=token.line,
-        from_column=token.column,
-        end_line=token.end_line or token.line,
-        end_column=token.end_column or token.column + 1,
+        line=line,
+        column=column,
+        from_line=line,
+        from_column=column,
+        end_line=end_line or line,
+        end_column=end_column or column + 1,
         expected=expected,
         detail=err.message,
     )
@@ -170,7 +176,7 @@ def _unexpected_token(
 
 def _missing(what: str, previous: Token, found: Token, expected: tuple[str, ...], text: str) -> Diagnostic:
     """``what`` belongs right after ``previous``: report it there, underlining ``previous``."""
-    end_line, end_column = previous.end_line, previous.end_column
+    from_line, from_column, end_line, end_column = _span(previous)
     where = "" if found.line == end_line else f" (line {found.line} starts a new one)"
     statement = _line_text(text, end_line)[: end_column - 1].strip()
     if len(statement) > 40:
@@ -179,8 +185,8 @@ def _missing(what: str, previous: Token, found: Token, expected: tuple[str, ...]
         message=f"Missing '{what}' at the end of `{statement}`{where}.",
         line=end_line,
         column=end_column,
-        from_line=previous.line,
-        from_column=previous.column,
+        from_line=from_line,
+        from_column=from_column,
         end_line=end_line,
         end_column=end_column,
         expected=_first(f"'{what}'", expected),
@@ -188,7 +194,9 @@ def _missing(what: str, previous: Token, found: Token, expected: tuple[str, ...]
     )
 
 
-def _unexpected_end(text: str, err: PolicyCompileError, expected_names, accepted: list[Token]) -> Diagnostic:
+def _unexpected_end(
+    text: str, err: PolicyCompileError, expected_names: Collection[str], accepted: list[Token]
+) -> Diagnostic:
     expected = _display(expected_names)
     previous = accepted[-1] if accepted else None
     if previous is None:
@@ -198,27 +206,27 @@ def _unexpected_end(text: str, err: PolicyCompileError, expected_names, accepted
     if "RBRACE" in expected_names:
         opener = _unclosed_brace(accepted)
         opened = f" (the block opened on line {opener.line} is not closed)" if opener is not None else ""
-        line, column = previous.end_line, previous.end_column
+        from_line, from_column, line, column = _span(previous)
         return Diagnostic(
             message=f"Missing '}}' at the end of the policy{opened}.",
             line=line,
             column=column,
-            from_line=previous.line,
-            from_column=previous.column,
+            from_line=from_line,
+            from_column=from_column,
             end_line=line,
             end_column=column,
             expected=_first("'}'", expected),
             detail=err.message,
         )
-    line, column = previous.end_line, previous.end_column
+    from_line, from_column, line, column = _span(previous)
     return Diagnostic(
         message=f"The policy ends too early, after {_describe(previous)}. Expected {_human_list(expected)}."
         if expected
         else f"The policy ends too early, after {_describe(previous)}.",
         line=line,
         column=column,
-        from_line=previous.line,
-        from_column=previous.column,
+        from_line=from_line,
+        from_column=from_column,
         end_line=line,
         end_column=column,
         expected=expected,
@@ -243,7 +251,8 @@ def _unexpected_character(
             expected=("'\"'",),
             detail=err.message,
         )
-    char = text[exc.pos_in_stream] if 0 <= exc.pos_in_stream < len(text) else ""
+    pos = cast(int, exc.pos_in_stream)  # always set for this error
+    char = text[pos] if 0 <= pos < len(text) else ""
     expected = _display(acceptable if acceptable else (exc.allowed or ()))
     shown = repr(char) if char.strip() else "this character"
     return Diagnostic(
@@ -257,6 +266,11 @@ def _unexpected_character(
         expected=expected,
         detail=err.message,
     )
+
+
+def _span(token: Token) -> tuple[int, int, int, int]:
+    """Line, column, end line and end column of a token (typed optional by lark; its lexers set them)."""
+    return cast("tuple[int, int, int, int]", (token.line, token.column, token.end_line, token.end_column))
 
 
 def _unclosed_brace(tokens: list[Token]) -> Token | None:
@@ -287,7 +301,7 @@ def _describe(token: Token) -> str:
     return f"'{_short(value)}'"
 
 
-def _display(names) -> tuple[str, ...]:
+def _display(names: Iterable[str]) -> tuple[str, ...]:
     from .parser import _terminal_display
 
     table = _terminal_display()  # terminals only: a parse table's goto entries name rules too

@@ -6,6 +6,7 @@ as in §6.11. See the package docstring for the exact rules implemented.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,13 +40,13 @@ class CallDecision:
     verdict: str
     allowed: bool
     session_meta: Meta
-    record: dict
+    record: dict[str, Any]
     denial_message: str | None
     arg_meta_updates: dict[str, Meta] = field(default_factory=dict)
     # The record entry ({policy, rule, enforcement, description[, error]}) of the rule that decided the final
     # verdict: the first hard deny, else the first hard allow, else the first soft rule of the top priority
     # agreeing with the verdict, else the default policy. What a dry-run or an inspector names as "the rule".
-    decided_by: dict | None = None
+    decided_by: dict[str, Any] | None = None
 
 
 @dataclass
@@ -55,7 +56,7 @@ class ResultDecision:
     result_meta: Meta
     session_meta: Meta
     arg_meta_updates: dict[str, Meta] = field(default_factory=dict)
-    record: dict | None = None
+    record: dict[str, Any] | None = None
 
 
 def _level(value: Any, default: str) -> str:
@@ -69,7 +70,7 @@ def _level(value: Any, default: str) -> str:
     raise ValueError(f"enforcement level must be 'hard' or 'soft', not {value!r}")
 
 
-def normalize_presets(presets: dict | None) -> dict:
+def normalize_presets(presets: dict[str, Any] | None) -> dict[str, Any]:
     """Fill in the defaults of control-api.md §4.6 (a missing or null field keeps its default)."""
     out = dict(DEFAULT_PRESETS)
     for key, value in (presets or {}).items():
@@ -94,7 +95,7 @@ def normalize_presets(presets: dict | None) -> dict:
 
 def _entry(
     policy: str, rule: str, enforcement: str, description: str | None, error: str | None = None
-) -> dict:
+) -> dict[str, Any]:
     e = {"policy": policy, "rule": rule, "enforcement": enforcement, "description": description}
     if error is not None:
         e["error"] = error
@@ -105,7 +106,7 @@ def _error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def _first_firing(fns: tuple, env: Env) -> tuple[int, BaseException | None]:
+def _first_firing(fns: tuple[Callable[[Env], bool], ...], env: Env) -> tuple[int, BaseException | None]:
     """Index of the first rule whose condition holds (-1 if none), or the index of a rule that raised."""
     i = -1
     try:
@@ -117,7 +118,7 @@ def _first_firing(fns: tuple, env: Env) -> tuple[int, BaseException | None]:
     return -1, None
 
 
-def evaluate_tool_policy(p: CompiledTool, env: Env) -> tuple[str | None, dict | None]:
+def evaluate_tool_policy(p: CompiledTool, env: Env) -> tuple[str, dict[str, Any]] | tuple[None, None]:
     """Per-policy verdict of §6.11 (None = abstain) and the record entry of the deciding rule."""
     for rules, fns, verdict in (
         (p.hard_deny, p.hard_deny_fns, "hard_denied"),
@@ -152,7 +153,7 @@ class PolicyEngine:
         self,
         policy: SqrtPolicy | CedarPolicy | None,
         *,
-        presets: dict | None = None,
+        presets: dict[str, Any] | None = None,
         mode: str = "standard",
         fail_fast: bool | None = None,
         dual_llm: bool = True,
@@ -180,7 +181,7 @@ class PolicyEngine:
         self._non_exec = self.dual_llm and self.presets["enable_non_executable_memory"]
 
     # ------------------------------------------------------------ helpers
-    def _args(self, args: dict | None) -> dict[str, ValueWithMeta]:
+    def _args(self, args: dict[str, Any] | None) -> dict[str, ValueWithMeta]:
         out: dict[str, ValueWithMeta] = {}
         for k, v in (args or {}).items():
             if not isinstance(v, ValueWithMeta):
@@ -191,7 +192,9 @@ class PolicyEngine:
     def _matching(self, tool_name: str) -> tuple[CompiledTool, ...]:
         return self._sqrt.match(tool_name) if self._sqrt is not None else ()
 
-    def _presets_verdicts(self, tool_name: str, args: dict[str, ValueWithMeta]):
+    def _presets_verdicts(
+        self, tool_name: str, args: dict[str, ValueWithMeta]
+    ) -> Iterator[tuple[str, int, dict[str, Any]]]:
         if self.presets["enable_llm_blocked_tag"] and tool_name == PARSE_WITH_AI:
             for a in args.values():
                 if LLM_BLOCKED_TAG in a.meta.tags:
@@ -224,12 +227,12 @@ class PolicyEngine:
                     break
 
     @staticmethod
-    def _args_record(args: dict[str, ValueWithMeta]) -> dict:
+    def _args_record(args: dict[str, ValueWithMeta]) -> dict[str, Any]:
         return {k: {"value": v.value, "meta": v.meta.to_json()} for k, v in args.items()}
 
     # ------------------------------------------------------------ phases 1-2
-    def before_call(
-        self, tool_name: str, args: dict, session_meta: Meta, control: Meta | None = None
+    def before_call(  # noqa: C901 - the phases of §6.10 in order, kept in one function on the hot path
+        self, tool_name: str, args: dict[str, Any], session_meta: Meta, control: Meta | None = None
     ) -> CallDecision:
         """Session-before phase, then the check phase (§6.10 steps 1-2). ``control``: the dual-LLM
         program's implicit-flow context at the call (see compiler.Env)."""
@@ -243,11 +246,13 @@ class PolicyEngine:
             None if control is None or control == DEFAULT_META else control,
         )
         policies = self._matching(tool_name)
-        allowed: list[dict] = []
-        denied: list[dict] = []
+        allowed: list[dict[str, Any]] = []
+        denied: list[dict[str, Any]] = []
         hard_denied = hard_allowed = False
         soft: list[tuple[int, bool]] = []  # (priority, is_deny)
-        deciders: list[tuple[str, int, dict]] = []  # (verdict, priority, entry) in evaluation order
+        deciders: list[tuple[str, int, dict[str, Any]]] = []  # (verdict, priority, entry) in evaluation order
+        verdict: str | None  # of a preset, of Cedar, of one policy (None = abstain)
+        entry: dict[str, Any] | None
 
         for p in policies:
             for st in p.before:
@@ -266,7 +271,7 @@ class PolicyEngine:
                     deciders.append(("hard_denied", 0, denied[-1]))
                     hard_denied = True
 
-        def take(verdict: str, priority: int, entry: dict) -> bool:
+        def take(verdict: str, priority: int, entry: dict[str, Any]) -> bool:
             nonlocal hard_denied, hard_allowed
             deciders.append((verdict, priority, entry))
             if verdict.endswith("denied"):
@@ -299,7 +304,8 @@ class PolicyEngine:
                 if not p.has_rules:
                     continue
                 verdict, entry = evaluate_tool_policy(p, env)
-                if verdict is not None and take(verdict, p.priority, entry):
+                # the entry is set whenever the verdict is (the tuple is unpacked: no indexing on this path)
+                if verdict is not None and take(verdict, p.priority, entry):  # type: ignore[arg-type]
                     break
 
         if hard_denied:
@@ -323,11 +329,24 @@ class PolicyEngine:
             "denied": denied,
         }
         message = None if is_allowed else self.denial_message(tool_name, env.args, allowed, denied, final)
-        return CallDecision(final, is_allowed, env.session, record, message, dict(env.arg_updates),
-                            _deciding_entry(final, deciders))
+        return CallDecision(
+            final,
+            is_allowed,
+            env.session,
+            record,
+            message,
+            dict(env.arg_updates),
+            _deciding_entry(final, deciders),
+        )
 
     @staticmethod
-    def denial_message(tool_name: str, args: dict, allowed: list, denied: list, final: str) -> str:
+    def denial_message(
+        tool_name: str,
+        args: dict[str, Any],
+        allowed: list[dict[str, Any]],
+        denied: list[dict[str, Any]],
+        final: str,
+    ) -> str:
         context = {
             "tool_name": tool_name,
             "args": {
@@ -340,7 +359,7 @@ class PolicyEngine:
         return f"Tool call to '{tool_name}' is denied by argument checking policies. Context: {context!r}"
 
     # ------------------------------------------------------------ phases 5-7
-    def initial_result_meta(self, args: dict) -> Meta:
+    def initial_result_meta(self, args: dict[str, Any]) -> Meta:
         """Merge of the argument metas, plus ``__non_executable`` when that preset is on (§6.10 step 5)."""
         if not self.dual_llm:
             return DEFAULT_META
@@ -352,7 +371,7 @@ class PolicyEngine:
         return meta
 
     def after_call(
-        self, tool_name: str, args: dict, result: ValueWithMeta, session_meta: Meta
+        self, tool_name: str, args: dict[str, Any], result: ValueWithMeta | object, session_meta: Meta
     ) -> ResultDecision:
         """Result blocks, then session-after blocks (§6.10 steps 6-7). ``result.meta`` is the initial meta."""
         args = self._args(args)
@@ -366,7 +385,7 @@ class PolicyEngine:
             self.dual_llm,
         )
         policies = self._matching(tool_name)
-        errors: list[dict] = []
+        errors: list[dict[str, Any]] = []
         for phase, attr in (("result", "result"), ("session after", "after")):
             for p in policies:
                 for st in getattr(p, attr):
@@ -399,7 +418,7 @@ class PolicyEngine:
         return None
 
 
-def _deciding_entry(final: str, deciders: list[tuple[str, int, dict]]) -> dict | None:
+def _deciding_entry(final: str, deciders: list[tuple[str, int, dict[str, Any]]]) -> dict[str, Any] | None:
     """The entry that produced ``final`` (see ``CallDecision.decided_by``)."""
     candidates = [(prio, entry) for verdict, prio, entry in deciders if verdict == final]
     if not candidates:
@@ -410,7 +429,7 @@ def _deciding_entry(final: str, deciders: list[tuple[str, int, dict]]) -> dict |
     return dict(candidates[0][1])
 
 
-def _branch_violation(bmp: dict, meta: Meta) -> str | None:
+def _branch_violation(bmp: dict[str, Any], meta: Meta) -> str | None:
     for dim in ("producers", "tags", "consumers"):
         listed = bmp.get(dim) or []
         if not listed:

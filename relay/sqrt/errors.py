@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class PolicyCompileError(ValueError):
     """A policy that does not compile: a syntax error or a semantic error (sqrt.md §10).
@@ -28,7 +30,7 @@ class PolicyCompileError(ValueError):
     def __str__(self) -> str:
         return self.sentence()
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[type[PolicyCompileError], tuple[str, int, int, str]]:
         return (type(self), (self.message, self.line, self.column, self.source_line))
 
     def as_detail(self) -> str:
@@ -40,7 +42,7 @@ class PolicyCompileError(ValueError):
             text += f"\n\n  {src}\n  {caret}"
         return text
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {
             "message": self.message,
             "line": self.line,

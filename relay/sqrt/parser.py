@@ -6,6 +6,9 @@ rejects a program, an Earley parse with the dynamic lexer over the same grammar 
 size), so that spellings the reference validator accepts because of its scannerless lexing are accepted
 too; if that also fails, the LALR error is reported. The operand restrictions of §3 are checked while the
 AST is built and reported as syntax errors.
+
+One module, over 700 lines, because the transformer (one callback per grammar rule), the contextual lexer and
+the error reporting share the parser's private token and node helpers and its parser instances.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any, cast
 
 from lark import Lark, Token, Transformer
+from lark.common import LexerConf
 from lark.exceptions import (
     LarkError,
     UnexpectedCharacters,
@@ -24,7 +28,6 @@ from lark.exceptions import (
     UnexpectedToken,
     VisitError,
 )
-from lark.common import LexerConf
 from lark.lexer import Lexer, LexerState
 
 from relay.meta import make_set
@@ -35,8 +38,8 @@ from .errors import PolicyCompileError
 from .grammar import GRAMMAR
 from .values import (
     DateTimeValue,
-    Range,
     MatcherSet,
+    Range,
     bool_domain,
     datetime_domain,
     float_domain,
@@ -770,7 +773,9 @@ class _FastLexer(Lexer):
     def __init__(self, lexer_conf: LexerConf) -> None:
         self.strings = {t.pattern.value: t.name for t in lexer_conf.terminals if t.pattern.type == "str"}
 
-    def lex(self, lexer_state: LexerState, parser_state: Any) -> Iterator[Token]:
+    def lex(  # noqa: C901 - one branch per token kind of the master regex, in one loop for speed
+        self, lexer_state: LexerState, parser_state: Any
+    ) -> Iterator[Token]:
         text_slice = lexer_state.text
         text = text_slice.text
         pos = text_slice.start

@@ -5,10 +5,16 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import OrderedDict
+from typing import TYPE_CHECKING
 
 from .compiler import CompiledTool, Compiler
 from .errors import PolicyCompileError
 from .parser import parse_program
+
+if TYPE_CHECKING:
+    from relay.regex import ClientPattern
+
+    from .cedar import CedarPolicy
 
 CACHE_SIZE = 256
 MATCH_MEMO_SIZE = 4096
@@ -26,10 +32,10 @@ class SqrtPolicy:
         self.tools = tools
         self.let_names = let_names
         self._exact: dict[str, list[CompiledTool]] = {}
-        self._regex: list[CompiledTool] = []
+        self._regex: list[tuple[ClientPattern, CompiledTool]] = []
         for t in tools:
-            if t.is_regex:
-                self._regex.append(t)
+            if t.is_regex and t.regex is not None:
+                self._regex.append((t.regex, t))
             else:
                 self._exact.setdefault(t.tool_id, []).append(t)
         self._memo: dict[str, tuple[CompiledTool, ...]] = {}
@@ -44,7 +50,7 @@ class SqrtPolicy:
             return hit
         found = list(self._exact.get(tool_name, ()))
         if self._regex:
-            found.extend(t for t in self._regex if t.regex.fullmatch(tool_name) is not None)
+            found.extend(t for rx, t in self._regex if rx.fullmatch(tool_name) is not None)
             found.sort(key=lambda t: t.index)
         hit = tuple(found)
         if len(self._memo) >= MATCH_MEMO_SIZE:
@@ -72,11 +78,11 @@ def _compile_sqrt(source: str, digest: str) -> SqrtPolicy:
     return SqrtPolicy(source, digest, tools, [let.name for let in program.lets])
 
 
-_cache: OrderedDict[str, object] = OrderedDict()
+_cache: OrderedDict[str, SqrtPolicy | CedarPolicy | PolicyCompileError] = OrderedDict()
 _cache_lock = threading.Lock()
 
 
-def compile_policy(source: str, language: str = "sqrt"):
+def compile_policy(source: str, language: str = "sqrt") -> SqrtPolicy | CedarPolicy:
     """Compile a policy once; later calls with the same (language, text) return the cached object.
 
     Raises ``PolicyCompileError`` (cached too, re-raised as a fresh exception).
