@@ -81,7 +81,9 @@ def test_invalid_python_syntax_keeps_re_message():
     assert "missing )" in ei.value.message and ei.value.position == 0 and not ei.value.unsupported
     with pytest.raises(ClientPatternError):
         compile_client_pattern(r"\p{L}")  # RE2-only syntax is not Python syntax
-    with pytest.raises(ValueError, match=r'unsupported regular expression r"\(a\)\\1" at position 3: backref'):
+    with pytest.raises(
+        ValueError, match=r'unsupported regular expression r"\(a\)\\1" at position 3: backref'
+    ):
         check_client_pattern(r"(a)\1")
     assert check_client_pattern("^Error:") == "^Error:"
 
@@ -96,14 +98,92 @@ def test_size_caps():
 
 # Python `re` with the ASCII flag is the reference meaning; what RE2 spells differently is translated.
 SAME_AS_RE = [
-    r"^Error:.*$", r"fail$|^x", r"(a|b$)", r"(a$|b)c", r"a{,3}", r"a{,}b", r"a{2,}", r"a{}", r"x{a}", r"[\s]+",
-    r"\S+", r"[^\s]x", r"[\b]", r"\0", r"\101", r"[\101-\132]+", r"\u00e9", r"\N{EN DASH}", r"(?#c)a(?#d)+",
-    r"(?i:ab)c", r"(?P<n>y)+", r"(?a)\w+", r"(?s).", r".", r"(?m)^a$", r"a\Z", r"\Aab", r"\bfoo\b", r"[]a]",
-    r"[^]a]", r"[a-]", r"\{1\}", r"(?-i:a)", r"\x41\t", r"a*?b", r"a{1,3}?b", r"\d{2,4}", r"\w\W", r"\\",
-    r"[\\]", r"a\ b", r"\#", r"é+", r"\é", r"[é-ë]", r"\v", r"[\v]", r"\s$", r"a\n$", r"$", r"^$", r".*@corp\.com",
+    r"^Error:.*$",
+    r"fail$|^x",
+    r"(a|b$)",
+    r"(a$|b)c",
+    r"a{,3}",
+    r"a{,}b",
+    r"a{2,}",
+    r"a{}",
+    r"x{a}",
+    r"[\s]+",
+    r"\S+",
+    r"[^\s]x",
+    r"[\b]",
+    r"\0",
+    r"\101",
+    r"[\101-\132]+",
+    r"\u00e9",
+    r"\N{EN DASH}",
+    r"(?#c)a(?#d)+",
+    r"(?i:ab)c",
+    r"(?P<n>y)+",
+    r"(?a)\w+",
+    r"(?s).",
+    r".",
+    r"(?m)^a$",
+    r"a\Z",
+    r"\Aab",
+    r"\bfoo\b",
+    r"[]a]",
+    r"[^]a]",
+    r"[a-]",
+    r"\{1\}",
+    r"(?-i:a)",
+    r"\x41\t",
+    r"a*?b",
+    r"a{1,3}?b",
+    r"\d{2,4}",
+    r"\w\W",
+    r"\\",
+    r"[\\]",
+    r"a\ b",
+    r"\#",
+    r"é+",
+    r"\é",
+    r"[é-ë]",
+    r"\v",
+    r"[\v]",
+    r"\s$",
+    r"a\n$",
+    r"$",
+    r"^$",
+    r".*@corp\.com",
 ]
-ALPHABET = ["a", "b", "A", "x", "y", "\n", " ", "\t", "\v", "é", "ë", "{", "}", "1", "2", "$", "\\", "]", "-",
-            "\x08", "\x00", "–", "٣", ":", "E", "r", "o", "Error:", "fail", "foo", "@corp.com"]
+ALPHABET = [
+    "a",
+    "b",
+    "A",
+    "x",
+    "y",
+    "\n",
+    " ",
+    "\t",
+    "\v",
+    "é",
+    "ë",
+    "{",
+    "}",
+    "1",
+    "2",
+    "$",
+    "\\",
+    "]",
+    "-",
+    "\x08",
+    "\x00",
+    "–",
+    "٣",
+    ":",
+    "E",
+    "r",
+    "o",
+    "Error:",
+    "fail",
+    "foo",
+    "@corp.com",
+]
 
 
 @pytest.mark.parametrize("pattern", SAME_AS_RE)
@@ -148,7 +228,10 @@ def test_sqrt_backreference_is_a_compile_error_at_its_column():
         ('tool r"(?=send).*" { hard deny always; }', "lookahead"),
         ('tool "t" { hard deny when x.value in {r"(?<!a)b"}; }', "lookahead and lookbehind"),
         ('let s = {str matching r"a++"};\ntool "t" { hard deny when x.value in s; }', "possessive"),
-        ('tool "t" { hard deny when x.value in {r"(a)(?P=a)"}; }', "invalid regular expression"),  # no group a
+        (
+            'tool "t" { hard deny when x.value in {r"(a)(?P=a)"}; }',
+            "invalid regular expression",
+        ),  # no group a
         ('tool "t" { hard deny when x.value in {r"(?P<a>x)(?P=a)"}; }', "backreferences"),
     ],
 )
@@ -206,7 +289,9 @@ def test_python_fast_path_only_for_patterns_that_cannot_backtrack_badly():
 
     from relay.regex import _linear_for_python, compile_client_pattern
 
-    assert _linear_for_python(r".*@corp\.com") and _linear_for_python(r"^read_.*") and _linear_for_python("abc")
+    assert (
+        _linear_for_python(r".*@corp\.com") and _linear_for_python(r"^read_.*") and _linear_for_python("abc")
+    )
     for hostile in (r"(a+)+$", "a*a*b", "a?a?a?aaa", r"a{1,9}b", "a|ab", r"x.*?y.*z"):
         assert not _linear_for_python(hostile), hostile
     # same answers as RE2 on the fast path, and a long hostile text stays fast

@@ -20,7 +20,9 @@ def test_soft_verdict_named_by_top_priority_rule():
     d = check('tool "t" { priority 5; soft deny always; }\ntool r"t" { priority 7; soft allow always; }', "t")
     assert d.verdict == "soft_allowed"
     assert d.decided_by["rule"].startswith("soft allow")
-    tie = check('tool "t" { priority 7; soft allow always; }\ntool r"t" { priority 7; soft deny always; }', "t")
+    tie = check(
+        'tool "t" { priority 7; soft allow always; }\ntool r"t" { priority 7; soft deny always; }', "t"
+    )
     assert tie.verdict == "soft_denied"
     assert tie.decided_by["rule"].startswith("soft deny")
 
