@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from .prompts import type_label
+
 _SCHEMA_KEYS = frozenset(
     {
         "type",
@@ -275,19 +277,18 @@ def coerce(value: Any, schema: Any) -> Any:
     return value
 
 
+_JSON_TYPE_NAMES = {
+    "None": "null",
+    "bool": "boolean",
+    "int": "integer",
+    "float": "number",
+    "str": "string",
+    "list": "array",
+    "dict": "object",
+}
+
+
 def _type_name(v: Any) -> str:
-    if v is None:
-        return "null"
-    if isinstance(v, bool):
-        return "boolean"
-    if isinstance(v, int):
-        return "integer"
-    if isinstance(v, float):
-        return "number"
-    if isinstance(v, str):
-        return "string"
-    if isinstance(v, list):
-        return "array"
-    if isinstance(v, dict):
-        return "object"
-    return type(v).__name__
+    """The type of ``v`` in JSON Schema's words (``type_label``'s, translated)."""
+    label = type_label(v)
+    return _JSON_TYPE_NAMES.get(label, label)
