@@ -106,6 +106,11 @@ def _node(t: str, a: tuple[Any, ...], kind: str, first: Any, last: Any = None) -
     return A.Node(t, a, kind, line, col, start, end)
 
 
+def _is_bare_inf(n: A.Node) -> bool:
+    """``inf`` written without a sign (three characters), as opposed to ``+inf``/``-inf`` or a literal."""
+    return n.t == "lit" and n.a[:1] == (float("inf"),) and n.end - n.start == 3
+
+
 def _as_pred(n: A.Node, where: str) -> A.Node:
     if n.kind in (A.PRED, A.REF, A.BOOL):
         return n
@@ -315,6 +320,10 @@ class _Builder(Transformer[Token, A.Program]):
 
     def let_decl(self, children: list[Any]) -> A.LetDecl:
         name, body = children
+        if isinstance(body, A.Node) and body.kind == A.VALUE and _is_bare_inf(body):
+            # The reference's scannerless lexer reads a lone `inf` here as a name (a let reference), not the
+            # number: accept it the same way (the compiler then asks for a `let inf`).
+            body = A.Node("ref", ("inf",), A.REF, body.line, body.col, body.start, body.end)
         if isinstance(body, A.Node) and body.kind == A.VALUE:
             raise _Fail(
                 "a `let` must bind a condition, a set expression or a type domain, not a plain value",

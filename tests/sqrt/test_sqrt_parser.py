@@ -424,3 +424,11 @@ def test_mutated_programs_agree_with_reference(case):
             return
         mine = False
     assert mine == reference_validate(src), src
+
+
+def test_a_lone_inf_in_a_let_reads_as_a_name_like_the_reference():
+    # found by test_mutated_programs_agree_with_reference: the reference lexes a lone `inf` there as a name
+    parse_program("let a = int ..< 5 ; let b = int 5 <.. ; let c = inf ;")
+    for src in ("let c = +inf ;", "let c = -inf ;", "let c = 5 ;"):
+        with pytest.raises(PolicyCompileError):
+            parse_program(src)
