@@ -28,7 +28,7 @@ from typing import Any
 
 from ..formats._json import dumps_str, loads
 from ..guardrails import ClassifierRequest, Guardrails, text_for_classification
-from ..guardrails.memo import MISS, ScanMemo, content_key, session_memo
+from ..guardrails.memo import ScanHit, ScanMemo, content_key, session_memo
 from ..meta import DEFAULT_META, Meta
 
 RESULT = "tool_result"
@@ -130,7 +130,7 @@ class ToolGuard:
         extra: dict[str, Any] = {"call_id": call_id, "history": True} if history else {"call_id": call_id}
         key = content_key(RESULT, text)
         hit = self.memo.get_scan(key)
-        if hit is not MISS:
+        if isinstance(hit, ScanHit):
             if log_hit:
                 self._log(hit.findings, RESULT, **extra)
             return Scan(hit.text_for(text), None, frozenset(hit.tags), hit.block_reason)
@@ -170,13 +170,13 @@ class ToolGuard:
             return
         key = content_key(RESULT, text)
         hit = self.memo.get_scan(key)
-        if hit is MISS or hit.text_for(text) != scan.text:
+        if not isinstance(hit, ScanHit) or hit.text_for(text) != scan.text:
             self.memo.put_scan(
                 key,
                 replacement=scan.text,
                 tags=scan.tags,
                 block_reason=scan.block_reason,
-                findings=[] if hit is MISS else hit.findings,
+                findings=hit.findings if isinstance(hit, ScanHit) else [],
             )
 
     async def scan_arguments(self, tool_call: Any) -> Scan:
@@ -222,7 +222,7 @@ class ToolGuard:
             if text in known:
                 return known[text]
             hit = memo.get_scan(content_key(RESULT, text))
-            if hit is MISS:
+            if not isinstance(hit, ScanHit):
                 unseen.setdefault(text, cid)
                 known[text] = None
                 return None
@@ -258,7 +258,7 @@ class ToolGuard:
                 return None
             key = content_key(ARGS, text)
             hit = memo.get_scan(key)
-            if hit is MISS:
+            if not isinstance(hit, ScanHit):
                 scanned = scanner.scan_text(text, where=ARGS)
                 # In the history a call is not blocked any more (it was made): what it names is masked.
                 findings = [

@@ -21,7 +21,9 @@ def needs_selection(tool_count: int, threshold: int | None) -> bool:
     return tool_count >= (threshold or DEFAULT_THRESHOLD)
 
 
-def selection_request(user_query: str | None, tools: Sequence[ToolDef]) -> tuple[list[dict[str, str]], dict]:
+def selection_request(
+    user_query: str | None, tools: Sequence[ToolDef]
+) -> tuple[list[dict[str, str]], dict[str, Any]]:
     """(messages, JSON schema) asking a model to choose among ``tools`` for ``user_query``."""
     listing = "\n".join(f"- {t.name}: {t.description[:200]}" for t in tools)
     schema = {
@@ -46,7 +48,8 @@ def tool_name(tool: Any) -> str | None:
     """The name of a tool as a client declared it (Chat's ``function.name``, or a flat ``name``)."""
     if not isinstance(tool, dict):
         return None
-    fn = tool.get("function") if isinstance(tool.get("function"), dict) else tool
+    function = tool.get("function")
+    fn: dict[str, Any] = function if isinstance(function, dict) else tool
     name = fn.get("name")
     return name if isinstance(name, str) else None
 
