@@ -31,19 +31,23 @@ class RecordedCall:
     seq: int
     dual_llm: bool
     tool: str
-    args: dict[str, dict] | None  # name -> {"value", "meta"}; None: logged without content
-    session_meta: dict | None
-    control_meta: dict | None
+    args: dict[str, dict[str, Any]] | None  # name -> {"value", "meta"}; None: logged without content
+    session_meta: dict[str, Any] | None
+    control_meta: dict[str, Any] | None
     verdict: str  # the policy's verdict when the call was made
     blocked: str | None = None  # a guardrail's block reason (then the call was refused whatever the policy)
-    rule: dict | None = None
+    rule: dict[str, Any] | None = None
     policy_version: int | None = None
     at: Any = None
 
     @classmethod
-    def from_step(cls, *, session_id, seq: int, arch: str, data: dict, at=None) -> RecordedCall:
-        record = data.get("record") if isinstance(data.get("record"), dict) else {}
-        raw_args = data.get("args") if isinstance(data.get("args"), dict) else {}
+    def from_step(
+        cls, *, session_id: Any, seq: int, arch: str, data: dict[str, Any], at: Any = None
+    ) -> RecordedCall:
+        found_record = data.get("record")
+        record: dict[str, Any] = found_record if isinstance(found_record, dict) else {}
+        found_args = data.get("args")
+        raw_args: dict[str, Any] = found_args if isinstance(found_args, dict) else {}
         withheld = data.get("withheld") == "none" or any(
             not isinstance(a, dict) or a.get("withheld") or "value" not in a for a in raw_args.values()
         )
@@ -71,7 +75,7 @@ class RecordedCall:
 class Change:
     call: RecordedCall
     verdict: str
-    rule: dict | None
+    rule: dict[str, Any] | None
 
     @property
     def newly_denied(self) -> bool:
@@ -127,11 +131,11 @@ def _plural(n: int, word: str) -> str:
     return word if n == 1 else word + "s"
 
 
-def _meta(data: dict | None) -> Meta | None:
+def _meta(data: dict[str, Any] | None) -> Meta | None:
     return Meta.from_json(data) if isinstance(data, dict) else None
 
 
-def engines_for(policy_document: dict) -> dict[bool, PolicyEngine]:
+def engines_for(policy_document: dict[str, Any]) -> dict[bool, PolicyEngine]:
     """The edited policy's engines, single-LLM (False) and dual-LLM (True): the document completed as the relay
     completes a session's policy (``relay.config``), then compiled (``relay.sqrt``; compilations are cached)."""
     from .config import resolve_config
@@ -156,7 +160,7 @@ def engines_for(policy_document: dict) -> dict[bool, PolicyEngine]:
     }
 
 
-def replay(calls: list[RecordedCall], policy_document: dict) -> ReplayResult:
+def replay(calls: list[RecordedCall], policy_document: dict[str, Any]) -> ReplayResult:
     """Check every replayable call against ``policy_document`` (an ``X-Policy`` document that compiles)."""
     engines = engines_for(policy_document)
     out = ReplayResult(recorded=len(calls))
