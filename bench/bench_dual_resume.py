@@ -46,12 +46,34 @@ tool "send_report" {
 }
 """
 TOOLS = [
-    {"type": "function", "function": {"name": "get_order", "description": "Fetch an order.", "parameters": {
-        "type": "object", "properties": {"order_id": {"type": "string"}, "include_items": {"type": "boolean"}},
-        "required": ["order_id"]}}},
-    {"type": "function", "function": {"name": "send_report", "description": "Send a report.", "parameters": {
-        "type": "object", "properties": {"to": {"type": "string"}, "subject": {"type": "string"},
-                                         "body": {"type": "string"}}, "required": ["to", "subject", "body"]}}},
+    {
+        "type": "function",
+        "function": {
+            "name": "get_order",
+            "description": "Fetch an order.",
+            "parameters": {
+                "type": "object",
+                "properties": {"order_id": {"type": "string"}, "include_items": {"type": "boolean"}},
+                "required": ["order_id"],
+            },
+        },
+    },
+    {
+        "type": "function",
+        "function": {
+            "name": "send_report",
+            "description": "Send a report.",
+            "parameters": {
+                "type": "object",
+                "properties": {
+                    "to": {"type": "string"},
+                    "subject": {"type": "string"},
+                    "body": {"type": "string"},
+                },
+                "required": ["to", "subject", "body"],
+            },
+        },
+    },
 ]
 
 
@@ -73,9 +95,15 @@ class FakeLLM:
 
 
 def order_result(i: int) -> str:
-    return json.dumps({"order_id": f"ORD-{i:04d}", "customer": f"Customer {i}", "status": "shipped",
-                       "items": [{"sku": f"SKU-{i}-{k}", "qty": k + 1, "price": 9.99 + k} for k in range(3)],
-                       "notes": "Leave at the front door."})
+    return json.dumps(
+        {
+            "order_id": f"ORD-{i:04d}",
+            "customer": f"Customer {i}",
+            "status": "shipped",
+            "items": [{"sku": f"SKU-{i}-{k}", "qty": k + 1, "price": 9.99 + k} for k in range(3)],
+            "notes": "Leave at the front door.",
+        }
+    )
 
 
 def build_session(n: int):
@@ -85,8 +113,10 @@ def build_session(n: int):
     llm = FakeLLM(PROGRAM.format(n=n + 5))
     sid = "9653dc47-fb18-11f0-b0ee-7d965b6bbd63"
     state: dict = {}
-    messages = [{"role": "system", "content": "You are an order assistant."},
-                {"role": "user", "content": "Summarise my recent orders and mail the summary to ops."}]
+    messages = [
+        {"role": "system", "content": "You are an order assistant."},
+        {"role": "user", "content": "Summarise my recent orders and mail the summary to ops."},
+    ]
     for i in range(n + 1):
         body = {"model": "m", "messages": messages, "tools": TOOLS}
         engine = DualEngine(cfg, session_id=sid, llm=llm, models=("m", "m"))
@@ -94,14 +124,25 @@ def build_session(n: int):
         state = json.loads(json.dumps(state))
         assert out.kind == "tool_calls", out.content
         call = out.tool_calls[0]
-        messages.append({"role": "assistant", "content": None, "tool_calls": [
-            {"id": call.id, "type": "function",
-             "function": {"name": call.name, "arguments": json.dumps(call.arguments)}}]})
+        messages.append(
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {
+                        "id": call.id,
+                        "type": "function",
+                        "function": {"name": call.name, "arguments": json.dumps(call.arguments)},
+                    }
+                ],
+            }
+        )
         if i < n:
             messages.append({"role": "tool", "tool_call_id": call.id, "content": order_result(i)})
     # state now waits for the result of call n (0-based): n earlier calls answered
-    messages.append({"role": "tool", "tool_call_id": messages[-1]["tool_calls"][0]["id"],
-                     "content": order_result(n)})
+    messages.append(
+        {"role": "tool", "tool_call_id": messages[-1]["tool_calls"][0]["id"], "content": order_result(n)}
+    )
     return cfg, sid, llm, json.dumps(state), json.dumps({"model": "m", "messages": messages, "tools": TOOLS})
 
 
@@ -142,11 +183,15 @@ def main() -> None:
     assert llm.calls == planned, "a resume called the LLM"
     ms = lambda xs: statistics.median(xs) * 1000  # noqa: E731
     p95 = sorted(times)[int(len(times) * 0.95) - 1] * 1000
-    print(f"resume with {args.calls} earlier tool calls: p50 {ms(times):.2f} ms, p95 {p95:.2f} ms "
-          f"(target < 20 ms) over {args.rounds} rounds")
-    print(f"  decode state+body {ms(parts['decode']):.2f} ms | advance {ms(parts['advance']):.2f} ms | "
-          f"encode state {ms(parts['encode']):.2f} ms | stored state {size} bytes | "
-          f"request body {len(body_json)} bytes")
+    print(
+        f"resume with {args.calls} earlier tool calls: p50 {ms(times):.2f} ms, p95 {p95:.2f} ms "
+        f"(target < 20 ms) over {args.rounds} rounds"
+    )
+    print(
+        f"  decode state+body {ms(parts['decode']):.2f} ms | advance {ms(parts['advance']):.2f} ms | "
+        f"encode state {ms(parts['encode']):.2f} ms | stored state {size} bytes | "
+        f"request body {len(body_json)} bytes"
+    )
 
 
 if __name__ == "__main__":
