@@ -1,4 +1,4 @@
-"""Session-config resolution (control-api.md §5): built-in presets, key documents, header overrides.
+"""Session-config resolution: built-in presets, key documents, header overrides.
 
 Framework-free. The resolved config is a plain JSON-serialisable dict, stored with the session and immutable
 for its life:
@@ -67,7 +67,7 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     },
 }
 
-# Defaults for every fsm field still unset after the overlay (control-api.md §4.7.1).
+# Defaults for every fsm field still unset after the overlay.
 FSM_DEFAULTS: dict[str, Any] = {
     "min_num_tools_for_filtering": 10,
     "clear_session_meta": "never",
@@ -94,7 +94,7 @@ FSM_DEFAULTS: dict[str, Any] = {
     "pllm_candidate_models": None,
     "pllm_context_pruning": True,
 }
-# Endpoint-dependent defaults (control-api.md §2.3, §5.2 step 5): code sessions are longer, iterative
+# Endpoint-dependent defaults: code sessions are longer, iterative
 # and get the code-flavoured planner prompt.
 ENDPOINT_DEFAULTS: dict[str, dict[str, Any]] = {
     "chat": {

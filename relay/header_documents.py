@@ -1,7 +1,7 @@
 """Pydantic models of the three configuration documents: ``X-Features``, ``X-Policy``, ``X-Config``.
 
 One definition serves the relay's header parsing, ``/control/v1/validate-headers``, the dashboard's key form
-and the management commands (control-api.md §4.2-4.7). Unknown keys are rejected at every level; a field
+and the management commands. Unknown keys are rejected at every level; a field
 present with ``null`` means "not set" (except ``fsm.max_n_turns``, where an explicit null means unlimited,
 which callers see through ``model_fields_set``).
 """
@@ -88,7 +88,7 @@ class PolicyHeader(_Strict):
     @field_validator("codes", mode="before")
     @classmethod
     def _bare_string_code(cls, v: Any) -> Any:
-        # One documentation example sends ``codes`` as a bare string (control-api.md §4.6).
+        # One documentation example sends ``codes`` as a bare string.
         return {"code": v, "language": "sqrt"} if isinstance(v, str) else v
 
 

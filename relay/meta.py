@@ -1,4 +1,4 @@
-"""The metadata model shared by the SQRT policy engine and the dual-LLM interpreter (sqrt.md §6.1-6.2).
+"""The metadata model shared by the SQRT policy engine and the dual-LLM interpreter.
 
 Every value carries ``Meta(producers, consumers, tags)``. Producers and tags propagate by union, consumers by
 intersection; the universal set (serialised ``["*"]``) is the identity of intersection. A set is either a
@@ -58,7 +58,7 @@ def set_intersect(a: MetaSet, b: MetaSet) -> MetaSet:
 
 
 def set_minus(a: MetaSet, b: MetaSet) -> MetaSet:
-    """``U - A`` stays U for finite A (no co-finite sets, sqrt.md §6.2)."""
+    """``U - A`` stays U for finite A (there are no co-finite sets)."""
     if b is UNIVERSAL:
         return EMPTY
     if a is UNIVERSAL:
@@ -107,7 +107,7 @@ class Meta:
         return Meta(**values)
 
     def to_json(self) -> dict[str, list[str]]:
-        """The wire shape; ``meta`` objects carry exactly these three keys (control-api.md §11.1)."""
+        """The wire shape; ``meta`` objects carry exactly these three keys."""
         return {
             "tags": set_to_json(self.tags),
             "consumers": set_to_json(self.consumers),

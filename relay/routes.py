@@ -1,4 +1,4 @@
-"""The Control API's route table (control-api.md §2.2), framework-free.
+"""The Control API's route table, framework-free.
 
 A route is (endpoint type, provider segment or None, API suffix). ``resolve`` returns the effective provider
 or None for a combination the spec does not list (which the view answers with 404).

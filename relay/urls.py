@@ -1,4 +1,4 @@
-"""Routes under /control/ (control-api.md §2). Unknown combinations fall through to a JSON 404."""
+"""Routes under /control/. Unknown combinations fall through to a JSON 404."""
 
 from django.urls import path, re_path
 

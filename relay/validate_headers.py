@@ -1,4 +1,4 @@
-"""``POST /control/v1/validate-headers`` (control-api.md §15): check header documents without a request."""
+"""``POST /control/v1/validate-headers``: check header documents without a request."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Server-sent events: an incremental parser for upstream streams, encoders for ours, and a pump.
 
-Every event we emit is one ``data:`` line holding one complete JSON document (control-api §12.1), optionally
+Every event we emit is one ``data:`` line holding one complete JSON document, optionally
 preceded by an ``event:`` line (Anthropic and Responses streams name their events, Chat streams do not).
 """
 

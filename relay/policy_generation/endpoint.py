@@ -1,4 +1,4 @@
-"""``POST /control/policy-gen/{provider?}/v1/generate``: the stage that answers it (no session, §13)."""
+"""``POST /control/policy-gen/{provider?}/v1/generate``: the stage that answers it (no session)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Policy generation's engine (control-api.md §13), framework-free: request validation, the prompt, the retry loop.
+"""Policy generation's engine, framework-free: request validation, the prompt, the retry loop.
 
 An LLM writes a SQRT policy from a description and tool definitions; every candidate is compiled, and a
 candidate that does not compile is sent back with the compiler's message, up to ``n_retries`` times.

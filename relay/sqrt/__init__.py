@@ -1,4 +1,4 @@
-"""SQRT policy engine (sqrt.md; control-api.md §4.6, §11.3-11.4). Framework-free: no Django imports.
+"""SQRT, the tool-call policy language (not a square root): parser, compiler and engine. Framework-free.
 
 Public API
 ==========
@@ -19,8 +19,8 @@ Public API
 
 ``PolicyEngine(policy_or_None, *, presets: dict | None = None, mode: str = "standard",
 fail_fast: bool | None = None, dual_llm: bool = True)``
-    ``presets`` is the ``X-Policy.presets`` object (missing/null fields take the defaults of control-api
-    §4.6); ``fail_fast=None`` means true; ``mode`` is ``standard`` / ``strict`` / ``custom``.
+    ``presets`` is the ``X-Policy.presets`` object (missing/null fields take their
+    defaults); ``fail_fast=None`` means true; ``mode`` is ``standard`` / ``strict`` / ``custom``.
 
     ``before_call(tool_name, args: dict[str, ValueWithMeta], session_meta: Meta) -> CallDecision``
         session-before blocks, then the checks. ``CallDecision``: ``.verdict`` (one of ``VERDICTS``),
@@ -44,22 +44,22 @@ fail_fast: bool | None = None, dual_llm: bool = True)``
         Returns a message containing ``Control flow violation`` or None.
 
 ``unwrap_manual_result(decoded, initial_meta) -> (value, meta)``
-    §7 wrapper (``is_sequrity_var`` exactly true; ``combine_meta`` merge/replace/ignore, default merge).
+    The manual metadata wrapper (``is_sequrity_var`` exactly true; ``combine_meta`` merge/replace/ignore, default merge).
     Not a wrapper -> returned unchanged. Malformed wrapper -> ``ManualWrapperError`` (a ``ValueError``).
 
 ``VERDICTS = ("hard_allowed", "soft_allowed", "soft_denied", "hard_denied")``
 
-Combination rules implemented (sqrt.md §6.10-6.12)
+Combination rules implemented
 ===================================================
 
-* §6.10 order: session-before blocks of every matching policy (program order, member order, statement
+* Order: session-before blocks of every matching policy (program order, member order, statement
   order; committed immediately, kept when the call is denied) -> checks -> [tool runs] -> result blocks
   -> session-after blocks. Matching: exact id, or a full match of a regex id; shorthands are policies.
-* §6.11 per-policy verdict: a firing hard deny -> hard_denied; else a firing hard allow -> hard_allowed;
+* Per-policy verdict: a firing hard deny -> hard_denied; else a firing hard allow -> hard_allowed;
   else the first firing soft rule in declaration order; else, if the policy has any allow rule, implicit
   denial (hard_denied when it has a hard allow rule, else soft_denied); else it abstains. A runtime error in
   a rule makes that rule a hard deny (fail closed; reported with an ``error`` key).
-* §6.11 final verdict: any hard_denied -> hard_denied; else any hard_allowed -> hard_allowed; else among the
+* Final verdict: any hard_denied -> hard_denied; else any hard_allowed -> hard_allowed; else among the
   soft verdicts those of the highest priority decide (soft_denied if any of them denies); else the default
   (``default_allow`` at ``default_allow_enforcement_level``). Presets are policies of priority 0,
   evaluated first, then user policies in program order; ``fail_fast`` stops at the first hard_denied.
@@ -67,8 +67,8 @@ Combination rules implemented (sqrt.md §6.10-6.12)
   when an argument's tags hold ``__llm_blocked``; ``enable_non_executable_memory`` (dual only) adds
   ``__non_executable`` in ``initial_result_meta``; ``branching_meta_policy`` via ``check_branch``. Mode
   ``strict`` (dual only) additionally hard-denies a call when an argument's consumers are neither universal
-  nor contain the tool id (§9.6 recommendation).
-* §6.12 single-LLM (``dual_llm=False``): arguments get the default meta, ``x.F`` writes have no effect,
+  nor contain the tool id.
+* Single-LLM (``dual_llm=False``): arguments get the default meta, ``x.F`` writes have no effect,
   no ``__non_executable``, no branching policy; default_allow and llm-blocked presets honoured.
 
 Linting: ``relay.sqrt.lint.lint_files(paths, out)`` prints ``FILE: ok`` / ``FILE:LINE:COL: message`` (used by
@@ -80,8 +80,7 @@ Earley fallback reproduces the reference's scannerless quirks such as ``letx = {
 syntactically. Regexes and wildcards are compiled by ``relay.regex`` (RE2, linear-time matching): what RE2
 cannot do (backreferences, lookaround, atomic groups, possessive quantifiers...) is a compile error at the
 offending construct; ``\\d``, ``\\w``, ``\\s``, ``\\b`` are ASCII classes. Wildcards are plain globs, so
-``w"*@university.edu"`` does not match ``x@sub.university.edu`` (sqrt.md §11.8 vector 5 says it does; no glob
-semantics allows that). A backslash in a wildcard makes the next character literal.
+``w"*@university.edu"`` does not match ``x@sub.university.edu``. A backslash in a wildcard makes the next character literal.
 
 Cedar (``language="cedar"``): see ``relay.sqrt.cedar`` — principal ``Agent::"session"``, action
 ``Action::"<tool>"``, resource ``Tool::"<tool>"``, context ``{tool, args, arg_tags, arg_producers,

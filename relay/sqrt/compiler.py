@@ -1,4 +1,4 @@
-"""Semantic checks (§4.1, §6.2, §6.8, §10) and compilation of the AST into Python closures.
+"""Semantic checks (let names, set algebra, metadata writes) and compilation of the AST into Python closures.
 
 Every predicate becomes ``fn(env) -> bool``, every set expression ``fn(env) -> set`` (constant-folded when
 static), every update ``fn(env) -> None``. ``let`` is a by-name macro: its body is compiled at each use
@@ -48,7 +48,7 @@ SESSION_BEFORE = "session_before"
 SESSION_AFTER = "session_after"
 
 META_FIELDS = ("producers", "consumers", "tags")
-# Before the tool ran, @result fields are {} (sqrt.md §6.3).
+# Before the tool ran, @result fields are {}.
 NO_RESULT_META = Meta(EMPTY, EMPTY, EMPTY)
 
 

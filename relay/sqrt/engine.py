@@ -1,7 +1,7 @@
 """``PolicyEngine``: one session's policy (SQRT or Cedar) plus the ``X-Policy`` presets and mode.
 
-Processing of one tool call follows sqrt.md §6.10 (dual-LLM) / §6.12 (single-LLM); verdicts are combined
-as in §6.11. See the package docstring for the exact rules implemented.
+Processing of one tool call follows the SQRT processing order (dual-LLM and single-LLM); verdicts are combined
+per policy, then across policies. See the package docstring for the exact rules implemented.
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ def _level(value: Any, default: str) -> str:
 
 
 def normalize_presets(presets: dict[str, Any] | None) -> dict[str, Any]:
-    """Fill in the defaults of control-api.md §4.6 (a missing or null field keeps its default)."""
+    """Fill in the X-Policy document's defaults (a missing or null field keeps its default)."""
     out = dict(DEFAULT_PRESETS)
     for key, value in (presets or {}).items():
         if value is not None and key in out:

@@ -6,7 +6,7 @@ from typing import Any
 
 
 class PolicyCompileError(ValueError):
-    """A policy that does not compile: a syntax error or a semantic error (sqrt.md §10).
+    """A policy that does not compile: a syntax error or a semantic error.
 
     ``str(err)`` is one readable sentence::
 
@@ -52,8 +52,8 @@ class PolicyCompileError(ValueError):
 
 
 class ManualWrapperError(ValueError):
-    """A tool result with ``"is_sequrity_var": true`` that is not a well-formed wrapper (sqrt.md §7)."""
+    """A tool result with ``"is_sequrity_var": true`` that is not a well-formed wrapper."""
 
 
 class PolicyRuntimeError(Exception):
-    """An error while evaluating a rule or an update; the engine fails closed (sqrt.md §6.7)."""
+    """An error while evaluating a rule or an update; the engine fails closed."""

@@ -1,17 +1,17 @@
-"""The SQRT grammar (lark), written from sqrt.md §2-§3.
+"""The SQRT grammar (lark): the lexical rules and the syntax of the policy language.
 
 One grammar serves two parsers:
 
 * LALR(1) (the fast path) with a contextual lexer (``relay.sqrt.parser._FastLexer``, equivalent to lark's
   contextual lexer for this grammar but with one master regex). Keywords are plain string terminals; in a
   parser state where a keyword is not acceptable but an identifier is, the lexer yields an identifier,
-  which gives the contextual keywords of §2 (``let let = {};``, ``tags.value``...).
+  which gives the language's contextual keywords (``let let = {};``, ``tags.value``...).
 * Earley with the dynamic (scannerless) lexer, used only when LALR rejects a program, to accept the same
   odd spellings that the reference validator accepts (``letx = {};`` read as ``let x = {};``, a keyword
   used as a let name in expression position...).
 
 Predicates and set expressions share one expression grammar (``expr``) so that LALR needs no lookahead to
-decide between them; the operand restrictions of §3 ("the left of ``overlaps`` must be an accessor", ...)
+decide between them; the operand restrictions ("the left of ``overlaps`` must be an accessor", ...)
 are enforced right after parsing by ``relay.sqrt.parser`` and reported as syntax errors.
 """
 
@@ -69,8 +69,7 @@ sh_when: "when" expr
 
 // ---- expressions ----
 // Predicates and set expressions share one flat grammar: a sequence of terms separated by binary operators.
-// Precedence and associativity (sqrt.md §5: or < and < not < comparisons < ^ < - < & < |; `with`,
-// `without`, `is empty`, `is universal` bind tightest) are resolved by a precedence-climbing pass in the
+// Precedence and associativity are resolved by a precedence-climbing pass in the
 // AST builder, which keeps the LALR automaton small (one reduction per term instead of one per level).
 expr: term (binop term)*
 ?term: primary

@@ -4,7 +4,7 @@ Parsing is LALR(1) with a contextual lexer (``_FastLexer``) and an inline transf
 operator precedence is resolved by precedence climbing in the transformer (``_climb``). When LALR
 rejects a program, an Earley parse with the dynamic lexer over the same grammar is tried (bounded input
 size), so that spellings the reference validator accepts because of its scannerless lexing are accepted
-too; if that also fails, the LALR error is reported. The operand restrictions of §3 are checked while the
+too; if that also fails, the LALR error is reported. The operand restrictions of the syntax are checked while the
 AST is built and reported as syntax errors.
 
 One module, over 700 lines, because the transformer (one callback per grammar rule), the contextual lexer and
@@ -216,7 +216,7 @@ _OP_NAMES = {
     "|": "union",
     "union": "union",
 }
-# Binding power, loosest first (sqrt.md §5): or < and < [not] < comparisons < ^ < - < & < |.
+# Binding power, loosest first: or < and < [not] < comparisons < ^ < - < & < |.
 _BP = {
     "or": 1,
     "and": 2,

@@ -2,7 +2,7 @@
 
 Set values at runtime are either *concrete* (``frozenset`` of strings, or ``UNIVERSAL`` from ``relay.meta``)
 or a ``MatcherSet`` (a set literal holding regexes, wildcards, numbers or domains; only meaningful on the
-right-hand side of ``in`` / ``overlaps`` / ``subset of`` / ``superset of`` / set-``==``, sqrt.md §6.2).
+right-hand side of ``in`` / ``overlaps`` / ``subset of`` / ``superset of`` / set-``==``).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The manual tool-result metadata wrapper (sqrt.md §7)."""
+"""The manual tool-result metadata wrapper."""
 
 from __future__ import annotations
 

@@ -117,7 +117,7 @@ def decode_result(content: str) -> Any:
 
 
 def wrapped_value_text(content: str) -> str | None:
-    """The text of the value inside a caller's manual metadata wrapper (sqrt.md §7): what the model is given
+    """The text of the value inside a caller's manual metadata wrapper: what the model is given
     (and the guardrails scan) in place of the wrapper. None when ``content`` is not a (valid) wrapper."""
     if "is_sequrity_var" not in content:
         return None

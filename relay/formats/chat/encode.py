@@ -1,4 +1,4 @@
-"""Chat Completions answers the relay writes itself: JSON completions and their chunk streams (§12.2)."""
+"""Chat Completions answers the relay writes itself: JSON completions and their chunk streams."""
 
 from __future__ import annotations
 

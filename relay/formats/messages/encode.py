@@ -1,4 +1,4 @@
-"""Anthropic Messages answers the relay writes itself: JSON messages and their event streams (§12.3)."""
+"""Anthropic Messages answers the relay writes itself: JSON messages and their event streams."""
 
 from __future__ import annotations
 

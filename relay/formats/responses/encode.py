@@ -1,4 +1,4 @@
-"""OpenAI Responses answers the relay writes itself: Response objects and their event streams (§12.4)."""
+"""OpenAI Responses answers the relay writes itself: Response objects and their event streams."""
 
 from __future__ import annotations
 
