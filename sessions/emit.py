@@ -37,7 +37,7 @@ the database either way.
 
 One module, over 700 lines, because the journal's guarantees are one protocol: the segment files and their
 locks, who may take a journal, the flusher's publish-then-truncate order, the fork and shutdown hooks; each
-step's safety rests on the others' (tests/sessions_log/test_journal.py runs them against each other).
+step's safety rests on the others' (tests/sessions/test_journal.py runs them against each other).
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from sessions import services as log_services
 from tests.conftest import _relay_env
 from tests.factories import UserFactory, make_key
 from tests.live import start_uvicorn
-from tests.sessions_log.conftest import denied_session_events
+from tests.sessions.conftest import denied_session_events
 
 pytestmark = pytest.mark.live
 

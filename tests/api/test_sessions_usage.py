@@ -11,7 +11,7 @@ import pytest
 from sessions import services
 from sessions.models import UsageEvent
 from tests.factories import make_key
-from tests.sessions_log.conftest import denied_session_events, session_row, usage
+from tests.sessions.conftest import denied_session_events, session_row, usage
 
 pytestmark = pytest.mark.django_db
 

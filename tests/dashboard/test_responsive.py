@@ -23,7 +23,7 @@ os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 from apikeys.tokens import do_create_access_token  # noqa: E402
 from sessions import services  # noqa: E402
 from tests.factories import PASSWORD, UserFactory, make_key  # noqa: E402
-from tests.sessions_log.conftest import denied_session_events, session_row, step, usage  # noqa: E402
+from tests.sessions.conftest import denied_session_events, session_row, step, usage  # noqa: E402
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(400)]
 

@@ -15,7 +15,7 @@ from apikeys.models import ApiKey
 from relay.session_log import redact
 from sessions import services
 from tests.factories import PASSWORD, UserFactory, make_key
-from tests.sessions_log.conftest import session_row, step, usage
+from tests.sessions.conftest import session_row, step, usage
 
 pytestmark = pytest.mark.django_db
 

@@ -13,7 +13,7 @@ os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # the ORM calls of the test ru
 
 from sessions import services  # noqa: E402
 from tests.dashboard.test_responsive import ARTIFACTS, signed_in, world  # noqa: E402, F401
-from tests.sessions_log.conftest import session_row, step, usage  # noqa: E402
+from tests.sessions.conftest import session_row, step, usage  # noqa: E402
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(120)]
 

@@ -4,7 +4,7 @@
   ``stream_cut`` (the client got an error event, not an answer);
 - a client that abandons a (dual-LLM, non-streamed) request before its answer is logged 499 ``cancelled``;
 - a request refused because the database was down before the key could be checked: see
-  tests/sessions_log/test_journal.py (and scripts/fault_test.py, which takes the database away for real).
+  tests/sessions/test_journal.py (and scripts/fault_test.py, which takes the database away for real).
 """
 
 from __future__ import annotations

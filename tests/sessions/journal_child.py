@@ -1,10 +1,10 @@
-"""A process that emits or publishes log events, for tests/sessions_log/test_journal.py.
+"""A process that emits or publishes log events, for tests/sessions/test_journal.py.
 
-    python tests/sessions_log/journal_child.py writer N EMITTED PUBLISHED FAIL_RATE [LINGER]
+    python tests/sessions/journal_child.py writer N EMITTED PUBLISHED FAIL_RATE [LINGER]
         emits N events (each id appended to EMITTED once ``emit`` returned); its flusher's publishes fail with
         probability FAIL_RATE (1: the broker is down for it), the others append the ids to PUBLISHED; then
         stays alive LINGER seconds
-    python tests/sessions_log/journal_child.py flusher STOP PUBLISHED
+    python tests/sessions/journal_child.py flusher STOP PUBLISHED
         flushes in a loop (adopting the journals of processes that are gone), appending every published id to
         PUBLISHED, until the file STOP exists; then flushes a last few times
 
