@@ -6,6 +6,7 @@ Nothing is saved. Shared by the configure page (``dryrun_views``) and the manage
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.urls import reverse
 
 from relay.header_documents import DocumentError, dump_document, parse_document
@@ -52,7 +53,8 @@ def recorded_calls(key: ApiKey, limit: int = DEFAULT_LIMIT) -> list[RecordedCall
 def do_dry_run(*, key: ApiKey, policy, limit: int = DEFAULT_LIMIT) -> ReplayResult:
     """Replay the key's recorded calls against ``policy`` (validated first). Saves nothing."""
     document = validated_policy(policy)
-    return replay(recorded_calls(key, max(1, min(int(limit), MAX_LIMIT))), document)
+    calls = recorded_calls(key, max(1, min(int(limit), MAX_LIMIT)))
+    return replay(calls, document, time_budget=settings.POLICY_DRY_RUN_SECONDS)
 
 
 def _rule(entry: dict | None) -> dict | None:
@@ -96,6 +98,7 @@ def result_json(result: ReplayResult) -> dict:
         "replayed": result.replayed,
         "not_replayable": result.not_replayable,
         "without_session_meta": result.without_session_meta,
+        "out_of_time": result.out_of_time,
         "newly_denied": [change(c) for c in result.newly_denied],
         "newly_allowed": [change(c) for c in result.newly_allowed],
     }

@@ -29,9 +29,11 @@ def compile_policy_document(policy: dict) -> str | None:
     if not code.strip():
         return None
     from relay.sqrt import PolicyCompileError, compile_policy
-    from relay.sqrt.diagnostics import diagnose
+    from relay.sqrt.diagnostics import MAX_POLICY_CHARS, diagnose
 
     language = codes.get("language") or "sqrt"
+    if len(code) > MAX_POLICY_CHARS:
+        return f"codes.code: the policy is too long ({len(code)} characters; at most {MAX_POLICY_CHARS})"
     try:
         compile_policy(code, language)
     except PolicyCompileError as exc:

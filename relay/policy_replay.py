@@ -14,6 +14,7 @@ re-simulated over the session's history.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -88,6 +89,7 @@ class ReplayResult:
     replayed: int = 0
     not_replayable: int = 0  # logged without arguments (content logging "none")
     without_session_meta: int = 0  # logged before the session metadata was; replayed with empty metadata
+    out_of_time: int = 0  # not looked at: the replay's time budget ran out first (newest calls come first)
     changes: list[Change] = field(default_factory=list)
 
     @property
@@ -124,7 +126,18 @@ class ReplayResult:
                 f" ({self.not_replayable} {_plural(self.not_replayable, 'call')} recorded without arguments "
                 "cannot be replayed)"
             )
+        if self.out_of_time:
+            text += (
+                f" (stopped at the time limit: the {self.out_of_time} oldest {_plural(self.out_of_time, 'call')}"
+                " were not replayed)"
+            )
         return text
+
+
+def _newest_first(call: RecordedCall) -> tuple[bool, Any, int]:
+    """Sort key: the most recent calls first (a call without a time last), then by step."""
+    at = call.at
+    return (at is None, -at.timestamp() if hasattr(at, "timestamp") else 0, -call.seq)
 
 
 def _plural(n: int, word: str) -> str:
@@ -160,11 +173,23 @@ def engines_for(policy_document: dict[str, Any]) -> dict[bool, PolicyEngine]:
     }
 
 
-def replay(calls: list[RecordedCall], policy_document: dict[str, Any]) -> ReplayResult:
-    """Check every replayable call against ``policy_document`` (an ``X-Policy`` document that compiles)."""
+def replay(
+    calls: list[RecordedCall], policy_document: dict[str, Any], *, time_budget: float | None = None
+) -> ReplayResult:
+    """Check every replayable call against ``policy_document`` (an ``X-Policy`` document that compiles).
+
+    ``time_budget`` (seconds) bounds the work one request can cause (calls x rules x argument sizes): the
+    newest calls are replayed first, and those left when it runs out are counted (``out_of_time``)."""
     engines = engines_for(policy_document)
     out = ReplayResult(recorded=len(calls))
-    for call in calls:
+    deadline = time.monotonic() + time_budget if time_budget is not None else None
+    order = sorted(range(len(calls)), key=lambda i: _newest_first(calls[i]))
+    changes: list[tuple[int, Change]] = []
+    for done, index in enumerate(order):
+        call = calls[index]
+        if deadline is not None and time.monotonic() > deadline:
+            out.out_of_time = len(calls) - done
+            break
         if call.args is None:
             out.not_replayable += 1
             continue
@@ -181,5 +206,6 @@ def replay(calls: list[RecordedCall], policy_document: dict[str, Any]) -> Replay
         out.replayed += 1
         allowed_now = decision.allowed and not call.blocked
         if allowed_now != call.allowed_then:
-            out.changes.append(Change(call, decision.verdict, decision.decided_by))
+            changes.append((index, Change(call, decision.verdict, decision.decided_by)))
+    out.changes = [change for _, change in sorted(changes, key=lambda pair: pair[0])]  # in the calls' order
     return out

@@ -191,6 +191,8 @@ LOG_RETENTION_DAYS = env.int("LOG_RETENTION_DAYS", default=30)
 ROLLUP_RETENTION_DAYS = env.int("ROLLUP_RETENTION_DAYS", default=400)
 CREDITS_ENFORCED = env.bool("CREDITS_ENFORCED", default=False)
 CREDITS_CACHE_SECONDS = env.float("CREDITS_CACHE_SECONDS", default=1.0)
+# The policy editor's dry-run: one request replays recorded calls for at most this long (newest first).
+POLICY_DRY_RUN_SECONDS = env.float("POLICY_DRY_RUN_SECONDS", default=3.0)
 
 # Upstream providers (the relay).
 RELAY_OPENAI_BASE_URL = env.str("RELAY_OPENAI_BASE_URL", default="https://api.openai.com/v1")

@@ -66,6 +66,9 @@ class DryRunResponseSerializer(serializers.Serializer):
     without_session_meta = serializers.IntegerField(
         help_text="Recorded before session metadata was logged; replayed with empty session metadata."
     )
+    out_of_time = serializers.IntegerField(
+        help_text="Not replayed: the time limit (POLICY_DRY_RUN_SECONDS) ran out; the newest calls go first."
+    )
     newly_denied = DryRunChangeSerializer(many=True)
     newly_allowed = DryRunChangeSerializer(many=True)
 

@@ -132,18 +132,32 @@ _TOKEN = re.compile(r"`([^`]+)`")
 
 
 def _locate(source: str, message: str) -> tuple[int, int]:
-    """Cedar errors carry no position: find the first line whose prefix fails for a reason other than EOF."""
+    """Cedar errors carry no position: find the first line whose prefix fails for a reason other than EOF.
+
+    Such a failure persists in every longer prefix (the error is still there), so the line is found by
+    bisection: O(log lines) parses, not one per line (a long text would otherwise cost lines x length)."""
     lines = source.split("\n")
-    for k in range(1, len(lines) + 1):
+
+    def definite_error(k: int) -> str | None:
         try:
             _parse("\n".join(lines[:k]))
         except ValueError as exc:
-            if "end of input" in str(exc):
-                continue
-            line_text = lines[k - 1]
-            m = _TOKEN.search(str(exc))
-            col = line_text.find(m.group(1)) + 1 if m and m.group(1) in line_text else 1
-            return k, max(col, 1)
+            return None if "end of input" in str(exc) else str(exc)
+        return None
+
+    if definite_error(len(lines)) is not None:
+        low, high = 1, len(lines)
+        while low < high:
+            middle = (low + high) // 2
+            if definite_error(middle) is not None:
+                high = middle
+            else:
+                low = middle + 1
+        error = definite_error(low) or ""
+        line_text = lines[low - 1]
+        m = _TOKEN.search(error)
+        col = line_text.find(m.group(1)) + 1 if m and m.group(1) in line_text else 1
+        return low, max(col, 1)
     last = len(lines)
     while last > 1 and not lines[last - 1].strip():
         last -= 1

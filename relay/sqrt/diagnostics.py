@@ -100,20 +100,23 @@ def _sqrt_syntax_diagnostic(text: str, err: PolicyCompileError) -> Diagnostic | 
     pending: Token | None = None
     interactive: InteractiveParser | None = None
     before: InteractiveParser | None = None
+    yielded = 0
     try:
         interactive = sqrt_parser._lalr().parse_interactive(text)
         for token in interactive.iter_parse():  # yields each token just before feeding it
             if pending is not None:
                 accepted.append(pending)
             pending = token
-            # the parser as it was before this token, for what it would accept (lark leaves these unannotated)
-            before = interactive.copy()  # type: ignore[no-untyped-call]
-        before = interactive.copy()  # type: ignore[no-untyped-call]
+            yielded += 1
+        # the parser as it was before the end of the text (lark leaves these unannotated)
+        before = interactive.copy(deepcopy_values=False)  # type: ignore[no-untyped-call]
         interactive.feed_eof(pending)  # type: ignore[no-untyped-call]
         return None
     except UnexpectedToken as exc:
         if exc.token.type == "$END" and pending is not None and pending is not exc.token:
             accepted.append(pending)  # the failing "token" is the end of the text: all yielded were accepted
+        if before is None:  # a token failed: the parser as it was just before it, from a second pass
+            before = _parser_before_token(text, yielded)
         return _unexpected_token(text, err, exc, accepted, _acceptable(before))
     except UnexpectedCharacters as exc:
         if pending is not None:
@@ -125,6 +128,21 @@ def _sqrt_syntax_diagnostic(text: str, err: PolicyCompileError) -> Diagnostic | 
         return None
     except Exception:  # noqa: BLE001 - an AST-builder error: the compiler's message is the right one
         return None
+
+
+def _parser_before_token(text: str, number: int) -> InteractiveParser | None:
+    """The parser just before it is fed the ``number``-th token (1-based). One copy, taken once: copying
+    before every token of the first pass cost O(tokens x stack depth), seconds for a deeply nested text."""
+    from . import parser as sqrt_parser
+
+    interactive = sqrt_parser._lalr().parse_interactive(text)
+    try:
+        for count, _token in enumerate(interactive.iter_parse(), 1):
+            if count == number:
+                return interactive.copy(deepcopy_values=False)  # type: ignore[no-untyped-call, no-any-return]
+    except Exception:  # noqa: BLE001 - the first pass failed here too; without a state, no expected tokens
+        return None
+    return None
 
 
 def _acceptable(interactive: InteractiveParser | None) -> set[str] | None:
