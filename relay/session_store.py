@@ -33,9 +33,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import logging
 import math
+import os
 import pickle
 import time
 import uuid
@@ -54,6 +54,10 @@ _PREFIX = "relay:s:"
 _LOCK_PREFIX = "relay:lock:"
 _RESPONSE_PREFIX = "relay:resp:"
 _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
+_SAVE_THEN_RELEASE = (
+    "redis.call('set', KEYS[1], ARGV[1], 'EX', ARGV[2]) "
+    "if redis.call('get', KEYS[2]) == ARGV[3] then return redis.call('del', KEYS[2]) else return 0 end"
+)
 _RENEW = (
     "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('expire', KEYS[1], ARGV[2]) "
     "else return 0 end"
@@ -147,24 +151,25 @@ class _RedisStore:
         self._clients: dict[int, Any] = {}
 
     def _client(self):
+        client = self._clients.get(id(asyncio.get_running_loop()))
+        return client if client is not None else self._new_client()
+
+    def _new_client(self):
         import redis.asyncio as aioredis
         from redis.asyncio.retry import Retry
         from redis.backoff import ExponentialWithJitterBackoff
         from redis.exceptions import ConnectionError as RedisConnectionError
         from redis.exceptions import TimeoutError as RedisTimeoutError
 
-        loop = asyncio.get_running_loop()
-        client = self._clients.get(id(loop))
-        if client is None:
-            client = aioredis.Redis.from_url(
-                self.url,
-                max_connections=256,
-                socket_connect_timeout=REDIS_CONNECT_TIMEOUT,
-                socket_timeout=REDIS_SOCKET_TIMEOUT,
-                retry=Retry(ExponentialWithJitterBackoff(base=0.01, cap=0.1), retries=2),
-                retry_on_error=[RedisConnectionError, RedisTimeoutError],
-            )
-            self._clients[id(loop)] = client
+        client = aioredis.Redis.from_url(
+            self.url,
+            max_connections=256,
+            socket_connect_timeout=REDIS_CONNECT_TIMEOUT,
+            socket_timeout=REDIS_SOCKET_TIMEOUT,
+            retry=Retry(ExponentialWithJitterBackoff(base=0.01, cap=0.1), retries=2),
+            retry_on_error=[RedisConnectionError, RedisTimeoutError],
+        )
+        self._clients[id(asyncio.get_running_loop())] = client
         return client
 
     async def get(self, key: str) -> Any:
@@ -185,6 +190,10 @@ class _RedisStore:
 
     async def renew(self, key: str, token: str, ttl: int) -> bool:
         return bool(await self._client().eval(_RENEW, 1, key, token, ttl))
+
+    async def set_then_release(self, key: str, value: Any, ttl: int, lock_key: str, token: str) -> bool:
+        """``set``, then ``release``, in one round trip (one script: the lock is freed after the save)."""
+        return bool(await self._client().eval(_SAVE_THEN_RELEASE, 2, key, lock_key, dumps(value), ttl, token))
 
     async def ttl(self, key: str) -> float | None:
         ms = await self._client().pttl(key)
@@ -336,51 +345,126 @@ async def adelete(session_id: str) -> None:
     await _guarded(_backend().delete(_PREFIX + session_id))
 
 
-async def _renew_while_held(backend, key: str, token: str, lease: int) -> None:
-    """Extend the lease every third of it while the owner holds the lock, up to ``MAX_HOLD_SECONDS``."""
-    held_until = time.monotonic() + MAX_HOLD_SECONDS
-    interval = max(lease / 3, 0.2)
-    while time.monotonic() + interval < held_until:
-        await asyncio.sleep(interval)
+class SessionLock:
+    """The lock of one session (``alocked``): ``async with`` it, or ``__aenter__`` now and ``release`` later.
+
+    While held, a timer renews the lease every third of it, up to ``MAX_HOLD_SECONDS`` (a timer rather than a
+    task sleeping beside every request: nothing runs until a renewal is due)."""
+
+    def __init__(self, session_id: str, wait_seconds: float, lease_seconds: int | None) -> None:
+        self.session_id = session_id
+        self.key = _LOCK_PREFIX + session_id
+        self.token = os.urandom(16).hex()  # 128 random bits, like ``uuid4().hex``, at a quarter of the cost
+        self.wait_seconds = wait_seconds
+        self.lease_seconds = lease_seconds
+        self.held = False
+        self._backend: Any = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._renewal: asyncio.Task | None = None
+
+    async def __aenter__(self) -> str:
+        """Take the lock, waiting up to ``wait_seconds``: :class:`SessionBusy` (with the seconds until the
+        current lease ends) or :class:`StoreUnavailable` otherwise."""
+        backend = self._backend = _backend()
+        lease = self.lease = self.lease_seconds or lock_seconds()
+        deadline = time.monotonic() + self.wait_seconds
+        delay = 0.005
+        while not await _guarded(backend.add(self.key, self.token, lease)):
+            if time.monotonic() > deadline:
+                try:
+                    remaining = await backend.ttl(self.key)
+                except _store_errors():
+                    remaining = None
+                raise SessionBusy(
+                    self.session_id, max(1, math.ceil(remaining if remaining is not None else 1))
+                )
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.2)
+        self.held = True
+        self._held_until = time.monotonic() + MAX_HOLD_SECONDS
+        self._interval = max(lease / 3, 0.2)
+        self._schedule_renewal()
+        return self.token
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        await self.release()
+
+    def _schedule_renewal(self) -> None:
+        if self.held and time.monotonic() + self._interval < self._held_until:
+            self._timer = asyncio.get_running_loop().call_later(self._interval, self._start_renewal)
+
+    def _start_renewal(self) -> None:
+        self._timer = None
+        if self.held:
+            self._renewal = asyncio.ensure_future(self._renew())
+
+    async def _renew(self) -> None:
         try:
-            if not await backend.renew(key, token, lease):
-                logger.warning("session lock %s lapsed before its owner finished", key)
+            if not await self._backend.renew(self.key, self.token, self.lease):
+                logger.warning("session lock %s lapsed before its owner finished", self.key)
                 return
         except _store_errors() as exc:
-            logger.warning("could not renew session lock %s: %s", key, exc)  # retried at the next interval
+            # retried at the next interval
+            logger.warning("could not renew session lock %s: %s", self.key, exc)
+        self._renewal = None
+        self._schedule_renewal()
+
+    def _stop_renewal(self) -> None:
+        # a renewal in flight is conditional on the token: it cannot revive a released lock
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._renewal is not None:
+            self._renewal.cancel()
+            self._renewal = None
+
+    async def release(self) -> None:
+        """Release the lock if still held; never raises (a failed release is left to the lease)."""
+        if not self.held:
+            return
+        self.held = False
+        self._stop_renewal()
+        try:
+            if not await self._backend.release(self.key, self.token):
+                logger.warning("session lock %s was no longer held at release (its lease lapsed)", self.key)
+        except _store_errors() as exc:  # the lease ends it; the request's bookkeeping goes on
+            logger.warning(
+                "could not release session lock %s (it lapses within %s s): %s", self.key, self.lease, exc
+            )
+
+    async def save_then_release(self, state: dict) -> None:
+        """``asave`` the session's state, then release the lock: one round trip with Redis. Raises
+        :class:`StoreUnavailable` as ``asave`` does; the lock is then still held (``release`` it)."""
+        set_then_release = getattr(self._backend, "set_then_release", None)
+        if not self.held or set_then_release is None:
+            await asave(self.session_id, state)
+            await self.release()
+            return
+        self._stop_renewal()
+        try:
+            released = await _guarded(
+                set_then_release(
+                    _PREFIX + self.session_id,
+                    state,
+                    settings.RELAY_SESSION_IDLE_SECONDS,
+                    self.key,
+                    self.token,
+                )
+            )
+        except BaseException:
+            self._schedule_renewal()  # still held until ``release``
+            raise
+        self.held = False
+        if not released:
+            logger.warning("session lock %s was no longer held at release (its lease lapsed)", self.key)
 
 
-@contextlib.asynccontextmanager
-async def alocked(session_id: str, wait_seconds: float = 30.0, lease_seconds: int | None = None):
+def alocked(session_id: str, wait_seconds: float = 30.0, lease_seconds: int | None = None) -> SessionLock:
     """Hold the session's lock; waits up to ``wait_seconds`` for another request of it to finish.
 
     Raises :class:`SessionBusy` (with the seconds until the current lease ends) or :class:`StoreUnavailable`.
     The lock is a lease (``lock_seconds()``) renewed while held, and released by its owner only."""
-    backend = _backend()
-    key = _LOCK_PREFIX + session_id
-    token = uuid.uuid4().hex
-    lease = lease_seconds or lock_seconds()
-    deadline = time.monotonic() + wait_seconds
-    delay = 0.005
-    while not await _guarded(backend.add(key, token, lease)):
-        if time.monotonic() > deadline:
-            try:
-                remaining = await backend.ttl(key)
-            except _store_errors():
-                remaining = None
-            raise SessionBusy(session_id, max(1, math.ceil(remaining if remaining is not None else 1)))
-        await asyncio.sleep(delay)
-        delay = min(delay * 2, 0.2)
-    renewer = asyncio.create_task(_renew_while_held(backend, key, token, lease))
-    try:
-        yield token
-    finally:
-        renewer.cancel()  # a renewal in flight is conditional on the token: it cannot revive a released lock
-        try:
-            if not await backend.release(key, token):
-                logger.warning("session lock %s was no longer held at release (its lease lapsed)", key)
-        except _store_errors() as exc:  # the lease ends it; the request's bookkeeping goes on
-            logger.warning("could not release session lock %s (it lapses within %s s): %s", key, lease, exc)
+    return SessionLock(session_id, wait_seconds, lease_seconds)
 
 
 async def aremember_response(response_id: str, session_id: str) -> None:
