@@ -62,7 +62,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.utils import timezone
 
 logger = logging.getLogger(__name__)
@@ -164,20 +164,27 @@ def _open_segment(stem: str) -> _Segment:
 
 
 def _append(journal: _Journal, event: dict) -> None:
-    line = _dumps(event) + b"\n"
+    _append_all(journal, [event])
+
+
+def _append_all(journal: _Journal, events: list[dict]) -> None:
+    """Append ``events`` to the journal in one write (one line each): all of them are in the kernel, or
+    none (a short write is taken back and the events kept in memory)."""
+    lines = b"".join([_dumps(event) + b"\n" for event in events])
     with journal.lock:
         try:
             seg = journal.current
             if seg is None:
                 seg = journal.current = _open_segment(journal.stem)
-            n = os.write(seg.fd, line)
-            if n != len(line):  # a short write (disk full): take it back, keep the event in memory
+            n = os.write(seg.fd, lines)
+            if n != len(lines):  # a short write (disk full): take it back, keep the events in memory
                 os.ftruncate(seg.fd, seg.size)
-                raise OSError(f"short write ({n} of {len(line)} bytes)")
+                raise OSError(f"short write ({n} of {len(lines)} bytes)")
             seg.size += n
-            journal.appended += 1
+            journal.appended += len(events)
         except OSError:
-            _journal_failed(journal, event)
+            for event in events:
+                _journal_failed(journal, event)
             return
     if not getattr(_flushing, "active", False):  # (a flush appending resolved events: the flusher runs)
         _ensure_flusher()
@@ -199,7 +206,16 @@ def _journal_failed(journal: _Journal, event: dict) -> None:
 
 
 def new_event(kind: str, **fields) -> dict:
-    return {"kind": kind, "event_id": str(uuid.uuid4()), "created_at": timezone.now().isoformat(), **fields}
+    return {"kind": kind, "event_id": _event_id(), "created_at": timezone.now().isoformat(), **fields}
+
+
+def _event_id() -> str:
+    """``str(uuid.uuid4())``, formatted here at half the cost (one per event, several per request)."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
+    raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def emit(kind: str, **fields) -> dict:
@@ -210,11 +226,34 @@ def emit(kind: str, **fields) -> dict:
     transaction commits, so a rolled-back change never leaves a log event behind.
     """
     event = new_event(kind, **fields)
-    if transaction.get_connection().in_atomic_block:
+    if _in_atomic_block():
         transaction.on_commit(lambda: _append(_events, event))
     else:
         _append(_events, event)
     return event
+
+
+def emit_many(events: list[tuple[str, dict]]) -> list[dict]:
+    """``emit`` for several events at once, in order (a request's session steps, its session row, its usage):
+    one journal write, one look at the transaction."""
+    built = [new_event(kind, **fields) for kind, fields in events]
+    if not built:
+        return built
+    if _in_atomic_block():
+        transaction.on_commit(lambda: _append_all(_events, built))
+    else:
+        _append_all(_events, built)
+    return built
+
+
+def _in_atomic_block() -> bool:
+    """``transaction.get_connection().in_atomic_block``, without creating the connection when this thread or
+    task has none yet (then there is no transaction either): under ASGI every request's task would get
+    a connection object of its own just to be asked."""
+    return any(
+        conn.alias == DEFAULT_DB_ALIAS and conn.in_atomic_block
+        for conn in connections.all(initialized_only=True)
+    )
 
 
 def emit_unauthenticated(secret: str, **fields) -> dict | None:

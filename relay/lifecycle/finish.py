@@ -12,7 +12,7 @@ import time
 from apikeys import governance
 from sequrity_site.logs import current_request_id
 from sequrity_site.metrics import observe_call
-from sessions.emit import emit
+from sessions.emit import emit_many
 
 from .. import session_store
 from ..session_log import redact
@@ -27,6 +27,7 @@ async def finish(call: Call) -> None:
     A failed request (HTTP error) marks its session "error" with the reason, and logs an ``error`` step; a
     new session whose first request failed is logged (closed) but not kept. Steps are logged as the key's
     ``content_logging`` allows (``relay.session_log``)."""
+    events: list[tuple[str, dict]] = []  # journalled together at the end: one write (``emit_many``)
     try:
         state = call.state
         if state is not None and call.session_id:
@@ -41,34 +42,25 @@ async def finish(call: Call) -> None:
                 if state.closed:
                     if not call.is_new_session:
                         await session_store.adelete(call.session_id)
+                elif isinstance(call.locked, session_store.SessionLock):
+                    # one store round trip saves and releases (``release`` below finds it released, unless
+                    # the store failed: then it tries on its own, as it always did)
+                    await call.locked.save_then_release(state.to_json())
                 else:
                     await session_store.asave(call.session_id, state.to_json())
             except session_store.StoreUnavailable as exc:
                 store_failed(call, exc)
             level = call.principal.content_logging
-            for event in call.events:
-                emit("session_event", **redact(event, level))
-            emit_session_row(call)
+            events.extend(("session_event", redact(event, level)) for event in call.events)
+            events.append(("session", session_row(call)))
     finally:
-        await release(call)
-        await governance.settle(call)  # actual tokens and cost into the key's limits (never raises)
-        emit(
-            "usage",
-            key_id=call.principal.id,
-            session_id=call.session_id,
-            endpoint_type=call.route.endpoint_type,
-            api=call.route.api,
-            provider=call.route.provider,
-            arch=call.arch,
-            models=list(dict.fromkeys(call.models)),
-            prompt_tokens=call.usage.prompt_tokens,
-            completion_tokens=call.usage.completion_tokens,
-            latency_ms=round((time.perf_counter() - call.started) * 1000, 3),
-            status_code=call.status,
-            error_kind=call.error_kind,
-            streamed=call.streamed,
-        )
-        observe_call(call)
+        try:
+            await release(call)
+            await governance.settle(call)  # actual tokens and cost into the key's limits (never raises)
+        finally:
+            events.append(("usage", usage_fields(call)))
+            emit_many(events)
+            observe_call(call)
 
 
 async def release(call: Call) -> None:
@@ -97,20 +89,39 @@ def store_failed(call: Call, exc: session_store.StoreUnavailable) -> None:
         call.error_message = f"{exc.public_message} (request id {current_request_id()})"
 
 
-def emit_session_row(call: Call) -> None:
+def usage_fields(call: Call) -> dict:
+    """The request's row of the usage log (the ``usage`` event)."""
+    return {
+        "key_id": call.principal.id,
+        "session_id": call.session_id,
+        "endpoint_type": call.route.endpoint_type,
+        "api": call.route.api,
+        "provider": call.route.provider,
+        "arch": call.arch,
+        "models": list(dict.fromkeys(call.models)),
+        "prompt_tokens": call.usage.prompt_tokens,
+        "completion_tokens": call.usage.completion_tokens,
+        "latency_ms": round((time.perf_counter() - call.started) * 1000, 3),
+        "status_code": call.status,
+        "error_kind": call.error_kind,
+        "streamed": call.streamed,
+    }
+
+
+def session_row(call: Call) -> dict:
+    """The session's row of the session log (the ``session`` event)."""
     state = call.state
     assert state is not None
-    emit(
-        "session",
-        session_id=call.session_id,
-        key_id=call.principal.id,
-        arch=state.arch,
-        endpoint_type=state.endpoint_type,
-        api=state.api,
-        provider=state.provider,
-        status=state.status,
-        turns=state.turns,
-        closed=state.closed,
-        models=list(dict.fromkeys(call.models)),
-        reason=(state.error_reason or "") if state.status == "error" else "",
-    )
+    return {
+        "session_id": call.session_id,
+        "key_id": call.principal.id,
+        "arch": state.arch,
+        "endpoint_type": state.endpoint_type,
+        "api": state.api,
+        "provider": state.provider,
+        "status": state.status,
+        "turns": state.turns,
+        "closed": state.closed,
+        "models": list(dict.fromkeys(call.models)),
+        "reason": (state.error_reason or "") if state.status == "error" else "",
+    }
