@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import math
 import time
 from typing import Any
 
@@ -20,6 +21,7 @@ from sessions.credits import acheck_credit
 from .. import session_store
 from ..config import ModelStringError, parse_model_string, resolve_config
 from ..formats import FORMATS, RequestError, parse_json_body
+from ..formats._json import dumps, loads
 from ..guardrails.memo import bind_session_state
 from ..providers import get_settings
 from ..routes import Route
@@ -133,19 +135,21 @@ async def _continue_session(call: Call, request: HttpRequest) -> None:
         return
 
 
-_CONFIG_CACHE: dict[tuple[Any, ...], tuple[KeyPrincipal, dict[str, Any]]] = {}
+_CONFIG_CACHE: dict[tuple[Any, ...], tuple[KeyPrincipal, dict[str, Any], bytes | None]] = {}
 
 
 def session_config(call: Call, documents: HeaderDocuments) -> dict[str, Any]:
     """The resolved config; memoised per (key snapshot, endpoint type, raw header values).
 
     Resolution is pure, and the cached principal object changes whenever the key is re-read, so an entry
-    is reused only for the very same key documents. The caller gets a deep copy (stored in the session).
+    is reused only for the very same key documents. The caller gets a deep copy (stored in the session):
+    parsed from the entry's JSON when the config is plain JSON (the usual case, several times faster than
+    copying the objects), else copied.
     """
     cache_key = (call.principal.id, call.route.endpoint_type, documents.raw)
     hit = _CONFIG_CACHE.get(cache_key)
     if hit is not None and hit[0] is call.principal:
-        return copy.deepcopy(hit[1])
+        return loads(hit[2]) if hit[2] is not None else _copied(hit[1])
     config = resolve_config(
         arch=call.principal.arch,
         documents=call.principal.documents,
@@ -156,8 +160,36 @@ def session_config(call: Call, documents: HeaderDocuments) -> dict[str, Any]:
     )
     if len(_CONFIG_CACHE) > 2048:
         _CONFIG_CACHE.clear()
-    _CONFIG_CACHE[cache_key] = (call.principal, config)
-    return copy.deepcopy(config)
+    _CONFIG_CACHE[cache_key] = (call.principal, config, dumps(config) if _plain_json(config) else None)
+    return _copied(config)
+
+
+_IMMUTABLE = (str, int, float, bool, type(None))
+
+
+def _plain_json(value: Any) -> bool:
+    """Only dicts (string keys), lists, strings, numbers, booleans and None: JSON gives it back unchanged."""
+    kind = type(value)
+    if kind is dict:
+        return all(type(key) is str and _plain_json(item) for key, item in value.items())
+    if kind is list:
+        return all(_plain_json(item) for item in value)
+    if kind is float:
+        return math.isfinite(value)  # (JSON has no NaN or infinity)
+    return kind in _IMMUTABLE
+
+
+def _copied(value: Any) -> Any:
+    """``copy.deepcopy`` for the JSON-shaped configuration, without its memo bookkeeping (several times
+    faster); anything else goes to ``deepcopy``."""
+    kind = type(value)
+    if kind is dict:
+        return {key: _copied(item) for key, item in value.items()}
+    if kind is list:
+        return [_copied(item) for item in value]
+    if kind in _IMMUTABLE:
+        return value
+    return copy.deepcopy(value)
 
 
 def new_session_state(call: Call, documents: HeaderDocuments) -> SessionState:
