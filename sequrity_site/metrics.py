@@ -75,9 +75,21 @@ def verdict_label(verdict: str) -> str:
     return "denied_soft"
 
 
+_REQUEST_SERIES: dict[
+    tuple[str, str, str, int], tuple
+] = {}  # labelled children, looked up once per label set
+
+
 def observe_request(*, route: str, provider: str, arch: str, status: int, seconds: float) -> None:
-    REQUESTS.labels(route, provider, arch or "none", str(status)).inc()
-    LATENCY.labels(route, provider, arch or "none").observe(seconds)
+    key = (route, provider, arch, status)
+    series = _REQUEST_SERIES.get(key)
+    if series is None:
+        series = _REQUEST_SERIES[key] = (
+            REQUESTS.labels(route, provider, arch or "none", str(status)),
+            LATENCY.labels(route, provider, arch or "none"),
+        )
+    series[0].inc()
+    series[1].observe(seconds)
 
 
 def observe_events(arch: str, events: list[dict]) -> None:
