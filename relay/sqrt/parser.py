@@ -53,6 +53,15 @@ from .values import (
 )
 
 EARLEY_FALLBACK_MAX_CHARS = 4000  # Earley costs ~60 µs per character; errors are cached
+# Chains of `not` and nested parentheses make the Earley parse superlinear (4,000 characters of `not not ...`
+# took 13 s, on the request's event loop: X-Policy is compiled there). With at most this many of them the
+# fallback stays under ~0.2 s; a text with more gets the LALR parser's error.
+EARLEY_FALLBACK_MAX_NESTING = 64
+_NESTING_TOKEN = re.compile(r"\(|\bnot\b")
+
+
+def _nesting_tokens(source: str) -> int:
+    return sum(1 for _ in _NESTING_TOKEN.finditer(source))
 
 
 # What the transformer passes between its callbacks (tuples, so no allocation of a class per token):
@@ -1002,7 +1011,7 @@ def parse_program(source: str) -> A.Program:
         raise _error(source, "the policy is nested too deeply", 1, 1) from None
 
     # Earley fallback for spellings only a scannerless parser accepts.
-    if len(source) <= EARLEY_FALLBACK_MAX_CHARS:
+    if len(source) <= EARLEY_FALLBACK_MAX_CHARS and _nesting_tokens(source) <= EARLEY_FALLBACK_MAX_NESTING:
         try:
             tree = _earley().parse(source)
         except (LarkError, RecursionError):

@@ -432,3 +432,18 @@ def test_a_lone_inf_in_a_let_reads_as_a_name_like_the_reference():
     for src in ("let c = +inf ;", "let c = -inf ;", "let c = 5 ;"):
         with pytest.raises(PolicyCompileError):
             parse_program(src)
+
+
+def test_the_earley_fallback_is_not_tried_on_deep_chains():
+    """Chains of `not` (or nested parentheses) made the fallback superlinear: 4,000 characters took 13 s on
+    the event loop. Past EARLEY_FALLBACK_MAX_NESTING of them the LALR error is the answer, at once."""
+    import time
+
+    from relay.sqrt.parser import EARLEY_FALLBACK_MAX_NESTING
+
+    src = 'tool "x" { hard deny when ' + "not " * 990 + "; }"
+    started = time.perf_counter()
+    with pytest.raises(PolicyCompileError):
+        parse_program(src)
+    assert time.perf_counter() - started < 5  # was 13 s; linear now (about 50 ms)
+    assert EARLEY_FALLBACK_MAX_NESTING == 64
