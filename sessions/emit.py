@@ -249,7 +249,10 @@ def emit_many(events: list[tuple[str, dict]]) -> list[dict]:
 def _in_atomic_block() -> bool:
     """``transaction.get_connection().in_atomic_block``, without creating the connection when this thread or
     task has none yet (then there is no transaction either): under ASGI every request's task would get
-    a connection object of its own just to be asked."""
+    a connection object of its own just to be asked. In a running event loop Django refuses to open a
+    transaction at all (``SynchronousOnlyOperation``) unless ``DJANGO_ALLOW_ASYNC_UNSAFE`` lifts the guard."""
+    if asyncio._get_running_loop() is not None and not os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE"):
+        return False
     return any(
         conn.alias == DEFAULT_DB_ALIAS and conn.in_atomic_block
         for conn in connections.all(initialized_only=True)
