@@ -16,6 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from ..formats.model import ToolCall, ToolResult
 from ..meta import DEFAULT_META, Meta, ValueWithMeta
 from ..sqrt import ManualWrapperError, PolicyEngine, compile_policy, unwrap_manual_result
@@ -40,7 +42,7 @@ def policy_engine(policy: Mapping[str, Any], *, dual_llm: bool, extra_code: str 
     key = (
         code,
         language,
-        json.dumps(presets, sort_keys=True),
+        _presets_key(presets),
         policy.get("mode") or "standard",
         policy.get("fail_fast"),
         dual_llm,
@@ -57,6 +59,14 @@ def policy_engine(policy: Mapping[str, Any], *, dual_llm: bool, extra_code: str 
         if len(_engines) > MAX_CACHED_ENGINES:
             _engines.popitem(last=False)
     return engine
+
+
+def _presets_key(presets: Any) -> bytes | str:
+    """The presets as a cache-key part, per request: orjson's sorted dump (~1 µs), json's for what it refuses."""
+    try:
+        return orjson.dumps(presets, option=orjson.OPT_SORT_KEYS)
+    except TypeError:
+        return json.dumps(presets, sort_keys=True, default=repr)
 
 
 def denial_text(tool: str) -> str:
