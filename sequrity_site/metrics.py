@@ -36,6 +36,12 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily
 
+# Metrics without labels write their sample file when they are defined, at import. Management commands that
+# load the URLs (``check --deploy``, run by ``make prod`` before the server has prepared the directory) import
+# this module too: the directory must exist (``sequrity_site.serve`` empties it before the workers start).
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).mkdir(parents=True, exist_ok=True)
+
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 
 REQUESTS = Counter(

@@ -192,3 +192,12 @@ def test_nothing_keeps_only_the_structure():
     assert "text" not in redact(steps["user_message"], "none")["data"]
     assert redact(steps["llm_call"], "none") == steps["llm_call"]
     assert redact(steps["tool_result"], "bogus") == redact(steps["tool_result"], "metadata")
+
+
+def test_check_deploy_runs_before_the_metrics_directory_exists(tmp_path):
+    """`make prod` runs `check --deploy` (which loads the URLs, and so the metrics) before the web process has
+    prepared PROMETHEUS_MULTIPROC_DIR: the check must not fail on the missing directory."""
+    env_file = _production_env(tmp_path)
+    metrics_dir = tmp_path / "not-yet" / "prometheus"
+    manage("check", env_extra={"ENV_FILE": str(env_file), "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)})
+    assert metrics_dir.is_dir()
