@@ -14,6 +14,7 @@ import pytest
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 
 from apikeys.models import ApiKey  # noqa: E402
+from tests.browser import dashboard_page, screenshot  # noqa: E402
 from tests.factories import UserFactory, make_key  # noqa: E402
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(120)]
@@ -23,17 +24,14 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "dashboard"
 
 @pytest.fixture
 def page(browser, live_server, transactional_db):
-    context = browser.new_context(viewport={"width": 1440, "height": 900}, base_url=live_server.url)
-    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_server.url)
-    context.set_default_timeout(10_000)
-    page = context.new_page()
-    yield page
-    context.close()
+    with dashboard_page(
+        browser, live_server.url, width=1440, permissions=("clipboard-read", "clipboard-write")
+    ) as page:
+        yield page
 
 
 def shot(page, name, full_page=True):
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=full_page)
+    screenshot(page, ARTIFACTS, name, full_page=full_page)
 
 
 def test_dashboard_flow(page):

@@ -11,6 +11,7 @@ os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # Playwright's sync API runs a
 
 from apikeys import services  # noqa: E402
 from apikeys.models import ApiKey  # noqa: E402
+from tests.browser import dashboard_page, screenshot  # noqa: E402
 from tests.factories import PASSWORD, UserFactory, make_key  # noqa: E402
 from tests.policy_recording import record_tool_calls  # noqa: E402
 
@@ -23,19 +24,12 @@ DENY_MALLORY = 'tool "send_email" {\n    hard deny when to.value == "mallory@evi
 
 @pytest.fixture
 def page(browser, live_server, transactional_db):
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=live_server.url)
-    context.set_default_timeout(10_000)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.js_errors = errors
-    yield page
-    context.close()
+    with dashboard_page(browser, live_server.url, width=1280) as page:
+        yield page
 
 
 def shot(page, name, full_page=False):
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=full_page)
+    screenshot(page, ARTIFACTS, name, full_page=full_page)
 
 
 def set_policy(page, code: str) -> None:

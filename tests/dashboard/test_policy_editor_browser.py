@@ -13,6 +13,7 @@ import pytest
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # Playwright's sync API runs an event loop in this thread
 
 from sessions.models import RelaySession, SessionEvent  # noqa: E402
+from tests.browser import dashboard_page, screenshot  # noqa: E402
 from tests.factories import PASSWORD, UserFactory, make_key  # noqa: E402
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(120)]
@@ -23,19 +24,12 @@ BROKEN = 'tool "send_email" {\n    hard deny when "pii" in body.tags\n    must a
 
 @pytest.fixture
 def page(browser, live_server, transactional_db):
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=live_server.url)
-    context.set_default_timeout(10_000)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.js_errors = errors
-    yield page
-    context.close()
+    with dashboard_page(browser, live_server.url, width=1280) as page:
+        yield page
 
 
 def shot(page, name, full_page=False):
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=full_page)
+    screenshot(page, ARTIFACTS, name, full_page=full_page)
 
 
 def open_configure(page, user, key):

@@ -19,6 +19,7 @@ import pytest
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 
 from sessions import services  # noqa: E402
+from tests.browser import dashboard_page, screenshot  # noqa: E402
 from tests.factories import PASSWORD, UserFactory, make_key  # noqa: E402
 
 from .conftest import denied_session_events, session_row, step, usage  # noqa: E402
@@ -45,19 +46,12 @@ CANVAS_DRAWN = """(id) => {
 
 @pytest.fixture
 def page(browser, live_server, transactional_db):
-    context = browser.new_context(viewport={"width": 1440, "height": 900}, base_url=live_server.url)
-    context.set_default_timeout(10_000)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.js_errors = errors
-    yield page
-    context.close()
+    with dashboard_page(browser, live_server.url, width=1440) as page:
+        yield page
 
 
 def shot(page, name, full_page=True):
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=full_page)
+    screenshot(page, ARTIFACTS, name, full_page=full_page)
 
 
 def login(page, user):
