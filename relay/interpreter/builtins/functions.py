@@ -34,18 +34,22 @@ def b_repr(it: Any, args: list[V], kwargs: dict[str, V]) -> V:
     return V(it.new_str(it.w.repr(x)), it.eff(x))
 
 
-def sort_order(it: Any, elems: list[V], key: V | None, reverse: V | None) -> tuple[list[int], Meta]:
-    m = D
+def key_values(it: Any, elems: list[V], key: V | None, m: Meta) -> tuple[Any, Meta]:
+    """The comparison keys of ``elems`` (``key=`` applied when given) and ``m`` joined with what each key
+    computed carries: the order sort/min/max choose depends on it."""
     if key is None or key.v is None:
-        keys = it.w.plain_keys(elems)
-    else:
-        kvs = []
-        for e in elems:
-            k = it.call_key(key, e)
-            kvs.append(k)
-            m = mm(m, it.eff(k))
-            it.w.tick(16)
-        keys = it.w.plain_keys(kvs)
+        return it.w.plain_keys(elems), m
+    kvs = []
+    for e in elems:
+        k = it.call_key(key, e)
+        kvs.append(k)
+        m = mm(m, it.eff(k))
+        it.w.tick(16)
+    return it.w.plain_keys(kvs), m
+
+
+def sort_order(it: Any, elems: list[V], key: V | None, reverse: V | None) -> tuple[list[int], Meta]:
+    keys, m = key_values(it, elems, key, D)
     rev = False
     if reverse is not None:
         rev = bool(reverse.v)
@@ -120,17 +124,7 @@ def _minmax(it: Any, args: list[V], kwargs: dict[str, V], fname: str, pick: Any)
         if default is not None:
             return V(default.v, mm(default.m, base))
         raise it.err("ValueError", f"{fname}() arg is an empty sequence", base)
-    m = base
-    if key is None or key.v is None:
-        keys = it.w.plain_keys(elems)
-    else:
-        kvs = []
-        for e in elems:
-            k = it.call_key(key, e)
-            kvs.append(k)
-            m = mm(m, it.eff(k))
-            it.w.tick(16)
-        keys = it.w.plain_keys(kvs)
+    keys, m = key_values(it, elems, key, base)
     i = pick(range(len(elems)), key=keys.__getitem__)
     for e in elems:
         m = mm(m, it.eff(e))
