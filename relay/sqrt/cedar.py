@@ -22,6 +22,7 @@ Cedar policies have no metadata updates.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from typing import Any
@@ -138,7 +139,8 @@ def _locate(source: str, message: str) -> tuple[int, int]:
     bisection: O(log lines) parses, not one per line (a long text would otherwise cost lines x length)."""
     lines = source.split("\n")
 
-    def definite_error(k: int) -> str | None:
+    @functools.cache
+    def definite_error(k: int) -> str | None:  # (the bisection's last probe is asked again below)
         try:
             _parse("\n".join(lines[:k]))
         except ValueError as exc:
